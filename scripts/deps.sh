@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian 12 packages the build and the tests need, only when one is missing,
+# so `make run` and `make test` work on a fresh machine and cost nothing on a ready one.
+set -eu
+PKGS="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libjwt-dev \
+libsodium-dev libsqlite3-dev sqlite3 libcmocka-dev python3 curl clang libclang-rt-14-dev"
+missing=""
+for p in $PKGS; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+[ -z "$missing" ] && exit 0
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+echo "installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,27 @@
+/* Handlers behind the router; each fills rq->resp or returns an error value. */
+#ifndef HIP_API_H
+#define HIP_API_H
+
+#include "api/app.h"
+#include "auth/token.h"
+
+/* The authenticated caller of a /cdr/v1 request. */
+struct caller {
+    struct principal p;
+};
+
+/* The generic resource handlers, driven by the resource's field table. */
+bool resource_create(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
+                     struct herr *e);
+bool resource_get_one(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
+                      const char *key, const char *wrap, struct herr *e);
+bool resource_patch(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
+                    const char *key, struct herr *e);
+bool resource_delete(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
+                     const char *key, struct herr *e);
+bool resource_list(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
+                   const char *wrap, struct herr *e);
+/* The 404 for a resource, in the shape the spec gives it. */
+void resource_not_found(struct request *rq, const struct resource *r, struct herr *e);
+
+#endif

@@ -1,0 +1,111 @@
+/* Route, method, authentication, then the handler; any error value ends up in one
+ * respond_error call here. */
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api/api.h"
+
+static bool method_allowed(enum route_kind kind, enum method m)
+{
+    bool get = m == M_GET || m == M_HEAD;
+    switch (kind) {
+    case RT_COLLECTION:
+        return get || m == M_POST || m == M_PATCH; /* PATCH answers its own 400 */
+    case RT_ITEM:
+        return get || m == M_PATCH || m == M_DELETE;
+    case RT_BUSINESS_INFO:
+    case RT_HIPUSERS:
+    case RT_HIPUSER:
+        return get;
+    case RT_LOGIN:
+    case RT_REFRESH_TOKEN:
+    case RT_REFRESH:
+        return m == M_POST;
+    default:
+        return false;
+    }
+}
+
+/* The token from `auth: <JWT>` or `Authorization: Bearer <JWT>`. */
+static const char *bearer(struct request *rq)
+{
+    const char *t = http_header(rq, "auth");
+    if (t)
+        return t;
+    const char *h = http_header(rq, "Authorization");
+    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
+        h += 7;
+        while (*h == ' ')
+            h++;
+        return h;
+    }
+    return NULL;
+}
+
+static bool authenticate(struct app *app, struct request *rq, struct caller *who, struct herr *e)
+{
+    const char *why = token_verify(&app->keys, bearer(rq), (long)time(NULL), &who->p);
+    if (why) {
+        herr_set(e, 401, why);
+        return false;
+    }
+    rq->tenant = arena_strdup(&rq->arena, who->p.b_id);
+    return true;
+}
+
+static bool handle_cdr(struct app *app, struct request *rq, struct herr *e)
+{
+    struct caller who;
+    if (!authenticate(app, rq, &who, e))
+        return false;
+    const struct route *rt = &rq->route;
+    const char *tenant = who.p.b_id;
+    switch (rt->kind) {
+    case RT_COLLECTION:
+        if (rq->method == M_POST)
+            return resource_create(app, rq, rt->res, tenant, e);
+        if (rq->method == M_PATCH) {
+            herr_set(e, 400, arena_printf(&rq->arena, "%s ID is required for PATCH", rt->res->label));
+            return false;
+        }
+        return resource_list(app, rq, rt->res, tenant, NULL, e);
+    case RT_ITEM:
+        if (rq->method == M_PATCH)
+            return resource_patch(app, rq, rt->res, tenant, rt->id, e);
+        if (rq->method == M_DELETE)
+            return resource_delete(app, rq, rt->res, tenant, rt->id, e);
+        return resource_get_one(app, rq, rt->res, tenant, rt->id, NULL, e);
+    case RT_HIPUSERS:
+        return resource_list(app, rq, rt->res, tenant, "users", e);
+    case RT_HIPUSER:
+        return resource_get_one(app, rq, rt->res, tenant, rt->id, "user", e);
+    case RT_BUSINESS_INFO:
+        respond_json(rq, 200, json_pack("{s:s, s:s, s:n}", "status", "success", "bid", tenant, "business_name"));
+        return true;
+    default:
+        herr_set(e, 404, "Not found");
+        return false;
+    }
+}
+
+void api_handle(struct app *app, struct request *rq)
+{
+    struct herr e = {0};
+    bool ok;
+    if (!route_match(rq->path, &rq->arena, &rq->route)) {
+        herr_set(&e, 404, "Not found");
+        ok = false;
+    } else if (!method_allowed(rq->route.kind, rq->method)) {
+        herr_set(&e, 405, "Method not allowed");
+        e.allow = route_allow(rq->route.kind);
+        ok = false;
+    } else if (rq->route.kind == RT_LOGIN || rq->route.kind == RT_REFRESH_TOKEN || rq->route.kind == RT_REFRESH) {
+        herr_set(&e, 404, "Not found");
+        ok = false;
+    } else {
+        ok = handle_cdr(app, rq, &e);
+    }
+    if (!ok)
+        respond_error(rq, &e);
+}

@@ -1,0 +1,41 @@
+/* HS256 access tokens: signing, and the checks every /cdr/v1 request goes through. */
+#ifndef HIP_TOKEN_H
+#define HIP_TOKEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define KEY_MAX 256
+#define TOKEN_MAX 8192
+#define CLAIM_MAX 128
+
+struct signing_key {
+    unsigned char secret[KEY_MAX];
+    size_t len;
+    char kid[17]; /* hex of a hash of the secret: names the key without revealing it */
+};
+
+/* keys[0] signs; every key verifies (the previous one during a rotation). */
+struct keyring {
+    struct signing_key keys[2];
+    int n;
+};
+
+struct principal {
+    char b_id[CLAIM_MAX + 1];
+    char client_id[CLAIM_MAX + 1];
+    char jti[CLAIM_MAX + 1];
+    long iat, exp;
+};
+
+bool keyring_add(struct keyring *k, const char *secret, size_t len);
+
+/* Checks signature (HS256 only), exp when present and the tenant claim (b_id or b-id).
+ * Returns NULL when valid, else the reason a client may see. */
+const char *token_verify(const struct keyring *k, const char *token, long now, struct principal *out);
+
+/* A signed token (malloc'd) with b_id, client_id, iat, exp and, when given, jti and iss. */
+char *token_sign(const struct keyring *k, const char *b_id, const char *client_id, long now, long ttl,
+                 const char *jti, const char *iss);
+
+#endif

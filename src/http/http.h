@@ -1,0 +1,65 @@
+/* What a handler sees of an HTTP exchange, independent of libmicrohttpd. */
+#ifndef HIP_HTTP_H
+#define HIP_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/router.h"
+#include "util/arena.h"
+#include "util/err.h"
+
+#define BODY_MAX (1024 * 1024)
+#define JSON_DEPTH_MAX 32
+
+enum method { M_OTHER, M_GET, M_HEAD, M_POST, M_PATCH, M_DELETE, M_PUT };
+
+/* Produces the next piece of a streamed body into buf; returns bytes written,
+ * 0 at the end, -1 on failure (the connection is then cut). */
+typedef long (*stream_fn)(void *ctx, char *buf, size_t cap);
+
+struct response {
+    int status;
+    char *body; /* arena-owned */
+    size_t len;
+    const char *allow;
+    int retry_after;
+    stream_fn stream; /* instead of body: a chunked stream */
+    void *stream_ctx;
+    void (*stream_free)(void *ctx);
+};
+
+struct request {
+    struct arena arena;
+    enum method method;
+    const char *method_name;
+    const char *path;
+    const char *client_ip; /* for the login throttle; never logged with personal data */
+    char *body;
+    size_t body_len, body_cap;
+    size_t discarded;
+    bool too_large;
+    struct route route;
+    char request_id[33];
+    const char *tenant; /* for the access log, once authenticated */
+    uint64_t start_us;
+    void *conn;             /* the libmicrohttpd connection */
+    struct response resp;
+};
+
+/* A request header, or NULL. */
+const char *http_header(struct request *rq, const char *name);
+
+/* Responses: all bodies are JSON. */
+void respond_json(struct request *rq, int status, json_t *body); /* steals body */
+void respond_error(struct request *rq, const struct herr *e);
+
+/* Parses the request body as a JSON object or value; duplicate keys and nesting
+ * deeper than JSON_DEPTH_MAX are errors. Checks Content-Type first (415). */
+json_t *request_json(struct request *rq, struct herr *e);
+
+uint64_t now_us(void);
+
+#endif

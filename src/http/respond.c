@@ -1,0 +1,109 @@
+/* The one place errors become HTTP, and JSON bodies become bytes. */
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "http/http.h"
+
+uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void respond_json(struct request *rq, int status, json_t *body)
+{
+    char *txt = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    rq->resp.status = status;
+    if (!txt) {
+        rq->resp.status = 500;
+        rq->resp.body = arena_strdup(&rq->arena, "{\"status\":\"error\",\"message\":\"Internal server error.\"}");
+    } else {
+        rq->resp.body = arena_strdup(&rq->arena, txt);
+        free(txt);
+    }
+    rq->resp.len = strlen(rq->resp.body);
+}
+
+void respond_error(struct request *rq, const struct herr *e)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string("error"));
+    json_object_set_new(o, "message", json_string(e->message ? e->message : "Error"));
+    if (e->fields)
+        json_object_set(o, "errors", e->fields);
+    if (e->extra)
+        json_object_update(o, e->extra);
+    respond_json(rq, e->status ? e->status : 500, o);
+    rq->resp.allow = e->allow;
+    rq->resp.retry_after = e->retry_after;
+}
+
+/* "application/json", any case, optionally followed by parameters such as charset. */
+static bool is_json_type(const char *ct)
+{
+    if (!ct)
+        return false;
+    while (*ct == ' ')
+        ct++;
+    static const char want[] = "application/json";
+    if (strncasecmp(ct, want, sizeof want - 1) != 0)
+        return false;
+    const char *rest = ct + sizeof want - 1;
+    while (*rest == ' ' || *rest == '\t')
+        rest++;
+    return *rest == '\0' || *rest == ';';
+}
+
+/* Nesting depth outside strings; jansson's own limit is far deeper than any body here needs. */
+static bool depth_ok(const char *s, size_t n)
+{
+    int depth = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > JSON_DEPTH_MAX)
+                return false;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return true;
+}
+
+static void json_decref_void(void *p) { json_decref(p); }
+
+json_t *request_json(struct request *rq, struct herr *e)
+{
+    if (!is_json_type(http_header(rq, "Content-Type"))) {
+        herr_set(e, 415, "Content-Type must be application/json.");
+        return NULL;
+    }
+    if (rq->body_len == 0) {
+        herr_set(e, 400, "Request body is empty; a JSON object is required.");
+        return NULL;
+    }
+    if (!depth_ok(rq->body, rq->body_len)) {
+        herr_set(e, 400, "Invalid JSON: nested deeper than 32 levels.");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *v = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!v) {
+        herr_set(e, 400,
+                 arena_printf(&rq->arena, "Invalid JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text));
+        return NULL;
+    }
+    arena_defer(&rq->arena, json_decref_void, v);
+    return v;
+}

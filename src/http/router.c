@@ -1,0 +1,125 @@
+#include "http/router.h"
+
+#include <string.h>
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+char *percent_decode(const char *src, size_t len, struct arena *a)
+{
+    char *out = arena_alloc(a, len + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = src[i];
+        if (c == '%') {
+            if (i + 2 >= len)
+                return NULL;
+            int h = hexval(src[i + 1]), l = hexval(src[i + 2]);
+            if (h < 0 || l < 0)
+                return NULL;
+            c = (char)(h * 16 + l);
+            if (c == '\0' || c == '/')
+                return NULL;
+            i += 2;
+        }
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Splits "a/b/c/" into at most max segments; a single trailing slash is allowed,
+ * an empty segment anywhere else is not. */
+static int split(const char *p, const char **seg, size_t *len, int max)
+{
+    int n = 0;
+    while (*p) {
+        const char *s = strchr(p, '/');
+        size_t l = s ? (size_t)(s - p) : strlen(p);
+        if (l == 0 || n == max)
+            return -1;
+        seg[n] = p;
+        len[n] = l;
+        n++;
+        if (!s)
+            break;
+        p = s + 1;
+    }
+    return n;
+}
+
+static bool is(const char *seg, size_t len, const char *word)
+{
+    return strlen(word) == len && memcmp(seg, word, len) == 0;
+}
+
+bool route_match(const char *path, struct arena *a, struct route *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *seg[6];
+    size_t len[6];
+    if (path[0] != '/')
+        return false;
+    int n = split(path + 1, seg, len, 6);
+    if (n < 3)
+        return false;
+    if (is(seg[0], len[0], "connect-auth") && is(seg[1], len[1], "v1") && n == 4 && is(seg[2], len[2], "account")) {
+        if (is(seg[3], len[3], "login"))
+            out->kind = RT_LOGIN;
+        else if (is(seg[3], len[3], "refresh-token"))
+            out->kind = RT_REFRESH_TOKEN;
+        else if (is(seg[3], len[3], "refresh"))
+            out->kind = RT_REFRESH;
+        return out->kind != RT_NOT_FOUND;
+    }
+    if (!is(seg[0], len[0], "cdr") || !is(seg[1], len[1], "v1") || n > 4)
+        return false;
+    if (n == 3 && is(seg[2], len[2], "get_business_info")) {
+        out->kind = RT_BUSINESS_INFO;
+        return true;
+    }
+    const struct resource *res = resource_by_path(seg[2], len[2]);
+    bool hip = is(seg[2], len[2], "hipusers");
+    if (!res && !hip)
+        return false;
+    if (n == 3) {
+        out->kind = hip ? RT_HIPUSERS : RT_COLLECTION;
+        out->res = hip ? resource_get(R_EKAUSER) : res;
+        return true;
+    }
+    char *id = percent_decode(seg[3], len[3], a);
+    if (!id || !*id || strlen(id) > MAX_ID_LEN)
+        return false;
+    out->kind = hip ? RT_HIPUSER : RT_ITEM;
+    out->res = hip ? resource_get(R_EKAUSER) : res;
+    out->id = id;
+    return true;
+}
+
+const char *route_allow(enum route_kind kind)
+{
+    switch (kind) {
+    case RT_COLLECTION:
+        return "GET, POST";
+    case RT_ITEM:
+        return "GET, PATCH, DELETE";
+    case RT_BUSINESS_INFO:
+    case RT_HIPUSERS:
+    case RT_HIPUSER:
+        return "GET";
+    case RT_LOGIN:
+    case RT_REFRESH_TOKEN:
+    case RT_REFRESH:
+        return "POST";
+    default:
+        return "";
+    }
+}

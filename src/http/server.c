@@ -1,0 +1,281 @@
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "api/app.h"
+#include "http/http.h"
+
+/* Past the body limit, at most this much more is read and discarded so the client
+ * gets its 413; a larger upload is cut off. */
+#define DISCARD_MAX (8 * 1024 * 1024)
+
+struct server {
+    struct app *app;
+    const struct server_config *cfg;
+    atomic_int in_flight;
+};
+
+const char *http_header(struct request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
+static enum method parse_method(const char *m)
+{
+    static const struct {
+        const char *name;
+        enum method m;
+    } table[] = {{"GET", M_GET}, {"HEAD", M_HEAD}, {"POST", M_POST},
+                 {"PATCH", M_PATCH}, {"DELETE", M_DELETE}, {"PUT", M_PUT}};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcmp(m, table[i].name) == 0)
+            return table[i].m;
+    return M_OTHER;
+}
+
+/* Keep the caller's X-Request-Id when it is a plain token, else mint one. */
+static void set_request_id(struct request *rq)
+{
+    const char *given = http_header(rq, "X-Request-Id");
+    size_t n = given ? strlen(given) : 0;
+    bool ok = n > 0 && n < sizeof rq->request_id;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (given[i] >= '0' && given[i] <= '9') || (given[i] >= 'a' && given[i] <= 'z') ||
+             (given[i] >= 'A' && given[i] <= 'Z') || given[i] == '-' || given[i] == '_';
+    if (ok) {
+        memcpy(rq->request_id, given, n + 1);
+        return;
+    }
+    unsigned char rnd[16];
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2hex(rq->request_id, sizeof rq->request_id, rnd, sizeof rnd);
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct response *resp = cls;
+    long n = resp->stream(resp->stream_ctx, buf, max);
+    if (n < 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (n == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    return (ssize_t)n;
+}
+
+static void stream_done(void *cls)
+{
+    struct response *resp = cls;
+    if (resp->stream_free)
+        resp->stream_free(resp->stream_ctx);
+    free(resp);
+}
+
+static enum MHD_Result send_response(struct request *rq)
+{
+    struct MHD_Response *r;
+    if (rq->resp.stream) {
+        /* The stream outlives nothing of the request: it owns its state and is freed with the response. */
+        struct response *copy = malloc(sizeof *copy);
+        *copy = rq->resp;
+        rq->resp.stream_free = NULL;
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_reader, copy, stream_done);
+    } else {
+        r = MHD_create_response_from_buffer(rq->resp.len, rq->resp.body, MHD_RESPMEM_PERSISTENT);
+    }
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Request-Id", rq->request_id);
+    if (rq->resp.allow)
+        MHD_add_response_header(r, "Allow", rq->resp.allow);
+    if (rq->resp.retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", rq->resp.retry_after);
+        MHD_add_response_header(r, "Retry-After", ra);
+    }
+    enum MHD_Result ok = MHD_queue_response(rq->conn, (unsigned)rq->resp.status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static enum MHD_Result reply_error(struct request *rq, int status, const char *message)
+{
+    struct herr e = {0};
+    herr_set(&e, status, message);
+    respond_error(rq, &e);
+    return send_response(rq);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_size,
+                                  void **con_cls)
+{
+    struct server *srv = cls;
+    struct request *rq = *con_cls;
+    if (!rq) {
+        rq = calloc(1, sizeof *rq);
+        arena_init(&rq->arena);
+        rq->start_us = now_us();
+        rq->conn = conn;
+        rq->method = parse_method(method);
+        rq->method_name = arena_strdup(&rq->arena, method);
+        rq->path = arena_strdup(&rq->arena, url);
+        set_request_id(rq);
+        *con_cls = rq;
+        atomic_fetch_add(&srv->in_flight, 1);
+        if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && !http_header(rq, "Host"))
+            return reply_error(rq, 400, "HTTP/1.1 requests must carry a Host header.");
+        const char *cl = http_header(rq, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > BODY_MAX)
+            return reply_error(rq, 413, "Request body is larger than 1 MiB.");
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (rq->too_large || rq->body_len + n > BODY_MAX) {
+            rq->too_large = true;
+            rq->discarded += n;
+            return rq->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+        }
+        if (rq->body_len + n + 1 > rq->body_cap) {
+            size_t cap = rq->body_cap ? rq->body_cap : 4096;
+            while (cap < rq->body_len + n + 1)
+                cap *= 2;
+            char *nb = arena_alloc(&rq->arena, cap);
+            if (rq->body_len)
+                memcpy(nb, rq->body, rq->body_len);
+            rq->body = nb;
+            rq->body_cap = cap;
+        }
+        memcpy(rq->body + rq->body_len, upload_data, n);
+        rq->body_len += n;
+        rq->body[rq->body_len] = '\0';
+        return MHD_YES;
+    }
+    if (rq->too_large)
+        return reply_error(rq, 413, "Request body is larger than 1 MiB.");
+    api_handle(srv->app, rq);
+    return send_response(rq);
+}
+
+/* Paths in the log keep their shape but never a caller-chosen id (a partner id may be
+ * anything, even personal data): only server-issued Eka ids are shown. */
+static const char *log_path(struct request *rq)
+{
+    const struct route *rt = &rq->route;
+    if ((rt->kind != RT_ITEM && rt->kind != RT_HIPUSER) || !rt->id)
+        return rt->kind == RT_NOT_FOUND ? "(unrouted)" : rq->path;
+    bool eka = strlen(rt->id) <= 26;
+    for (const char *p = rt->id; eka && *p; p++)
+        eka = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || *p == '-' || *p == 'o';
+    return arena_printf(&rq->arena, "/cdr/v1/%s/%s", rt->kind == RT_HIPUSER ? "hipusers" : rt->res->path,
+                        eka ? rt->id : "{partner_id}");
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    struct server *srv = cls;
+    struct request *rq = *con_cls;
+    if (!rq)
+        return;
+    if (srv->cfg->access_log) {
+        json_t *line = json_pack("{s:s, s:s, s:i, s:I, s:s?, s:s, s:b}", "method", rq->method_name, "path",
+                                 log_path(rq), "status", rq->resp.status, "us",
+                                 (json_int_t)(now_us() - rq->start_us), "tenant", rq->tenant, "request_id",
+                                 rq->request_id, "completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+        char *txt = line ? json_dumps(line, JSON_COMPACT) : NULL;
+        if (txt) {
+            fprintf(stderr, "%s\n", txt);
+            free(txt);
+        }
+        json_decref(line);
+    }
+    arena_release(&rq->arena);
+    free(rq);
+    *con_cls = NULL;
+    atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+/* The raw path reaches the router: it decodes the id itself so %2F and %00 stay inert. */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *uri)
+{
+    (void)cls;
+    (void)c;
+    return strlen(uri);
+}
+
+static bool parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host)
+        return false;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
+        return false;
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return true;
+}
+
+int server_run(struct app *app, const struct server_config *cfg)
+{
+    struct server srv = {.app = app, .cfg = cfg};
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    if (!parse_listen(cfg->listen, &ss, &sslen)) {
+        fprintf(stderr, "hipusers: cannot parse listen address (want HOST:PORT)\n");
+        return 2;
+    }
+    /* Signals are taken by sigwait below, never by the worker threads. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ITC;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, &srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "hipusers: cannot listen on %s\n", cfg->listen);
+        return 1;
+    }
+    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"listening\",\"listen\":\"%s\",\"threads\":%d}\n", cfg->listen,
+            cfg->threads);
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    /* Stop accepting, give requests in flight up to 10 s, then close everything. */
+    MHD_quiesce_daemon(d);
+    for (int i = 0; i < 1000 && atomic_load(&srv.in_flight) > 0; i++)
+        usleep(10000);
+    MHD_stop_daemon(d);
+    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"stopped\",\"signal\":%d}\n", sig);
+    return 0;
+}

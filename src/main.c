@@ -1,0 +1,191 @@
+/* The command line: serve, token, and (later) the admin commands. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/app.h"
+#include "auth/secret.h"
+#include "http/server.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:8080"
+#define DEFAULT_DB "./data/hipusers.db"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: hipusers COMMAND [OPTIONS]\n"
+            "\n"
+            "  serve [--listen HOST:PORT] [--db PATH] [--threads N] [--max-connections N]\n"
+            "        [--timeout SECONDS] [--no-access-log]\n"
+            "      Serve the API. Env: HIPUSERS_LISTEN, HIPUSERS_DB, HIPUSERS_JWT_SECRET,\n"
+            "      HIPUSERS_JWT_SECRET_PREVIOUS. Without HIPUSERS_JWT_SECRET a random secret\n"
+            "      is created (mode 0600) next to the database and reused.\n"
+            "  token --b-id ID [--client-id X] [--ttl SECONDS] [--db PATH]\n"
+            "      Print an access token signed with the server's secret.\n"
+            "  --help, --version\n");
+}
+
+static const char *env_or(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : dflt;
+}
+
+/* The data directory is the database's directory: the secret file lives there too. */
+static const char *data_dir_of(const char *db, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", db);
+    return dirname(buf);
+}
+
+static bool mkdirs(const char *dir)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+            return false;
+        *p = '/';
+    }
+    return mkdir(tmp, 0700) == 0 || errno == EEXIST;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct server_config cfg = {
+        .listen = env_or("HIPUSERS_LISTEN", DEFAULT_LISTEN),
+        .threads = (int)sysconf(_SC_NPROCESSORS_ONLN),
+        .max_connections = 1024,
+        .timeout_s = 30,
+        .access_log = true,
+    };
+    const char *db = env_or("HIPUSERS_DB", DEFAULT_DB);
+    static const struct option opts[] = {{"listen", required_argument, 0, 'l'},
+                                         {"db", required_argument, 0, 'd'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"max-connections", required_argument, 0, 'm'},
+                                         {"timeout", required_argument, 0, 'T'},
+                                         {"no-access-log", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'l': cfg.listen = optarg; break;
+        case 'd': db = optarg; break;
+        case 't': cfg.threads = atoi(optarg); break;
+        case 'm': cfg.max_connections = (unsigned)atoi(optarg); break;
+        case 'T': cfg.timeout_s = (unsigned)atoi(optarg); break;
+        case 'q': cfg.access_log = false; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (cfg.threads < 1 || cfg.threads > 256 || cfg.max_connections < 1 || cfg.timeout_s < 1) {
+        fprintf(stderr, "hipusers: --threads must be 1..256, --max-connections and --timeout positive\n");
+        return 2;
+    }
+    char dirbuf[4096], err[512];
+    const char *dir = data_dir_of(db, dirbuf, sizeof dirbuf);
+    if (!mkdirs(dir)) {
+        fprintf(stderr, "hipusers: cannot create data directory %s\n", dir);
+        return 1;
+    }
+    /* Personal data: the database and its WAL (which inherit this mode) are owner-only. */
+    int fd = open(db, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+    struct app app;
+    struct herr e = {0};
+    if (!app_init(&app, db, &e)) {
+        fprintf(stderr, "hipusers: %s (%s)\n", e.message, db);
+        return 1;
+    }
+    if (!secrets_load(&app.keys, dir, true, err, sizeof err)) {
+        fprintf(stderr, "hipusers: %s\n", err);
+        app_free(&app);
+        return 1;
+    }
+    int rc = server_run(&app, &cfg);
+    app_free(&app);
+    return rc;
+}
+
+static int cmd_token(int argc, char **argv)
+{
+    const char *b_id = NULL, *client_id = "cli", *db = env_or("HIPUSERS_DB", DEFAULT_DB);
+    long ttl = 3600;
+    static const struct option opts[] = {{"b-id", required_argument, 0, 'b'},
+                                         {"client-id", required_argument, 0, 'c'},
+                                         {"ttl", required_argument, 0, 't'},
+                                         {"db", required_argument, 0, 'd'},
+                                         {0, 0, 0, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'b': b_id = optarg; break;
+        case 'c': client_id = optarg; break;
+        case 't': ttl = atol(optarg); break;
+        case 'd': db = optarg; break;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!b_id || !*b_id || strlen(b_id) > CLAIM_MAX || ttl <= 0) {
+        fprintf(stderr, "hipusers token: --b-id is required (1..128 characters); --ttl must be positive\n");
+        return 2;
+    }
+    char dirbuf[4096], err[512];
+    struct keyring keys;
+    if (!secrets_load(&keys, data_dir_of(db, dirbuf, sizeof dirbuf), false, err, sizeof err)) {
+        fprintf(stderr, "hipusers: %s\n", err);
+        return 1;
+    }
+    char *tok = token_sign(&keys, b_id, client_id, (long)time(NULL), ttl, NULL, "hipusers");
+    sodium_memzero(&keys, sizeof keys);
+    if (!tok) {
+        fprintf(stderr, "hipusers: signing failed\n");
+        return 1;
+    }
+    printf("%s\n", tok);
+    free(tok);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (sodium_init() < 0) {
+        fprintf(stderr, "hipusers: libsodium failed to initialise\n");
+        return 1;
+    }
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("hipusers %s\n", HIPUSERS_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "serve"))
+        return cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "token"))
+        return cmd_token(argc - 1, argv + 1);
+    fprintf(stderr, "hipusers: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,142 @@
+/* Each resource's fields, described once. The same table drives decoding and
+ * validation (create and patch), the SQL the store builds, and rendering. */
+#ifndef HIP_FIELD_H
+#define HIP_FIELD_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/arena.h"
+#include "util/err.h"
+
+#define MAX_FIELDS 24
+#define MAX_LINKS 2
+#define MAX_ARRAY_ITEMS 1000
+#define MAX_ID_LEN 128
+
+enum ftype {
+    FT_NAME,    /* trimmed, 1..100 characters */
+    FT_TEXT,    /* free text, 1..maxlen characters */
+    FT_ID,      /* partner_id, auth_userid: 1..128 characters */
+    FT_MOBILE,  /* 10 digits, optional +91 / 91 prefix; stored as 10 digits */
+    FT_EMAIL,
+    FT_DATE,    /* YYYY-MM-DD, a real date, not in the future */
+    FT_ENUM,
+    FT_BOOL,
+    FT_URL,     /* http(s)://host... */
+    FT_CONTACT, /* 10 or 11 digits */
+    FT_PINCODE, /* 6 digits */
+    FT_STRLIST, /* array of strings, stored as JSON text */
+    FT_LINKS,   /* array of ids of another resource, stored in a link table */
+};
+
+enum {
+    F_REQUIRED = 1u << 0, /* required on create; null is refused on patch */
+    F_UNIQUE = 1u << 1,   /* unique among the tenant's undeleted records */
+    F_IDENT = 1u << 2,    /* an Eka User's login identity: one of them must remain */
+    F_RENDER_91 = 1u << 3, /* mobile shown as +91XXXXXXXXXX */
+};
+
+enum rkind { R_EKAUSER, R_DOCTOR, R_CLINIC, R_COUNT };
+
+/* Link tables: each joins two resources; a record sits on side 0 or 1. */
+enum rel { REL_USER_DOCTOR, REL_USER_CLINIC, REL_DOCTOR_CLINIC, REL_COUNT };
+
+enum link_mode { LINK_REPLACE, LINK_ADD };
+
+struct field {
+    const char *name;
+    enum ftype type;
+    const char *column;              /* NULL for FT_LINKS */
+    unsigned flags;
+    unsigned maxlen;                 /* FT_TEXT */
+    const char *const *choices;      /* FT_ENUM, NULL-terminated */
+    const char *deflt;               /* value on create when absent */
+    /* FT_LINKS only */
+    enum rel rel;
+    enum rkind target;
+    bool by_partner;                 /* items are partner ids of the target */
+    const char *twin;                /* the other form of the same link */
+    const char *primary_as;          /* FT_STRLIST: also render the first item under this name */
+};
+
+struct relation {
+    const char *table;
+    const char *col[2];
+    enum rkind kind[2];
+};
+
+const struct relation *relation_get(enum rel rel);
+
+enum fstate { V_ABSENT = 0, V_NULL, V_SET };
+
+struct fval {
+    enum fstate state;
+    const char *s;      /* strings, dates, enums; FT_STRLIST as JSON text */
+    bool b;             /* FT_BOOL */
+    const char **items; /* FT_STRLIST, FT_LINKS */
+    size_t n;
+};
+
+/* What a linked record shows of itself, e.g. doctors: [{id, firstname, lastname}]. */
+struct link_view {
+    const char *json_name;
+    enum rel rel;
+    enum rkind target;
+};
+
+struct resource {
+    enum rkind kind;
+    const char *path;        /* "ekauser" */
+    const char *label;       /* "EkaUser": messages */
+    const char *table;
+    const char *json_one;    /* "user" */
+    const char *json_many;   /* "users" */
+    const char *summary[3];  /* columns shown when this resource is linked from another */
+    const struct field *fields;
+    size_t nfields;
+    struct link_view views[MAX_LINKS];
+    size_t nviews;
+    enum link_mode link_mode;   /* what doctor_ids etc. do on PATCH */
+};
+
+/* A stored record as the store hands it back; values indexed like resource.fields. */
+struct ref {
+    const char *id;
+    const char *a, *b; /* summary columns */
+};
+
+struct reflist {
+    struct ref *items;
+    size_t n;
+};
+
+struct record {
+    const char *id;
+    const char *created_at, *updated_at;
+    struct fval v[MAX_FIELDS];
+    struct reflist links[MAX_LINKS]; /* by resource.views index */
+};
+
+const struct resource *resource_get(enum rkind kind);
+const struct resource *resource_by_path(const char *segment, size_t len);
+int field_index(const struct resource *r, const char *name);
+
+/* Checks one JSON value against its field's rule and stores the normalized value.
+ * Returns NULL when valid, else the reason (static text). */
+const char *field_validate(const struct field *f, json_t *v, const char *today, struct arena *a,
+                           struct fval *out);
+
+/* Decodes a create (create=true) or patch body into vals, every field checked by the
+ * same rule. Fills e with every field at fault. */
+bool model_decode(const struct resource *r, json_t *body, bool create, const char *today,
+                  struct arena *a, struct fval *vals, struct herr *e);
+
+/* After a patch, does the merged record still have a login identity (Eka Users)? */
+bool model_has_identity(const struct resource *r, const struct record *current, const struct fval *patch);
+
+/* The JSON object a GET shows. */
+json_t *model_render(const struct resource *r, const struct record *rec);
+
+#endif

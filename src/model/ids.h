@@ -1,0 +1,18 @@
+/* Server-generated identifiers: users 15 digits, doctors "do"+13 digits,
+ * clinics "c-"+24 lowercase hex. Uniqueness is the store's primary key. */
+#ifndef HIP_IDS_H
+#define HIP_IDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/field.h"
+
+#define ID_MAX 32
+
+/* Formats an id from caller-supplied random bytes (pure: testable). */
+void id_format(enum rkind kind, const uint8_t rnd[16], char out[ID_MAX]);
+/* Fresh id from libsodium's random source. */
+void id_generate(enum rkind kind, char out[ID_MAX]);
+
+#endif

@@ -1,0 +1,89 @@
+#include "store/migrations.h"
+
+#include <stdio.h>
+
+/* Each entry moves the schema one version forward; never edit one that has shipped. */
+static const char *const MIGRATIONS[] = {
+    /* 1: the onboarding resources and their links */
+    "CREATE TABLE ekauser ("
+    "  rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, b_id TEXT NOT NULL,"
+    "  firstname TEXT NOT NULL, lastname TEXT NOT NULL, mobile TEXT, email TEXT, auth_userid TEXT,"
+    "  gender TEXT NOT NULL, dob TEXT NOT NULL, is_admin INTEGER NOT NULL DEFAULT 0,"
+    "  seat_type TEXT NOT NULL DEFAULT 'b', persona TEXT NOT NULL DEFAULT 'D', partner_id TEXT,"
+    "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT);"
+    "CREATE INDEX ekauser_live ON ekauser(b_id, rid) WHERE deleted_at IS NULL;"
+    "CREATE UNIQUE INDEX ekauser_uq_partner_id ON ekauser(b_id, partner_id)"
+    "  WHERE deleted_at IS NULL AND partner_id IS NOT NULL;"
+    "CREATE UNIQUE INDEX ekauser_uq_mobile ON ekauser(b_id, mobile)"
+    "  WHERE deleted_at IS NULL AND mobile IS NOT NULL;"
+    "CREATE UNIQUE INDEX ekauser_uq_email ON ekauser(b_id, email COLLATE NOCASE)"
+    "  WHERE deleted_at IS NULL AND email IS NOT NULL;"
+    "CREATE UNIQUE INDEX ekauser_uq_auth_userid ON ekauser(b_id, auth_userid)"
+    "  WHERE deleted_at IS NULL AND auth_userid IS NOT NULL;"
+    "CREATE TABLE doctor ("
+    "  rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, b_id TEXT NOT NULL,"
+    "  firstname TEXT NOT NULL, lastname TEXT NOT NULL, gender TEXT NOT NULL, dob TEXT NOT NULL,"
+    "  mobile TEXT, email TEXT, about TEXT, profile_image_url TEXT, specialisations TEXT,"
+    "  qualifications TEXT, partner_id TEXT,"
+    "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT);"
+    "CREATE INDEX doctor_live ON doctor(b_id, rid) WHERE deleted_at IS NULL;"
+    "CREATE UNIQUE INDEX doctor_uq_partner_id ON doctor(b_id, partner_id)"
+    "  WHERE deleted_at IS NULL AND partner_id IS NOT NULL;"
+    "CREATE TABLE clinic ("
+    "  rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, b_id TEXT NOT NULL,"
+    "  name TEXT NOT NULL, address TEXT NOT NULL, pincode TEXT, contact TEXT, city TEXT, state TEXT,"
+    "  partner_id TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT);"
+    "CREATE INDEX clinic_live ON clinic(b_id, rid) WHERE deleted_at IS NULL;"
+    "CREATE UNIQUE INDEX clinic_uq_partner_id ON clinic(b_id, partner_id)"
+    "  WHERE deleted_at IS NULL AND partner_id IS NOT NULL;"
+    "CREATE TABLE user_doctor (pos INTEGER PRIMARY KEY, user_id TEXT NOT NULL, doctor_id TEXT NOT NULL,"
+    "  UNIQUE(user_id, doctor_id));"
+    "CREATE INDEX user_doctor_rev ON user_doctor(doctor_id);"
+    "CREATE TABLE user_clinic (pos INTEGER PRIMARY KEY, user_id TEXT NOT NULL, clinic_id TEXT NOT NULL,"
+    "  UNIQUE(user_id, clinic_id));"
+    "CREATE INDEX user_clinic_rev ON user_clinic(clinic_id);"
+    "CREATE TABLE doctor_clinic (pos INTEGER PRIMARY KEY, doctor_id TEXT NOT NULL, clinic_id TEXT NOT NULL,"
+    "  UNIQUE(doctor_id, clinic_id));"
+    "CREATE INDEX doctor_clinic_rev ON doctor_clinic(clinic_id);",
+};
+
+int migrations_latest(void) { return (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]); }
+
+bool migrations_apply(sqlite3 *db, struct herr *e)
+{
+    /* BEGIN IMMEDIATE makes concurrent starters (several workers, several processes) take turns. */
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        herr_set(e, 500, "could not lock the database for migration");
+        return false;
+    }
+    sqlite3_stmt *st;
+    int version = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    if (version > migrations_latest()) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        herr_set(e, 500, "the database was written by a newer hipusers");
+        return false;
+    }
+    for (int v = version; v < migrations_latest(); v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", v + 1);
+        if (sqlite3_exec(db, MIGRATIONS[v], NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
+            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"migration %d failed\",\"detail\":\"%s\"}\n", v + 1,
+                    sqlite3_errmsg(db));
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            herr_set(e, 500, "schema migration failed");
+            return false;
+        }
+    }
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        herr_set(e, 500, "schema migration could not commit");
+        return false;
+    }
+    return true;
+}

@@ -1,0 +1,519 @@
+/* The SQLite implementation of the storage interface: one connection per worker
+ * thread, WAL with synchronous=FULL (a 2xx means the change is on disk), statements
+ * prepared once per connection and kept in a small cache keyed by their SQL. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/ids.h"
+#include "store/migrations.h"
+#include "store/store.h"
+
+#define STMT_CACHE 128
+#define SQL_MAX 2048
+/* used inside snprintf formats, hence the doubled percent signs */
+#define NOW "strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ','now')"
+
+struct cached {
+    char *sql;
+    sqlite3_stmt *st;
+};
+
+struct sqlite_conn {
+    struct store_conn base;
+    sqlite3 *db;
+    struct cached cache[STMT_CACHE];
+};
+
+static uint32_t hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h;
+}
+
+/* Turns an SQLite failure into the error a client should see. Disk trouble is a
+ * 503 (retry later), never a 500, and the message never carries data. */
+static bool db_fail(struct sqlite_conn *c, int rc, struct herr *e)
+{
+    int prim = rc & 0xff;
+    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED) {
+        herr_set(e, 503, "The database is busy; retry shortly.");
+        e->retry_after = 1;
+    } else if (prim == SQLITE_FULL || prim == SQLITE_READONLY || prim == SQLITE_IOERR || prim == SQLITE_CANTOPEN) {
+        herr_set(e, 503, "Storage is unavailable for writes; retry later.");
+        e->retry_after = 5;
+    } else {
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"sqlite\",\"code\":%d,\"detail\":\"%s\"}\n", rc,
+                sqlite3_errmsg(c->db));
+        herr_set(e, 500, "Internal server error.");
+    }
+    return false;
+}
+
+static sqlite3_stmt *prep(struct sqlite_conn *c, const char *sql, struct herr *e)
+{
+    uint32_t h = hash(sql) % STMT_CACHE;
+    for (int i = 0; i < STMT_CACHE; i++) {
+        struct cached *slot = &c->cache[(h + (uint32_t)i) % STMT_CACHE];
+        if (!slot->sql) {
+            if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->st, NULL) != SQLITE_OK) {
+                db_fail(c, sqlite3_errcode(c->db), e);
+                return NULL;
+            }
+            slot->sql = strdup(sql);
+            return slot->st;
+        }
+        if (strcmp(slot->sql, sql) == 0) {
+            sqlite3_reset(slot->st);
+            sqlite3_clear_bindings(slot->st);
+            return slot->st;
+        }
+    }
+    /* Full: the set of distinct statements is bounded by the field tables, so this only
+     * happens with unusual PATCH mixes; start over rather than grow. */
+    for (int i = 0; i < STMT_CACHE; i++) {
+        sqlite3_finalize(c->cache[i].st);
+        free(c->cache[i].sql);
+        c->cache[i].sql = NULL;
+        c->cache[i].st = NULL;
+    }
+    return prep(c, sql, e);
+}
+
+static bool exec(struct sqlite_conn *c, const char *sql, struct herr *e)
+{
+    sqlite3_stmt *st = prep(c, sql, e);
+    if (!st)
+        return false;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return db_fail(c, rc, e);
+    return true;
+}
+
+static void sq_close(struct store_conn *base)
+{
+    struct sqlite_conn *c = (struct sqlite_conn *)base;
+    for (int i = 0; i < STMT_CACHE; i++) {
+        sqlite3_finalize(c->cache[i].st);
+        free(c->cache[i].sql);
+    }
+    sqlite3_close(c->db);
+    free(c);
+}
+
+static bool sq_begin(struct store_conn *base, bool write, struct herr *e)
+{
+    return exec((struct sqlite_conn *)base, write ? "BEGIN IMMEDIATE" : "BEGIN", e);
+}
+
+static bool sq_commit(struct store_conn *base, struct herr *e)
+{
+    struct sqlite_conn *c = (struct sqlite_conn *)base;
+    if (exec(c, "COMMIT", e))
+        return true;
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return false;
+}
+
+static void sq_rollback(struct store_conn *base)
+{
+    struct sqlite_conn *c = (struct sqlite_conn *)base;
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* A UNIQUE failure names the index (<table>_uq_<field>) or the columns; report the field. */
+static bool unique_fail(struct sqlite_conn *c, const struct resource *r, struct arena *a, struct herr *e)
+{
+    const char *msg = sqlite3_errmsg(c->db);
+    for (size_t i = 0; i < r->nfields; i++) {
+        const struct field *f = &r->fields[i];
+        if (!(f->flags & F_UNIQUE))
+            continue;
+        char col[96];
+        snprintf(col, sizeof col, "%s.%s", r->table, f->column);
+        const char *hit = strstr(msg, col);
+        if (hit && (hit[strlen(col)] == '\0' || hit[strlen(col)] == ',')) {
+            herr_set(e, 409, arena_printf(a, "%s already in use", f->name));
+            return false;
+        }
+        snprintf(col, sizeof col, "%s_uq_%s", r->table, f->name);
+        if (strstr(msg, col)) {
+            herr_set(e, 409, arena_printf(a, "%s already in use", f->name));
+            return false;
+        }
+    }
+    return db_fail(c, SQLITE_CONSTRAINT, e);
+}
+
+static void bind_val(sqlite3_stmt *st, int pos, const struct field *f, const struct fval *v)
+{
+    if (v->state != V_SET)
+        sqlite3_bind_null(st, pos);
+    else if (f->type == FT_BOOL)
+        sqlite3_bind_int(st, pos, v->b);
+    else
+        sqlite3_bind_text(st, pos, v->s, -1, SQLITE_STATIC);
+}
+
+/* Is this UNIQUE failure about the id column itself (a collision of random ids)? */
+static bool id_collision(struct sqlite_conn *c, const struct resource *r)
+{
+    char idcol[64];
+    snprintf(idcol, sizeof idcol, "%s.id", r->table);
+    const char *msg = sqlite3_errmsg(c->db);
+    size_t L = strlen(idcol), ML = strlen(msg);
+    return ML > L && strcmp(msg + ML - L, idcol) == 0 && msg[ML - L - 1] == ' ';
+}
+
+static bool sq_insert(struct store_conn *base, const struct resource *r, const char *tenant, const struct fval *vals,
+                      struct arena *a, char *id_out, size_t id_cap, struct herr *e)
+{
+    struct sqlite_conn *c = (struct sqlite_conn *)base;
+    char sql[SQL_MAX], marks[SQL_MAX];
+    int n = snprintf(sql, sizeof sql, "INSERT INTO %s (id, b_id, created_at, updated_at", r->table);
+    int m = snprintf(marks, sizeof marks, "?, ?, " NOW ", " NOW);
+    for (size_t i = 0; i < r->nfields; i++) {
+        if (!r->fields[i].column)
+            continue;
+        n += snprintf(sql + n, sizeof sql - (size_t)n, ", %s", r->fields[i].column);
+        m += snprintf(marks + m, sizeof marks - (size_t)m, ", ?");
+    }
+    snprintf(sql + n, sizeof sql - (size_t)n, ") VALUES (%s)", marks);
+
+    for (int attempt = 0; attempt < 8; attempt++) {
+        sqlite3_stmt *st = prep(c, sql, e);
+        if (!st)
+            return false;
+        char id[ID_MAX];
+        id_generate(r->kind, id);
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
+        int pos = 3;
+        for (size_t i = 0; i < r->nfields; i++)
+            if (r->fields[i].column)
+                bind_val(st, pos++, &r->fields[i], &vals[i]);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE) {
+            snprintf(id_out, id_cap, "%s", id);
+            return true;
+        }
+        if (rc == SQLITE_CONSTRAINT && sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE) {
+            if (id_collision(c, r))
+                continue;
+            return unique_fail(c, r, a, e);
+        }
+        return db_fail(c, rc, e);
+    }
+    herr_set(e, 500, "Internal server error.");
+    return false;
+}
+
+static bool sq_update(struct store_conn *base, const struct resource *r, const char *tenant, const char *id,
+                      const struct fval *vals, struct arena *a, struct herr *e)
+{
+    struct sqlite_conn *c = (struct sqlite_conn *)base;
+    char sql[SQL_MAX];
+    int n = snprintf(sql, sizeof sql, "UPDATE %s SET updated_at = " NOW, r->table);
+    for (size_t i = 0; i < r->nfields; i++)
+        if (r->fields[i].column && vals[i].state != V_ABSENT)
+            n += snprintf(sql + n, sizeof sql - (size_t)n, ", %s = ?", r->fields[i].column);
+    snprintf(sql + n, sizeof sql - (size_t)n, " WHERE id = ? AND b_id = ? AND deleted_at IS NULL");
+    sqlite3_stmt *st = prep(c, sql, e);
+    if (!st)
+        return false;
+    int pos = 1;
+    for (size_t i = 0; i < r->nfields; i++)
+        if (r->fields[i].column && vals[i].state != V_ABSENT)
+            bind_val(st, pos++, &r->fields[i], &vals[i]);
+    sqlite3_bind_text(st, pos++, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, pos, tenant, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return true;
+    if (rc == SQLITE_CONSTRAINT && sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE)
+        return unique_fail(c, r, a, e);
+    return db_fail(c, rc, e);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i, struct arena *a)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(st, i)) : NULL;
+}
+
+/* SELECT list shared by find and list: rid, id, created_at, updated_at, then the columns. */
+static int select_cols(const struct resource *r, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "SELECT rid, id, created_at, updated_at");
+    for (size_t i = 0; i < r->nfields; i++)
+        if (r->fields[i].column)
+            n += snprintf(buf + n, cap - (size_t)n, ", %s", r->fields[i].column);
+    return n + snprintf(buf + n, cap - (size_t)n, " FROM %s", r->table);
+}
+
+static void read_row(const struct resource *r, sqlite3_stmt *st, struct arena *a, struct record *out)
+{
+    memset(out, 0, sizeof *out);
+    out->id = col_text(st, 1, a);
+    out->created_at = col_text(st, 2, a);
+    out->updated_at = col_text(st, 3, a);
+    int col = 4;
+    for (size_t i = 0; i < r->nfields; i++) {
+        const struct field *f = &r->fields[i];
+        if (!f->column)
+            continue;
+        if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+            out->v[i].state = V_NULL;
+        } else {
+            out->v[i].state = V_SET;
+            if (f->type == FT_BOOL)
+                out->v[i].b = sqlite3_column_int(st, col) != 0;
+            else
+                out->v[i].s = col_text(st, col, a);
+        }
+        col++;
+    }
+}
+
+/* Fills the record's link views: the linked records that are still undeleted. */
+static bool load_links(struct sqlite_conn *c, const struct resource *r, struct arena *a, struct record *rec,
+                       struct herr *e)
+{
+    for (size_t v = 0; v < r->nviews; v++) {
+        const struct link_view *lv = &r->views[v];
+        const struct relation *rel = relation_get(lv->rel);
+        const struct resource *t = resource_get(lv->target);
+        int side = rel->kind[0] == r->kind ? 0 : 1;
+        char sql[SQL_MAX];
+        snprintf(sql, sizeof sql,
+                 "SELECT t.id, t.%s, %s%s FROM %s l JOIN %s t ON t.id = l.%s "
+                 "WHERE l.%s = ? AND t.deleted_at IS NULL ORDER BY l.pos",
+                 t->summary[0], t->summary[1] ? "t." : "NULL", t->summary[1] ? t->summary[1] : "", rel->table,
+                 t->table, rel->col[1 - side], rel->col[side]);
+        sqlite3_stmt *st = prep(c, sql, e);
+        if (!st)
+            return false;
+        sqlite3_bind_text(st, 1, rec->id, -1, SQLITE_STATIC);
+        size_t cap = 4, n = 0;
+        struct ref *items = arena_alloc(a, cap * sizeof *items);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            if (n == cap) {
+                struct ref *bigger = arena_alloc(a, 2 * cap * sizeof *items);
+                memcpy(bigger, items, n * sizeof *items);
+                items = bigger;
+                cap *= 2;
+            }
+            items[n].id = col_text(st, 0, a);
+            items[n].a = col_text(st, 1, a);
+            items[n].b = col_text(st, 2, a);
+            n++;
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return db_fail(c, rc, e);
+        rec->links[v].items = items;
+        rec->links[v].n = n;
+    }
+    return true;
+}
+
+static enum find_result sq_find(struct store_conn *base, const struct resource *r, const char *tenant,
+                                const char *key, struct arena *a, struct record *out, struct herr *e)
+{
+    struct sqlite_conn *c = (struct sqlite_conn *)base;
+    char sql[SQL_MAX];
+    int n = select_cols(r, sql, sizeof sql);
+    /* Two probes so the Eka id wins over a partner_id that happens to be equal. */
+    static const char *const by[] = {"id", "partner_id"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(sql + n, sizeof sql - (size_t)n, " WHERE %s = ? AND b_id = ? AND deleted_at IS NULL", by[k]);
+        sqlite3_stmt *st = prep(c, sql, e);
+        if (!st)
+            return FIND_ERROR;
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            read_row(r, st, a, out);
+            sqlite3_reset(st);
+            return load_links(c, r, a, out, e) ? FIND_OK : FIND_ERROR;
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            db_fail(c, rc, e);
+            return FIND_ERROR;
+        }
+    }
+    return FIND_MISSING;
+}
+
+static bool sq_soft_delete(struct store_conn *base, const struct resource *r, const char *tenant, const char *id,
+                           struct herr *e)
+{
+    struct sqlite_conn *c = (struct sqlite_conn *)base;
+    char sql[SQL_MAX];
+    snprintf(sql, sizeof sql,
+             "UPDATE %s SET deleted_at = " NOW ", updated_at = " NOW
+             " WHERE id = ? AND b_id = ? AND deleted_at IS NULL",
+             r->table);
+    sqlite3_stmt *st = prep(c, sql, e);
+    if (!st)
+        return false;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? true : db_fail(c, rc, e);
+}
+
+static bool sq_resolve(struct store_conn *base, const struct resource *target, const char *tenant,
+                       const char *field, bool by_partner, const char **keys, size_t n, struct arena *a,
+                       const char **ids_out, struct herr *e)
+{
+    struct sqlite_conn *c = (struct sqlite_conn *)base;
+    char sql[SQL_MAX];
+    snprintf(sql, sizeof sql, "SELECT id FROM %s WHERE %s = ? AND b_id = ? AND deleted_at IS NULL", target->table,
+             by_partner ? "partner_id" : "id");
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st = prep(c, sql, e);
+        if (!st)
+            return false;
+        sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            ids_out[i] = col_text(st, 0, a);
+        } else if (rc == SQLITE_DONE) {
+            ids_out[i] = NULL;
+            herr_field(e, a, field, arena_printf(a, "%s %s does not exist.", target->label, keys[i]));
+        } else {
+            sqlite3_reset(st);
+            return db_fail(c, rc, e);
+        }
+        sqlite3_reset(st);
+    }
+    return e->status == 0;
+}
+
+static bool sq_link(struct store_conn *base, enum rel rel, int side, const char *id, const char **others, size_t n,
+                    bool replace, struct herr *e)
+{
+    struct sqlite_conn *c = (struct sqlite_conn *)base;
+    const struct relation *R = relation_get(rel);
+    char sql[SQL_MAX];
+    sqlite3_stmt *st;
+    int rc;
+    if (replace) {
+        snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s = ?", R->table, R->col[side]);
+        if (!(st = prep(c, sql, e)))
+            return false;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return db_fail(c, rc, e);
+    }
+    snprintf(sql, sizeof sql, "INSERT OR IGNORE INTO %s (%s, %s) VALUES (?, ?)", R->table, R->col[side],
+             R->col[1 - side]);
+    for (size_t i = 0; i < n; i++) {
+        if (!(st = prep(c, sql, e)))
+            return false;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, others[i], -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return db_fail(c, rc, e);
+    }
+    return true;
+}
+
+static bool sq_list(struct store_conn *base, const struct resource *r, const char *tenant, int64_t *cursor,
+                    int limit, struct arena *a, store_row_fn fn, void *ctx, int *count, struct herr *e)
+{
+    struct sqlite_conn *c = (struct sqlite_conn *)base;
+    char sql[SQL_MAX];
+    int n = select_cols(r, sql, sizeof sql);
+    snprintf(sql + n, sizeof sql - (size_t)n,
+             " WHERE b_id = ? AND deleted_at IS NULL AND rid > ? ORDER BY rid LIMIT ?");
+    /* Rows are copied out first: load_links reuses this connection's statements. */
+    struct record *recs = arena_calloc(a, (size_t)limit, sizeof *recs);
+    int64_t *rids = arena_calloc(a, (size_t)limit, sizeof *rids);
+    sqlite3_stmt *st = prep(c, sql, e);
+    if (!st)
+        return false;
+    sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, *cursor);
+    sqlite3_bind_int(st, 3, limit);
+    int got = 0, rc;
+    while (got < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rids[got] = sqlite3_column_int64(st, 0);
+        read_row(r, st, a, &recs[got]);
+        got++;
+    }
+    if (got < limit && rc != SQLITE_DONE) {
+        sqlite3_reset(st);
+        return db_fail(c, rc, e);
+    }
+    sqlite3_reset(st);
+    *count = got;
+    for (int i = 0; i < got; i++) {
+        if (!load_links(c, r, a, &recs[i], e))
+            return false;
+        *cursor = rids[i];
+        if (!fn(ctx, &recs[i]))
+            break;
+    }
+    return true;
+}
+
+static const struct store_ops SQLITE_OPS = {
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .insert = sq_insert,
+    .update = sq_update,
+    .find = sq_find,
+    .soft_delete = sq_soft_delete,
+    .resolve = sq_resolve,
+    .link = sq_link,
+    .list = sq_list,
+};
+
+struct store_conn *store_sqlite_open(const char *path, struct herr *e)
+{
+    struct sqlite_conn *c = calloc(1, sizeof *c);
+    c->base.ops = &SQLITE_OPS;
+    int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        herr_set(e, 500, "cannot open the database");
+        sqlite3_close(c->db);
+        free(c);
+        return NULL;
+    }
+    sqlite3_busy_timeout(c->db, 5000);
+    sqlite3_extended_result_codes(c->db, 1);
+    if (sqlite3_exec(c->db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                     "PRAGMA temp_store=MEMORY;",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        !migrations_apply(c->db, e)) {
+        if (!e->status)
+            herr_set(e, 500, "cannot initialise the database");
+        sqlite3_close(c->db);
+        free(c);
+        return NULL;
+    }
+    return &c->base;
+}

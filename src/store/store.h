@@ -1,0 +1,58 @@
+/* The storage interface. Handlers speak only this; SQLite implements it today and
+ * PostgreSQL will implement the same operations later. A store_conn belongs to one
+ * thread at a time; every request runs inside one transaction on it. */
+#ifndef HIP_STORE_H
+#define HIP_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/field.h"
+#include "util/arena.h"
+#include "util/err.h"
+
+struct store_conn;
+
+/* Called for each record of a list; return false to stop early. */
+typedef bool (*store_row_fn)(void *ctx, const struct record *rec);
+
+enum find_result { FIND_ERROR = -1, FIND_OK = 0, FIND_MISSING = 1 };
+
+struct store_ops {
+    void (*close)(struct store_conn *c);
+    bool (*begin)(struct store_conn *c, bool write, struct herr *e);
+    bool (*commit)(struct store_conn *c, struct herr *e);
+    void (*rollback)(struct store_conn *c);
+
+    /* Creates a record with a fresh id (written to id_out). */
+    bool (*insert)(struct store_conn *c, const struct resource *r, const char *tenant, const struct fval *vals,
+                   struct arena *a, char *id_out, size_t id_cap, struct herr *e);
+    /* Changes the fields whose state is V_SET or V_NULL. */
+    bool (*update)(struct store_conn *c, const struct resource *r, const char *tenant, const char *id,
+                   const struct fval *vals, struct arena *a, struct herr *e);
+    /* key is the Eka id or, failing that, the partner_id, among undeleted records of the tenant. */
+    enum find_result (*find)(struct store_conn *c, const struct resource *r, const char *tenant, const char *key,
+                             struct arena *a, struct record *out, struct herr *e);
+    bool (*soft_delete)(struct store_conn *c, const struct resource *r, const char *tenant, const char *id,
+                        struct herr *e);
+    /* Maps Eka ids or partner ids of the tenant's undeleted records to Eka ids; an unknown one
+     * is a 400 naming it under the field's name. */
+    bool (*resolve)(struct store_conn *c, const struct resource *target, const char *tenant, const char *field,
+                    bool by_partner, const char **keys, size_t n, struct arena *a, const char **ids_out,
+                    struct herr *e);
+    /* Sets (replace=true) or extends the links of record id on its side of rel. */
+    bool (*link)(struct store_conn *c, enum rel rel, int side, const char *id, const char **others, size_t n,
+                 bool replace, struct herr *e);
+    /* Streams up to limit undeleted records with cursor > *cursor in creation order; advances *cursor. */
+    bool (*list)(struct store_conn *c, const struct resource *r, const char *tenant, int64_t *cursor, int limit,
+                 struct arena *a, store_row_fn fn, void *ctx, int *count, struct herr *e);
+};
+
+struct store_conn {
+    const struct store_ops *ops;
+};
+
+/* Opens a connection to the SQLite database at path, migrating the schema on the way. */
+struct store_conn *store_sqlite_open(const char *path, struct herr *e);
+
+#endif

@@ -1,0 +1,226 @@
+"""Shared harness for the end-to-end tests: starts the real hipusers binary on a
+free port with a temporary data directory, mints tokens and sends requests.
+
+The binary is found through HIPUSERS_BIN (set by ctest); the default is ./build/hipusers.
+"""
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+BIN = os.environ.get("HIPUSERS_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "build", "hipusers"))
+SECRET = "e2e-test-secret-0123456789abcdef0123456789abcdef"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_token(b_id="1000000000000001", secret=SECRET, alg="HS256", exp_in=3600,
+               claims=None, header=None, claim_name="b_id"):
+    """An HS256/HS384/HS512 (or 'none') JWT built here independently of the server."""
+    h = {"alg": alg, "typ": "JWT"}
+    if header:
+        h.update(header)
+    payload = {}
+    if b_id is not None:
+        payload[claim_name] = b_id
+    payload["client_id"] = "e2e"
+    if exp_in is not None:
+        payload["exp"] = int(time.time()) + exp_in
+    if claims:
+        payload.update(claims)
+    signing_input = b64url(json.dumps(h).encode()) + "." + b64url(json.dumps(payload).encode())
+    if alg == "none":
+        return signing_input + "."
+    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+    sig = hmac.new(secret.encode(), signing_input.encode(), digest).digest()
+    return signing_input + "." + b64url(sig)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Response:
+    def __init__(self, status, headers, raw):
+        self.status = status
+        self.headers = headers  # dict with lower-case names
+        self.raw = raw
+        try:
+            self.json = json.loads(raw.decode("utf-8")) if raw else None
+        except (ValueError, UnicodeDecodeError):
+            self.json = None
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.raw[:300]!r}>"
+
+
+class Server:
+    """One hipusers process on a free port; the data directory survives restart()."""
+
+    def __init__(self, secret=SECRET, env=None, args=None, data_dir=None):
+        self.own_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="hipusers-e2e-")
+        self.db = os.path.join(self.data_dir, "hipusers.db")
+        self.secret = secret
+        self.extra_env = env or {}
+        self.args = args or []
+        self.proc = None
+        self.port = None
+        self.stderr_path = os.path.join(self.data_dir, "stderr.log")
+
+    def start(self):
+        self.port = free_port()
+        env = dict(os.environ)
+        if self.secret is not None:
+            env["HIPUSERS_JWT_SECRET"] = self.secret
+        else:
+            env.pop("HIPUSERS_JWT_SECRET", None)
+        env.update(self.extra_env)
+        self._stderr = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "--listen", f"127.0.0.1:{self.port}", "--db", self.db] + self.args,
+            stdout=subprocess.DEVNULL, stderr=self._stderr, env=env)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: " + self.log())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("server did not start: " + self.log())
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode if self.proc else None
+        self.proc = None
+        if getattr(self, "_stderr", None):
+            self._stderr.close()
+            self._stderr = None
+        return rc
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def cleanup(self):
+        self.stop()
+        if self.own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def log(self):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def cli(self, *args, env=None):
+        """Runs `hipusers ARGS` against the same database; returns CompletedProcess."""
+        e = dict(os.environ)
+        if self.secret is not None:
+            e["HIPUSERS_JWT_SECRET"] = self.secret
+        e["HIPUSERS_DB"] = self.db
+        e.update(env or {})
+        return subprocess.run([BIN] + list(args), capture_output=True, text=True, env=e, timeout=60)
+
+    def request(self, method, path, body=None, token=None, headers=None, raw=None,
+                content_type="application/json"):
+        """Sends one request. body is JSON-encoded; raw is sent as is (bytes)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
+        h = {}
+        if token is not None:
+            h["auth"] = token
+        data = None
+        if raw is not None:
+            data = raw
+        elif body is not None:
+            data = json.dumps(body).encode()
+        if data is not None and content_type is not None:
+            h["Content-Type"] = content_type
+        if headers:
+            h.update(headers)
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        raw_body = r.read()
+        hdrs = {k.lower(): v for k, v in r.getheaders()}
+        conn.close()
+        return Response(r.status, hdrs, raw_body)
+
+    def raw_request(self, data: bytes, timeout=5) -> bytes:
+        """Sends bytes on a fresh socket and returns everything read until close/timeout."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        s.sendall(data)
+        out = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+                if b"\r\n\r\n" in out and _complete(out):
+                    break
+        except socket.timeout:
+            pass
+        s.close()
+        return out
+
+
+def _complete(buf: bytes) -> bool:
+    head, _, body = buf.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":", 1)[1].strip())
+    return False
+
+
+class ServerTestCase(unittest.TestCase):
+    """Starts one server per test class; self.srv, self.tok (tenant A) and self.tok_b (tenant B)."""
+
+    server_env = None
+    server_args = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(env=cls.server_env, args=cls.server_args).start()
+        cls.tok = make_token("1000000000000001")
+        cls.tok_b = make_token("2000000000000002")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.cleanup()
+
+    def req(self, method, path, body=None, token="default", **kw):
+        if token == "default":
+            token = self.tok
+        return self.srv.request(method, path, body=body, token=token, **kw)
+
+    def assertError(self, r, status, message=None, field=None):
+        self.assertEqual(r.status, status, r)
+        self.assertIsInstance(r.json, dict, r)
+        self.assertEqual(r.json.get("status"), "error", r)
+        self.assertIsInstance(r.json.get("message"), str, r)
+        if message is not None:
+            self.assertIn(message, r.json["message"], r)
+        if field is not None:
+            self.assertIn(field, r.json.get("errors", {}), r)
