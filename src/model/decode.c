@@ -194,12 +194,12 @@ bool model_decode(const struct resource *r, json_t *body, bool create, const cha
     }
     const char *key;
     json_t *v;
+    /* Unknown fields first, so the message names them. */
+    json_object_foreach(body, key, v) if (field_index(r, key) < 0) herr_field(e, a, key, "Unknown field.");
     json_object_foreach(body, key, v) {
         int idx = field_index(r, key);
-        if (idx < 0) {
-            herr_field(e, a, key, "Unknown field.");
+        if (idx < 0)
             continue;
-        }
         const struct field *f = &r->fields[idx];
         if (json_is_null(v)) {
             if (f->flags & F_REQUIRED) {
