@@ -41,3 +41,6 @@ test-fast: build
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+
+# Extra targets (fuzz, soak, bench) live in mk/, one file each.
+-include mk/*.mk
