@@ -13,6 +13,7 @@
 
 #include "api/app.h"
 #include "auth/secret.h"
+#include "cli/admin.h"
 #include "http/server.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
@@ -24,12 +25,16 @@ static void usage(FILE *out)
             "usage: hipusers COMMAND [OPTIONS]\n"
             "\n"
             "  serve [--listen HOST:PORT] [--db PATH] [--threads N] [--max-connections N]\n"
-            "        [--timeout SECONDS] [--no-access-log]\n"
+            "        [--timeout SECONDS] [--refresh-ttl SECONDS] [--no-access-log]\n"
             "      Serve the API. Env: HIPUSERS_LISTEN, HIPUSERS_DB, HIPUSERS_JWT_SECRET,\n"
             "      HIPUSERS_JWT_SECRET_PREVIOUS. Without HIPUSERS_JWT_SECRET a random secret\n"
             "      is created (mode 0600) next to the database and reused.\n"
             "  token --b-id ID [--client-id X] [--ttl SECONDS] [--db PATH]\n"
             "      Print an access token signed with the server's secret.\n"
+            "  business create --name NAME | business list\n"
+            "  client create --b-id B [--name N] | client list [--b-id B] | client revoke CLIENT_ID\n"
+            "  sharing-key create --b-id OWNER | sharing-key revoke KEY_ID\n"
+            "      Admin commands on the database named by HIPUSERS_DB (or --db PATH first).\n"
             "  --help, --version\n");
 }
 
@@ -71,12 +76,14 @@ static int cmd_serve(int argc, char **argv)
         .access_log = true,
     };
     const char *db = env_or("HIPUSERS_DB", DEFAULT_DB);
+    long refresh_ttl = atol(env_or("HIPUSERS_REFRESH_TTL", "0"));
     static const struct option opts[] = {{"listen", required_argument, 0, 'l'},
                                          {"db", required_argument, 0, 'd'},
                                          {"threads", required_argument, 0, 't'},
                                          {"max-connections", required_argument, 0, 'm'},
                                          {"timeout", required_argument, 0, 'T'},
                                          {"no-access-log", no_argument, 0, 'q'},
+                                         {"refresh-ttl", required_argument, 0, 'r'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int ch;
@@ -88,6 +95,7 @@ static int cmd_serve(int argc, char **argv)
         case 'm': cfg.max_connections = (unsigned)atoi(optarg); break;
         case 'T': cfg.timeout_s = (unsigned)atoi(optarg); break;
         case 'q': cfg.access_log = false; break;
+        case 'r': refresh_ttl = atol(optarg); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -117,6 +125,8 @@ static int cmd_serve(int argc, char **argv)
         app_free(&app);
         return 1;
     }
+    if (refresh_ttl > 0)
+        app.refresh_ttl = refresh_ttl;
     int rc = server_run(&app, &cfg);
     app_free(&app);
     return rc;
@@ -151,7 +161,7 @@ static int cmd_token(int argc, char **argv)
         fprintf(stderr, "hipusers: %s\n", err);
         return 1;
     }
-    char *tok = token_sign(&keys, b_id, client_id, (long)time(NULL), ttl, NULL, "hipusers");
+    char *tok = token_sign(&keys, b_id, client_id, (long)time(NULL), ttl, NULL, "hipusers", NULL);
     sodium_memzero(&keys, sizeof keys);
     if (!tok) {
         fprintf(stderr, "hipusers: signing failed\n");
@@ -185,6 +195,20 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "token"))
         return cmd_token(argc - 1, argv + 1);
+    const char *db = env_or("HIPUSERS_DB", DEFAULT_DB);
+    if (argc > 3 && !strcmp(argv[2], "--db")) { /* hipusers client --db PATH create ... */
+        db = argv[3];
+        argv[3] = argv[1];
+        argc -= 2;
+        argv += 2;
+        cmd = argv[1];
+    }
+    if (!strcmp(cmd, "business"))
+        return cmd_business(db, argc - 1, argv + 1);
+    if (!strcmp(cmd, "client"))
+        return cmd_client(db, argc - 1, argv + 1);
+    if (!strcmp(cmd, "sharing-key"))
+        return cmd_sharing_key(db, argc - 1, argv + 1);
     fprintf(stderr, "hipusers: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

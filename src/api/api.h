@@ -21,6 +21,11 @@ bool resource_delete(struct app *app, struct request *rq, const struct resource 
                      const char *key, struct herr *e);
 bool resource_list(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
                    const char *wrap, struct herr *e);
+/* connect-auth: login and refresh (with_headers: /refresh-token; without: deprecated /refresh). */
+bool auth_login(struct app *app, struct request *rq, struct herr *e);
+bool auth_refresh(struct app *app, struct request *rq, bool with_headers, struct herr *e);
+bool business_info(struct app *app, struct request *rq, const char *tenant, struct herr *e);
+
 /* The 404 for a resource, in the shape the spec gives it. */
 void resource_not_found(struct request *rq, const struct resource *r, struct herr *e);
 

@@ -5,20 +5,41 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "auth/throttle.h"
 #include "auth/token.h"
 #include "http/http.h"
 #include "store/store.h"
+
+#define ACCESS_TTL 1800
+#define REFRESH_TTL_DEFAULT (30L * 24 * 3600)
+/* How stale the revocation snapshot may get: a revoked client is refused within this. */
+#define REVOCATION_REFRESH_MS 2000
+
+/* Revoked clients and sessions, reloaded from the store every REVOCATION_REFRESH_MS so
+ * a revocation made by any process reaches every worker thread. */
+struct revocations {
+    pthread_mutex_t mu;
+    int64_t loaded_ms;
+    char **clients, **sessions; /* sorted */
+    size_t nclients, nsessions;
+};
 
 struct app {
     char db_path[4096];
     struct keyring keys;
     pthread_key_t conn_key; /* each worker thread's store connection */
+    long refresh_ttl;
+    struct throttle throttle;
+    struct revocations revoked;
 };
 
 bool app_init(struct app *app, const char *db_path, struct herr *e);
 void app_free(struct app *app);
 /* This thread's store connection, opened on first use and closed when the thread ends. */
 struct store_conn *app_store(struct app *app, struct herr *e);
+
+/* Is this access token's client or session revoked? Fails closed on store errors. */
+bool app_token_revoked(struct app *app, const struct principal *p, struct herr *e);
 
 /* Routes one assembled request to its handler; fills rq->resp. */
 void api_handle(struct app *app, struct request *rq);

@@ -50,6 +50,8 @@ static bool authenticate(struct app *app, struct request *rq, struct caller *who
         herr_set(e, 401, why);
         return false;
     }
+    if (app_token_revoked(app, &who->p, e))
+        return false;
     rq->tenant = arena_strdup(&rq->arena, who->p.b_id);
     return true;
 }
@@ -81,8 +83,7 @@ static bool handle_cdr(struct app *app, struct request *rq, struct herr *e)
     case RT_HIPUSER:
         return resource_get_one(app, rq, rt->res, tenant, rt->id, "user", e);
     case RT_BUSINESS_INFO:
-        respond_json(rq, 200, json_pack("{s:s, s:s, s:n}", "status", "success", "bid", tenant, "business_name"));
-        return true;
+        return business_info(app, rq, tenant, e);
     default:
         herr_set(e, 404, "Not found");
         return false;
@@ -100,9 +101,10 @@ void api_handle(struct app *app, struct request *rq)
         herr_set(&e, 405, "Method not allowed");
         e.allow = route_allow(rq->route.kind);
         ok = false;
-    } else if (rq->route.kind == RT_LOGIN || rq->route.kind == RT_REFRESH_TOKEN || rq->route.kind == RT_REFRESH) {
-        herr_set(&e, 404, "Not found");
-        ok = false;
+    } else if (rq->route.kind == RT_LOGIN) {
+        ok = auth_login(app, rq, &e);
+    } else if (rq->route.kind == RT_REFRESH_TOKEN || rq->route.kind == RT_REFRESH) {
+        ok = auth_refresh(app, rq, rq->route.kind == RT_REFRESH_TOKEN, &e);
     } else {
         ok = handle_cdr(app, rq, &e);
     }

@@ -29,6 +29,12 @@ static bool copy_claim(char *dst, const char *src)
 
 const char *token_verify(const struct keyring *k, const char *token, long now, struct principal *out)
 {
+    return token_verify_ex(k, token, now, false, out);
+}
+
+const char *token_verify_ex(const struct keyring *k, const char *token, long now, bool ignore_exp,
+                            struct principal *out)
+{
     memset(out, 0, sizeof *out);
     if (!token || !*token)
         return "Missing auth token";
@@ -56,7 +62,7 @@ const char *token_verify(const struct keyring *k, const char *token, long now, s
     long exp = jwt_get_grant_int(jwt, "exp");
     if (errno == 0) {
         out->exp = exp;
-        if (exp <= now)
+        if (exp <= now && !ignore_exp)
             why = "Token has expired";
     } else if (errno != ENOENT || jwt_get_grant(jwt, "exp")) {
         why = "Malformed exp claim";
@@ -71,6 +77,7 @@ const char *token_verify(const struct keyring *k, const char *token, long now, s
     if (!why) {
         copy_claim(out->client_id, jwt_get_grant(jwt, "client_id"));
         copy_claim(out->jti, jwt_get_grant(jwt, "jti"));
+        copy_claim(out->sid, jwt_get_grant(jwt, "sid"));
         errno = 0;
         long iat = jwt_get_grant_int(jwt, "iat");
         out->iat = errno ? 0 : iat;
@@ -80,7 +87,7 @@ const char *token_verify(const struct keyring *k, const char *token, long now, s
 }
 
 char *token_sign(const struct keyring *k, const char *b_id, const char *client_id, long now, long ttl,
-                 const char *jti, const char *iss)
+                 const char *jti, const char *iss, const char *sid)
 {
     jwt_t *jwt = NULL;
     if (k->n == 0 || jwt_new(&jwt))
@@ -89,6 +96,7 @@ char *token_sign(const struct keyring *k, const char *b_id, const char *client_i
     if (jwt_add_grant(jwt, "b_id", b_id) == 0 && (!client_id || jwt_add_grant(jwt, "client_id", client_id) == 0) &&
         jwt_add_grant_int(jwt, "iat", now) == 0 && jwt_add_grant_int(jwt, "exp", now + ttl) == 0 &&
         (!jti || jwt_add_grant(jwt, "jti", jti) == 0) && (!iss || jwt_add_grant(jwt, "iss", iss) == 0) &&
+        (!sid || jwt_add_grant(jwt, "sid", sid) == 0) &&
         jwt_add_header(jwt, "kid", k->keys[0].kid) == 0 &&
         jwt_set_alg(jwt, JWT_ALG_HS256, k->keys[0].secret, (int)k->keys[0].len) == 0)
         out = jwt_encode_str(jwt);

@@ -25,17 +25,20 @@ struct principal {
     char b_id[CLAIM_MAX + 1];
     char client_id[CLAIM_MAX + 1];
     char jti[CLAIM_MAX + 1];
+    char sid[CLAIM_MAX + 1]; /* the login session a token descends from */
     long iat, exp;
 };
 
 bool keyring_add(struct keyring *k, const char *secret, size_t len);
 
-/* Checks signature (HS256 only), exp when present and the tenant claim (b_id or b-id).
- * Returns NULL when valid, else the reason a client may see. */
+/* Checks signature (HS256 only), exp when present (unless ignore_exp, for refresh) and
+ * the tenant claim (b_id or b-id). Returns NULL when valid, else the reason a client may see. */
+const char *token_verify_ex(const struct keyring *k, const char *token, long now, bool ignore_exp,
+                            struct principal *out);
 const char *token_verify(const struct keyring *k, const char *token, long now, struct principal *out);
 
-/* A signed token (malloc'd) with b_id, client_id, iat, exp and, when given, jti and iss. */
+/* A signed token (malloc'd) with b_id, client_id, iat, exp and, when given, jti, iss and sid. */
 char *token_sign(const struct keyring *k, const char *b_id, const char *client_id, long now, long ttl,
-                 const char *jti, const char *iss);
+                 const char *jti, const char *iss, const char *sid);
 
 #endif

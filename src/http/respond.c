@@ -29,6 +29,11 @@ void respond_json(struct request *rq, int status, json_t *body)
 
 void respond_error(struct request *rq, const struct herr *e)
 {
+    if (e->connect_shape) {
+        respond_json(rq, e->status, json_pack("{s:i, s:s}", "code", e->status, "error", e->message));
+        rq->resp.retry_after = e->retry_after;
+        return;
+    }
     json_t *o = json_object();
     json_object_set_new(o, "status", json_string("error"));
     json_object_set_new(o, "message", json_string(e->message ? e->message : "Error"));

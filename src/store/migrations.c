@@ -45,6 +45,19 @@ static const char *const MIGRATIONS[] = {
     "CREATE TABLE doctor_clinic (pos INTEGER PRIMARY KEY, doctor_id TEXT NOT NULL, clinic_id TEXT NOT NULL,"
     "  UNIQUE(doctor_id, clinic_id));"
     "CREATE INDEX doctor_clinic_rev ON doctor_clinic(clinic_id);",
+    /* 2: business login: businesses, API clients, sharing keys, login sessions and refresh tokens */
+    "CREATE TABLE business (b_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL);"
+    "CREATE TABLE client (client_id TEXT PRIMARY KEY, b_id TEXT NOT NULL REFERENCES business(b_id),"
+    "  name TEXT, secret_hash TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT);"
+    "CREATE INDEX client_revoked ON client(revoked_at) WHERE revoked_at IS NOT NULL;"
+    "CREATE TABLE sharing_key (key_id TEXT PRIMARY KEY, owner_b_id TEXT NOT NULL REFERENCES business(b_id),"
+    "  key_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, revoked_at TEXT);"
+    "CREATE TABLE session (family TEXT PRIMARY KEY, client_id TEXT NOT NULL, b_id TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL, revoked_at INTEGER);"
+    "CREATE INDEX session_revoked ON session(revoked_at) WHERE revoked_at IS NOT NULL;"
+    "CREATE TABLE refresh_token (token_hash TEXT PRIMARY KEY, family TEXT NOT NULL REFERENCES session(family),"
+    "  expires_at INTEGER NOT NULL, used_at INTEGER, created_at INTEGER NOT NULL);"
+    "CREATE INDEX refresh_token_family ON refresh_token(family);",
 };
 
 int migrations_latest(void) { return (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]); }

@@ -8,23 +8,11 @@
 
 #include "model/ids.h"
 #include "store/migrations.h"
-#include "store/store.h"
+#include "store/sqlite_int.h"
 
-#define STMT_CACHE 128
-#define SQL_MAX 2048
 /* used inside snprintf formats, hence the doubled percent signs */
 #define NOW "strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ','now')"
 
-struct cached {
-    char *sql;
-    sqlite3_stmt *st;
-};
-
-struct sqlite_conn {
-    struct store_conn base;
-    sqlite3 *db;
-    struct cached cache[STMT_CACHE];
-};
 
 static uint32_t hash(const char *s)
 {
@@ -36,7 +24,7 @@ static uint32_t hash(const char *s)
 
 /* Turns an SQLite failure into the error a client should see. Disk trouble is a
  * 503 (retry later), never a 500, and the message never carries data. */
-static bool db_fail(struct sqlite_conn *c, int rc, struct herr *e)
+bool sq_fail(struct sqlite_conn *c, int rc, struct herr *e)
 {
     int prim = rc & 0xff;
     if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED) {
@@ -53,14 +41,14 @@ static bool db_fail(struct sqlite_conn *c, int rc, struct herr *e)
     return false;
 }
 
-static sqlite3_stmt *prep(struct sqlite_conn *c, const char *sql, struct herr *e)
+sqlite3_stmt *sq_prep(struct sqlite_conn *c, const char *sql, struct herr *e)
 {
     uint32_t h = hash(sql) % STMT_CACHE;
     for (int i = 0; i < STMT_CACHE; i++) {
         struct cached *slot = &c->cache[(h + (uint32_t)i) % STMT_CACHE];
         if (!slot->sql) {
             if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->st, NULL) != SQLITE_OK) {
-                db_fail(c, sqlite3_errcode(c->db), e);
+                sq_fail(c, sqlite3_errcode(c->db), e);
                 return NULL;
             }
             slot->sql = strdup(sql);
@@ -80,18 +68,18 @@ static sqlite3_stmt *prep(struct sqlite_conn *c, const char *sql, struct herr *e
         c->cache[i].sql = NULL;
         c->cache[i].st = NULL;
     }
-    return prep(c, sql, e);
+    return sq_prep(c, sql, e);
 }
 
 static bool exec(struct sqlite_conn *c, const char *sql, struct herr *e)
 {
-    sqlite3_stmt *st = prep(c, sql, e);
+    sqlite3_stmt *st = sq_prep(c, sql, e);
     if (!st)
         return false;
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return db_fail(c, rc, e);
+        return sq_fail(c, rc, e);
     return true;
 }
 
@@ -149,7 +137,7 @@ static bool unique_fail(struct sqlite_conn *c, const struct resource *r, struct 
             return false;
         }
     }
-    return db_fail(c, SQLITE_CONSTRAINT, e);
+    return sq_fail(c, SQLITE_CONSTRAINT, e);
 }
 
 static void bind_val(sqlite3_stmt *st, int pos, const struct field *f, const struct fval *v)
@@ -188,7 +176,7 @@ static bool sq_insert(struct store_conn *base, const struct resource *r, const c
     snprintf(sql + n, sizeof sql - (size_t)n, ") VALUES (%s)", marks);
 
     for (int attempt = 0; attempt < 8; attempt++) {
-        sqlite3_stmt *st = prep(c, sql, e);
+        sqlite3_stmt *st = sq_prep(c, sql, e);
         if (!st)
             return false;
         char id[ID_MAX];
@@ -210,7 +198,7 @@ static bool sq_insert(struct store_conn *base, const struct resource *r, const c
                 continue;
             return unique_fail(c, r, a, e);
         }
-        return db_fail(c, rc, e);
+        return sq_fail(c, rc, e);
     }
     herr_set(e, 500, "Internal server error.");
     return false;
@@ -226,7 +214,7 @@ static bool sq_update(struct store_conn *base, const struct resource *r, const c
         if (r->fields[i].column && vals[i].state != V_ABSENT)
             n += snprintf(sql + n, sizeof sql - (size_t)n, ", %s = ?", r->fields[i].column);
     snprintf(sql + n, sizeof sql - (size_t)n, " WHERE id = ? AND b_id = ? AND deleted_at IS NULL");
-    sqlite3_stmt *st = prep(c, sql, e);
+    sqlite3_stmt *st = sq_prep(c, sql, e);
     if (!st)
         return false;
     int pos = 1;
@@ -241,10 +229,10 @@ static bool sq_update(struct store_conn *base, const struct resource *r, const c
         return true;
     if (rc == SQLITE_CONSTRAINT && sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE)
         return unique_fail(c, r, a, e);
-    return db_fail(c, rc, e);
+    return sq_fail(c, rc, e);
 }
 
-static const char *col_text(sqlite3_stmt *st, int i, struct arena *a)
+const char *sq_text(sqlite3_stmt *st, int i, struct arena *a)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
     return t ? arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(st, i)) : NULL;
@@ -263,9 +251,9 @@ static int select_cols(const struct resource *r, char *buf, size_t cap)
 static void read_row(const struct resource *r, sqlite3_stmt *st, struct arena *a, struct record *out)
 {
     memset(out, 0, sizeof *out);
-    out->id = col_text(st, 1, a);
-    out->created_at = col_text(st, 2, a);
-    out->updated_at = col_text(st, 3, a);
+    out->id = sq_text(st, 1, a);
+    out->created_at = sq_text(st, 2, a);
+    out->updated_at = sq_text(st, 3, a);
     int col = 4;
     for (size_t i = 0; i < r->nfields; i++) {
         const struct field *f = &r->fields[i];
@@ -278,7 +266,7 @@ static void read_row(const struct resource *r, sqlite3_stmt *st, struct arena *a
             if (f->type == FT_BOOL)
                 out->v[i].b = sqlite3_column_int(st, col) != 0;
             else
-                out->v[i].s = col_text(st, col, a);
+                out->v[i].s = sq_text(st, col, a);
         }
         col++;
     }
@@ -299,7 +287,7 @@ static bool load_links(struct sqlite_conn *c, const struct resource *r, struct a
                  "WHERE l.%s = ? AND t.deleted_at IS NULL ORDER BY l.pos",
                  t->summary[0], t->summary[1] ? "t." : "NULL", t->summary[1] ? t->summary[1] : "", rel->table,
                  t->table, rel->col[1 - side], rel->col[side]);
-        sqlite3_stmt *st = prep(c, sql, e);
+        sqlite3_stmt *st = sq_prep(c, sql, e);
         if (!st)
             return false;
         sqlite3_bind_text(st, 1, rec->id, -1, SQLITE_STATIC);
@@ -313,14 +301,14 @@ static bool load_links(struct sqlite_conn *c, const struct resource *r, struct a
                 items = bigger;
                 cap *= 2;
             }
-            items[n].id = col_text(st, 0, a);
-            items[n].a = col_text(st, 1, a);
-            items[n].b = col_text(st, 2, a);
+            items[n].id = sq_text(st, 0, a);
+            items[n].a = sq_text(st, 1, a);
+            items[n].b = sq_text(st, 2, a);
             n++;
         }
         sqlite3_reset(st);
         if (rc != SQLITE_DONE)
-            return db_fail(c, rc, e);
+            return sq_fail(c, rc, e);
         rec->links[v].items = items;
         rec->links[v].n = n;
     }
@@ -337,7 +325,7 @@ static enum find_result sq_find(struct store_conn *base, const struct resource *
     static const char *const by[] = {"id", "partner_id"};
     for (int k = 0; k < 2; k++) {
         snprintf(sql + n, sizeof sql - (size_t)n, " WHERE %s = ? AND b_id = ? AND deleted_at IS NULL", by[k]);
-        sqlite3_stmt *st = prep(c, sql, e);
+        sqlite3_stmt *st = sq_prep(c, sql, e);
         if (!st)
             return FIND_ERROR;
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -350,7 +338,7 @@ static enum find_result sq_find(struct store_conn *base, const struct resource *
         }
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) {
-            db_fail(c, rc, e);
+            sq_fail(c, rc, e);
             return FIND_ERROR;
         }
     }
@@ -366,14 +354,14 @@ static bool sq_soft_delete(struct store_conn *base, const struct resource *r, co
              "UPDATE %s SET deleted_at = " NOW ", updated_at = " NOW
              " WHERE id = ? AND b_id = ? AND deleted_at IS NULL",
              r->table);
-    sqlite3_stmt *st = prep(c, sql, e);
+    sqlite3_stmt *st = sq_prep(c, sql, e);
     if (!st)
         return false;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? true : db_fail(c, rc, e);
+    return rc == SQLITE_DONE ? true : sq_fail(c, rc, e);
 }
 
 static bool sq_resolve(struct store_conn *base, const struct resource *target, const char *tenant,
@@ -385,20 +373,20 @@ static bool sq_resolve(struct store_conn *base, const struct resource *target, c
     snprintf(sql, sizeof sql, "SELECT id FROM %s WHERE %s = ? AND b_id = ? AND deleted_at IS NULL", target->table,
              by_partner ? "partner_id" : "id");
     for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *st = prep(c, sql, e);
+        sqlite3_stmt *st = sq_prep(c, sql, e);
         if (!st)
             return false;
         sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
-            ids_out[i] = col_text(st, 0, a);
+            ids_out[i] = sq_text(st, 0, a);
         } else if (rc == SQLITE_DONE) {
             ids_out[i] = NULL;
             herr_field(e, a, field, arena_printf(a, "%s %s does not exist.", target->label, keys[i]));
         } else {
             sqlite3_reset(st);
-            return db_fail(c, rc, e);
+            return sq_fail(c, rc, e);
         }
         sqlite3_reset(st);
     }
@@ -415,25 +403,25 @@ static bool sq_link(struct store_conn *base, enum rel rel, int side, const char 
     int rc;
     if (replace) {
         snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s = ?", R->table, R->col[side]);
-        if (!(st = prep(c, sql, e)))
+        if (!(st = sq_prep(c, sql, e)))
             return false;
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE)
-            return db_fail(c, rc, e);
+            return sq_fail(c, rc, e);
     }
     snprintf(sql, sizeof sql, "INSERT OR IGNORE INTO %s (%s, %s) VALUES (?, ?)", R->table, R->col[side],
              R->col[1 - side]);
     for (size_t i = 0; i < n; i++) {
-        if (!(st = prep(c, sql, e)))
+        if (!(st = sq_prep(c, sql, e)))
             return false;
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, others[i], -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE)
-            return db_fail(c, rc, e);
+            return sq_fail(c, rc, e);
     }
     return true;
 }
@@ -449,7 +437,7 @@ static bool sq_list(struct store_conn *base, const struct resource *r, const cha
     /* Rows are copied out first: load_links reuses this connection's statements. */
     struct record *recs = arena_calloc(a, (size_t)limit, sizeof *recs);
     int64_t *rids = arena_calloc(a, (size_t)limit, sizeof *rids);
-    sqlite3_stmt *st = prep(c, sql, e);
+    sqlite3_stmt *st = sq_prep(c, sql, e);
     if (!st)
         return false;
     sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
@@ -463,7 +451,7 @@ static bool sq_list(struct store_conn *base, const struct resource *r, const cha
     }
     if (got < limit && rc != SQLITE_DONE) {
         sqlite3_reset(st);
-        return db_fail(c, rc, e);
+        return sq_fail(c, rc, e);
     }
     sqlite3_reset(st);
     *count = got;
@@ -495,6 +483,7 @@ struct store_conn *store_sqlite_open(const char *path, struct herr *e)
 {
     struct sqlite_conn *c = calloc(1, sizeof *c);
     c->base.ops = &SQLITE_OPS;
+    c->base.auth = &SQLITE_AUTH_OPS;
     int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         herr_set(e, 500, "cannot open the database");

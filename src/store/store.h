@@ -48,8 +48,55 @@ struct store_ops {
                  struct arena *a, store_row_fn fn, void *ctx, int *count, struct herr *e);
 };
 
+/* Business login. Ids and hashes are made by the caller; the store only keeps them. */
+struct client_row {
+    const char *client_id, *b_id, *name, *secret_hash, *created_at;
+    bool revoked;
+};
+
+struct session_row {
+    const char *family, *client_id, *b_id;
+    int64_t expires_at;
+    bool used, revoked;
+};
+
+/* Called per row of an admin listing: up to four text columns. */
+typedef void (*store_cols_fn)(void *ctx, const char *const *cols, int n);
+
+struct store_auth_ops {
+    bool (*business_create)(struct store_conn *c, const char *b_id, const char *name, struct herr *e);
+    /* name_out may be NULL; FIND_MISSING when there is no such business */
+    enum find_result (*business_get)(struct store_conn *c, const char *b_id, struct arena *a, const char **name_out,
+                                     struct herr *e);
+    bool (*business_list)(struct store_conn *c, store_cols_fn fn, void *ctx, struct herr *e);
+    bool (*client_create)(struct store_conn *c, const char *client_id, const char *b_id, const char *name,
+                          const char *secret_hash, struct herr *e);
+    enum find_result (*client_get)(struct store_conn *c, const char *client_id, struct arena *a,
+                                   struct client_row *out, struct herr *e);
+    bool (*client_list)(struct store_conn *c, const char *b_id, store_cols_fn fn, void *ctx, struct herr *e);
+    enum find_result (*client_revoke)(struct store_conn *c, const char *client_id, struct herr *e);
+    bool (*sharing_key_create)(struct store_conn *c, const char *key_id, const char *owner, const char *key_hash,
+                               struct herr *e);
+    enum find_result (*sharing_key_owner)(struct store_conn *c, const char *key_hash, struct arena *a,
+                                          const char **owner_out, struct herr *e);
+    enum find_result (*sharing_key_revoke)(struct store_conn *c, const char *key_id, struct herr *e);
+    /* A login starts a session (the family of its refresh tokens). */
+    bool (*session_create)(struct store_conn *c, const char *family, const char *client_id, const char *b_id,
+                           int64_t now, struct herr *e);
+    bool (*refresh_insert)(struct store_conn *c, const char *token_hash, const char *family, int64_t expires_at,
+                           int64_t now, struct herr *e);
+    /* Looks a refresh token up and marks it used; out->used tells it had been used before. */
+    enum find_result (*refresh_take)(struct store_conn *c, const char *token_hash, int64_t now, struct arena *a,
+                                     struct session_row *out, struct herr *e);
+    bool (*session_revoke)(struct store_conn *c, const char *family, int64_t now, struct herr *e);
+    /* Revoked clients (all), and sessions revoked since `since` (unix seconds). */
+    bool (*revocations)(struct store_conn *c, int64_t since, struct arena *a, const char ***clients, size_t *nclients,
+                        const char ***sessions, size_t *nsessions, struct herr *e);
+};
+
 struct store_conn {
     const struct store_ops *ops;
+    const struct store_auth_ops *auth;
 };
 
 /* Opens a connection to the SQLite database at path, migrating the schema on the way. */

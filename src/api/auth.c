@@ -1,0 +1,225 @@
+/* The business login of connect-auth: client credentials to an access token and a
+ * refresh token; refresh with rotation and reuse detection. */
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "auth/credentials.h"
+
+#define REFRESH_BYTES 32
+#define ISSUER "hipusers"
+
+static bool fail(struct herr *e, int status, const char *why)
+{
+    herr_set(e, status, why);
+    e->connect_shape = true;
+    return false;
+}
+
+/* A string member of the body: required or optional, never anything but a string. */
+static bool member(json_t *body, const char *name, bool required, const char **out, struct herr *e)
+{
+    json_t *v = json_object_get(body, name);
+    *out = NULL;
+    if (!v || json_is_null(v)) {
+        if (required)
+            return fail(e, 400, name);
+        return true;
+    }
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 512 ||
+        strlen(json_string_value(v)) != json_string_length(v))
+        return fail(e, 400, name);
+    *out = json_string_value(v);
+    return true;
+}
+
+static json_t *body_of(struct request *rq, struct herr *e)
+{
+    json_t *body = request_json(rq, e);
+    if (body && !json_is_object(body))
+        herr_set(e, 400, "Request body must be a JSON object.");
+    if (e->status) {
+        e->connect_shape = true;
+        return NULL;
+    }
+    return body;
+}
+
+/* Issues an access token and a fresh refresh token of the session `family`. */
+static bool issue(struct app *app, struct request *rq, struct store_conn *c, const char *b_id, const char *client_id,
+                  const char *family, struct herr *e)
+{
+    long now = (long)time(NULL);
+    char refresh[2 * REFRESH_BYTES], digest[DIGEST_HEX], jti[33];
+    random_b64(refresh, sizeof refresh, REFRESH_BYTES);
+    token_digest(refresh, digest);
+    random_hex(jti, sizeof jti, 16);
+    if (!c->auth->refresh_insert(c, digest, family, now + app->refresh_ttl, now, e) || !c->ops->commit(c, e))
+        return false;
+    char *access = token_sign(&app->keys, b_id, client_id, now, ACCESS_TTL, jti, ISSUER, family);
+    if (!access)
+        return fail(e, 500, "could not sign the token");
+    respond_json(rq, 200,
+                 json_pack("{s:s, s:i, s:s, s:I}", "access_token", access, "expires_in", ACCESS_TTL, "refresh_token",
+                           refresh, "refresh_expires_in", (json_int_t)app->refresh_ttl));
+    free(access);
+    return true;
+}
+
+bool auth_login(struct app *app, struct request *rq, struct herr *e)
+{
+    json_t *body = body_of(rq, e);
+    const char *client_id, *secret, *sharing_key;
+    if (!body)
+        return false;
+    if (!member(body, "client_id", true, &client_id, e) || !member(body, "client_secret", true, &secret, e) ||
+        !member(body, "sharing_key", false, &sharing_key, e)) {
+        e->message = arena_printf(&rq->arena, "%s: a non-empty string is required", e->message);
+        return false;
+    }
+    long now = (long)time(NULL);
+    int wait = throttle_check(&app->throttle, client_id, now);
+    if (wait) {
+        e->retry_after = wait;
+        return fail(e, 429, "too many failed login attempts; retry later");
+    }
+    struct store_conn *c = app_store(app, e);
+    struct client_row cl = {0};
+    const char *b_id = NULL;
+    if (!c || !c->ops->begin(c, false, e))
+        return false;
+    enum find_result fr = c->auth->client_get(c, client_id, &rq->arena, &cl, e);
+    bool business_ok = fr == FIND_OK && c->auth->business_get(c, cl.b_id, &rq->arena, NULL, e) == FIND_OK;
+    const char *owner = NULL;
+    bool key_ok = true;
+    if (sharing_key) {
+        char digest[DIGEST_HEX];
+        token_digest(sharing_key, digest);
+        key_ok = c->auth->sharing_key_owner(c, digest, &rq->arena, &owner, e) == FIND_OK;
+    }
+    c->ops->rollback(c);
+    if (e->status)
+        return false;
+    /* The hash is checked whatever happened above so every failure costs the same. */
+    bool secret_ok = secret_verify(fr == FIND_OK ? cl.secret_hash : NULL, secret);
+    if (!secret_ok || fr != FIND_OK || cl.revoked || !business_ok || !key_ok) {
+        throttle_fail(&app->throttle, client_id, now);
+        return fail(e, 401, "invalid client credentials");
+    }
+    throttle_success(&app->throttle, client_id);
+    b_id = owner ? owner : cl.b_id;
+    char family[33];
+    random_hex(family, sizeof family, 16);
+    if (!c->ops->begin(c, true, e))
+        return false;
+    if (!c->auth->session_create(c, family, client_id, b_id, now, e) ||
+        !issue(app, rq, c, b_id, client_id, family, e)) {
+        c->ops->rollback(c);
+        e->connect_shape = true;
+        return false;
+    }
+    rq->tenant = arena_strdup(&rq->arena, b_id);
+    return true;
+}
+
+/* with_headers: the current endpoint, which names the access token and client in headers;
+ * the deprecated one takes the body alone. */
+bool auth_refresh(struct app *app, struct request *rq, bool with_headers, struct herr *e)
+{
+    json_t *body = body_of(rq, e);
+    const char *refresh, *access_body;
+    if (!body)
+        return false;
+    if (!member(body, "refresh_token", true, &refresh, e) || !member(body, "access_token", false, &access_body, e)) {
+        e->message = arena_printf(&rq->arena, "%s: a non-empty string is required", e->message);
+        return false;
+    }
+    long now = (long)time(NULL);
+    const char *client_hdr = NULL;
+    struct principal prev = {0};
+    const char *access = access_body;
+    if (with_headers) {
+        const char *h = http_header(rq, "Authorization");
+        client_hdr = http_header(rq, "Client-Id");
+        if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !client_hdr)
+            return fail(e, 401, "Authorization: Bearer <access token> and Client-Id headers are required");
+        access = h + 7;
+    }
+    /* The access token may have expired, but it must be ours and of the same client. */
+    if (access && token_verify_ex(&app->keys, access, now, true, &prev))
+        return fail(e, 401, "invalid access token");
+    char digest[DIGEST_HEX];
+    token_digest(refresh, digest);
+    struct store_conn *c = app_store(app, e);
+    struct session_row s = {0};
+    if (!c || !c->ops->begin(c, true, e)) {
+        e->connect_shape = true;
+        return false;
+    }
+    enum find_result fr = c->auth->refresh_take(c, digest, now, &rq->arena, &s, e);
+    const char *why = NULL;
+    if (fr == FIND_ERROR) {
+        c->ops->rollback(c);
+        e->connect_shape = true;
+        return false;
+    }
+    if (fr == FIND_MISSING) {
+        why = "invalid refresh token";
+    } else if (s.used) {
+        /* Reuse of a rotated token: someone holds a stolen copy. End the whole session. */
+        if (!s.revoked && (!c->auth->session_revoke(c, s.family, now, e) || !c->ops->commit(c, e))) {
+            c->ops->rollback(c);
+            e->connect_shape = true;
+            return false;
+        }
+        c->ops->rollback(c);
+        return fail(e, 401, "refresh token reuse detected; the session is revoked");
+    } else if (s.revoked) {
+        why = "the session has been revoked";
+    } else if (s.expires_at <= now) {
+        why = "refresh token has expired";
+    } else if ((client_hdr && strcmp(client_hdr, s.client_id) != 0) ||
+               (access && (strcmp(prev.client_id, s.client_id) != 0 || strcmp(prev.sid, s.family) != 0))) {
+        why = "the tokens do not belong together";
+    } else {
+        struct client_row cl = {0};
+        enum find_result cr = c->auth->client_get(c, s.client_id, &rq->arena, &cl, e);
+        if (cr == FIND_ERROR) {
+            c->ops->rollback(c);
+            e->connect_shape = true;
+            return false;
+        }
+        if (cr != FIND_OK || cl.revoked)
+            why = "invalid client credentials";
+    }
+    if (why) {
+        c->ops->rollback(c);
+        return fail(e, 401, why);
+    }
+    if (!issue(app, rq, c, s.b_id, s.client_id, s.family, e)) {
+        c->ops->rollback(c);
+        e->connect_shape = true;
+        return false;
+    }
+    rq->tenant = arena_strdup(&rq->arena, s.b_id);
+    return true;
+}
+
+bool business_info(struct app *app, struct request *rq, const char *tenant, struct herr *e)
+{
+    struct store_conn *c = app_store(app, e);
+    const char *name = NULL;
+    if (!c || !c->ops->begin(c, false, e))
+        return false;
+    enum find_result fr = c->auth->business_get(c, tenant, &rq->arena, &name, e);
+    c->ops->rollback(c);
+    if (fr == FIND_ERROR)
+        return false;
+    if (fr == FIND_MISSING) {
+        herr_set(e, 404, "Business not found.");
+        return false;
+    }
+    respond_json(rq, 200, json_pack("{s:s, s:s, s:s}", "status", "success", "bid", tenant, "business_name", name));
+    return true;
+}

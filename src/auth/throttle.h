@@ -1,0 +1,30 @@
+/* Login throttle: more than THROTTLE_MAX failures for one client id within a window
+ * and that id gets 429 until the window ends, whatever it sends. In memory, per process. */
+#ifndef HIP_THROTTLE_H
+#define HIP_THROTTLE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#define THROTTLE_SLOTS 4096
+#define THROTTLE_MAX 10
+#define THROTTLE_WINDOW 60
+
+struct throttle_slot {
+    char key[65];
+    long window_start;
+    int failures;
+};
+
+struct throttle {
+    pthread_mutex_t mu;
+    struct throttle_slot slots[THROTTLE_SLOTS];
+};
+
+void throttle_init(struct throttle *t);
+/* 0 when key may try, else the seconds until it may (for Retry-After). */
+int throttle_check(struct throttle *t, const char *key, long now);
+void throttle_fail(struct throttle *t, const char *key, long now);
+void throttle_success(struct throttle *t, const char *key);
+
+#endif
