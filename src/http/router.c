@@ -2,6 +2,9 @@
 
 #include <string.h>
 
+/* Longer than any stored id can be: such a path is still the resource's, and simply finds nothing. */
+#define ROUTE_ID_MAX 1024
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')
@@ -96,7 +99,7 @@ bool route_match(const char *path, struct arena *a, struct route *out)
         return true;
     }
     char *id = percent_decode(seg[3], len[3], a);
-    if (!id || !*id || strlen(id) > MAX_ID_LEN)
+    if (!id || !*id || strlen(id) > ROUTE_ID_MAX)
         return false;
     out->kind = hip ? RT_HIPUSER : RT_ITEM;
     out->res = hip ? resource_get(R_EKAUSER) : res;

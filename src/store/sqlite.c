@@ -193,7 +193,7 @@ static bool sq_insert(struct store_conn *base, const struct resource *r, const c
             snprintf(id_out, id_cap, "%s", id);
             return true;
         }
-        if (rc == SQLITE_CONSTRAINT && sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE) {
+        if (rc == SQLITE_CONSTRAINT_UNIQUE) {
             if (id_collision(c, r))
                 continue;
             return unique_fail(c, r, a, e);
@@ -227,7 +227,7 @@ static bool sq_update(struct store_conn *base, const struct resource *r, const c
     sqlite3_reset(st);
     if (rc == SQLITE_DONE)
         return true;
-    if (rc == SQLITE_CONSTRAINT && sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE)
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
         return unique_fail(c, r, a, e);
     return sq_fail(c, rc, e);
 }

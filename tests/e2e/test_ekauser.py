@@ -60,6 +60,11 @@ def user_body(**over):
 _DROP = object()
 
 
+def companion(field):
+    """A valid change to send next to a bad value of field, to show nothing is applied."""
+    return {"lastname": "Changed"} if field != "lastname" else {"firstname": "Changed"}
+
+
 def user_path(uid):
     return BASE + urllib.parse.quote(uid, safe="") + "/"
 
@@ -272,6 +277,13 @@ class CreateTests(EkaUserCase):
                 self.assertFieldError(self.req("POST", BASE, user_body(**{field: val})), field)
         self.assertEqual(self.list_users(), before)
 
+    def test_create_rejects_bad_escapes(self):
+        before = self.list_users()
+        for field, val in BAD_ESCAPES:
+            with self.subTest(field=field, val=val):
+                self.assertError(self.req("POST", BASE, user_body(**{field: val})), 400)
+        self.assertEqual(self.list_users(), before)
+
     def test_create_rejects_unknown_field(self):
         before = self.list_users()
         r = self.req("POST", BASE, user_body(nickname="Ami"))
@@ -290,7 +302,6 @@ today = datetime.date.today()
 BAD_VALUES = [
     ("firstname", ""), ("firstname", "   "), ("firstname", "a" * 101), ("firstname", "é" * 101),
     ("firstname", "Am\x01it"), ("firstname", "A\nB"), ("firstname", "A\x1bB"), ("firstname", "A\x7fB"),
-    ("firstname", "A\x00B"), ("firstname", "\ud800"),
     ("lastname", ""), ("lastname", " \t "), ("lastname", "b" * 101), ("lastname", "K\tumar"),
     ("mobile", "12345"), ("mobile", "abcdefghij"), ("mobile", "+449876543210"), ("mobile", "98765432100"),
     ("mobile", ""), ("mobile", "+91987654321"), ("mobile", "+9198765432100"), ("mobile", "987654321a"),
@@ -307,6 +318,10 @@ BAD_VALUES = [
     ("partner_id", "p" * 129),
     ("clinic_ids", [""]), ("doctor_ids", [""]),
 ]
+# Escapes the JSON layer itself may refuse (NUL, a lone surrogate): 400 either way, the
+# message need not name the field.
+BAD_ESCAPES = [("firstname", "A\x00B"), ("firstname", "\ud800"), ("lastname", "\udc00x"),
+               ("email", "a\x00@example.com")]
 WRONG_TYPES = [
     ("firstname", 123), ("firstname", True), ("firstname", []), ("firstname", {}), ("firstname", ["Amit"]),
     ("lastname", 5), ("mobile", 9876543210), ("mobile", ["9876543210"]), ("email", 1), ("email", {}),
@@ -331,7 +346,7 @@ class ReadTests(EkaUserCase):
         self.assertEqual(a["id"], uid)
 
     def test_get_unknown(self):
-        for ident in ("000000000000000", "nope", "Part_user_nonexistent"):
+        for ident in ("000000000000000", "nope", "Part_user_nonexistent", "x" * 129, "1" * 300):
             with self.subTest(ident=ident):
                 self.assertNotFound(self.req("GET", user_path(ident)))
 
@@ -378,6 +393,17 @@ class ReadTests(EkaUserCase):
         # order is creation order, not update order
         self.patch_ok(ids[0], {"firstname": "Zed"}, token=tok)
         self.assertEqual([u["id"] for u in self.list_users(token=tok)], ids)
+
+
+    def test_large_list(self):
+        tok = fresh_tenant_token()
+        cid, cname = self.create_clinic(token=tok)
+        ids = [self.create(token=tok, clinic_ids=[cid]) if i % 50 == 0 else self.create(token=tok)
+               for i in range(300)]
+        users = self.list_users(token=tok)
+        self.assertEqual([u["id"] for u in users], ids)
+        self.assertEqual(users[50]["clinics"], [{"id": cid, "name": cname}])
+        self.assertEqual(users[51]["clinics"], [])
 
 
 # ---------------------------------------------------------------------------------------
@@ -510,7 +536,15 @@ class PatchTests(EkaUserCase):
             with self.subTest(field=field, val=val):
                 self.assertFieldError(self.patch(uid, {field: val}), field)
                 # a valid change next to it is not applied either
-                self.assertFieldError(self.patch(uid, {"lastname": "Changed", field: val}), field)
+                self.assertFieldError(self.patch(uid, dict(companion(field), **{field: val})), field)
+                self.assertUnchanged(uid, before)
+
+    def test_bad_escapes_rejected(self):
+        uid = self.create()
+        before = self.get(uid)
+        for field, val in BAD_ESCAPES:
+            with self.subTest(field=field, val=val):
+                self.assertError(self.patch(uid, dict(companion(field), **{field: val})), 400)
                 self.assertUnchanged(uid, before)
 
     def test_unknown_linked_ids_rejected(self):
@@ -523,6 +557,20 @@ class PatchTests(EkaUserCase):
             with self.subTest(field=field, val=val):
                 self.assertFieldError(self.patch(uid, {field: val, "lastname": "Changed"}), field)
                 self.assertUnchanged(uid, before)
+
+    def test_both_id_forms_rejected_on_patch(self):
+        pc, pd = "pc_%d" % uniq(), "pd_%d" % uniq()
+        cid, _ = self.create_clinic(partner_id=pc)
+        did, _ = self.create_doctor(partner_id=pd)
+        uid = self.create()
+        before = self.get(uid)
+        r = self.patch(uid, {"doctor_ids": [did], "partner_doctor_ids": [pd]})
+        self.assertError(r, 400)
+        self.assertIn("Only one of doctor_ids or partner_doctor_ids should be provided, not both.", r.raw.decode())
+        r = self.patch(uid, {"clinic_ids": [cid], "partner_clinic_ids": [pc]})
+        self.assertError(r, 400)
+        self.assertIn("partner_clinic_ids", r.raw.decode())
+        self.assertUnchanged(uid, before)
 
     def test_deleted_clinic_cannot_be_linked(self):
         cid, _ = self.create_clinic()
@@ -737,6 +785,33 @@ class ConcurrencyTests(EkaUserCase):
         self.assertEqual(sorted(s for s, _ in results), [201, 409, 409, 409], results)
         same = [u for u in self.list_users(token=tok) if u["mobile"] == "+91" + m]
         self.assertEqual(len(same), 1)
+
+    def test_simultaneous_patches_to_same_email(self):
+        tok = fresh_tenant_token()
+        for _ in range(4):
+            a, b = self.create(token=tok), self.create(token=tok)
+            email = "prace%d@example.com" % uniq()
+            barrier = threading.Barrier(2)
+            results = {}
+
+            def run(uid):
+                conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+                conn.connect()
+                barrier.wait()
+                conn.request("PATCH", user_path(uid), body=json.dumps({"email": email}),
+                             headers={"auth": tok, "Content-Type": "application/json"})
+                resp = conn.getresponse()
+                results[uid] = (resp.status, resp.read())
+                conn.close()
+
+            ts = [threading.Thread(target=run, args=(u,)) for u in (a, b)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(60)
+            self.assertEqual(sorted(st for st, _ in results.values()), [200, 409], results)
+            emails = [self.get(u, token=tok)["email"] for u in (a, b)]
+            self.assertEqual(emails.count(email), 1, emails)
 
     def test_parallel_distinct_creates_all_succeed(self):
         tok = fresh_tenant_token()

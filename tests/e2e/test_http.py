@@ -278,8 +278,7 @@ class RoutingTests(HttpCase):
 
     def test_unknown_paths_404(self):
         for path in ("/", "/cdr/v1/", "/cdr/v1/nothing/", "/cdr/v2/ekauser/", "/cdr/v1/ekausers/",
-                     "/cdr/v1/ekauser/123/extra/", "/cdr/v1/EKAUSER/",
-                     "/cdr/v1/hipusers/"):
+                     "/cdr/v1/ekauser/123/extra/", "/cdr/v1/EKAUSER/"):
             with self.subTest(path=path):
                 r = self.req("GET", path)
                 self.assertError(r, 404)

@@ -1,0 +1,70 @@
+/* Path routing and id decoding.
+ *
+ * Input: the raw request path (as libmicrohttpd hands it over, unescaping turned off),
+ * NUL-terminated at the first NUL byte. route_match() runs on it, and percent_decode()
+ * on the whole input (embedded NULs included).
+ *
+ * Invariants: an item route always carries a resource and a non-empty id of at most
+ * MAX_ID_LEN bytes without '/' or NUL; a decoded string never gains a '/' that was
+ * not in the input, and is never longer than the input. */
+#include "fuzz_common.h"
+
+#include "http/router.h"
+#include "util/arena.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    fuzz_sodium_init();
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct arena a;
+    arena_init(&a);
+    char *path = fuzz_cstr(data, size);
+
+    struct route rt;
+    bool ok = route_match(path, &a, &rt);
+    FUZZ_CHECK(route_allow(rt.kind) != NULL);
+    if (!ok) {
+        FUZZ_CHECK(rt.kind == RT_NOT_FOUND);
+    } else {
+        FUZZ_CHECK(rt.kind != RT_NOT_FOUND);
+        FUZZ_CHECK(path[0] == '/');
+        switch (rt.kind) {
+        case RT_ITEM:
+        case RT_HIPUSER:
+            FUZZ_CHECK(rt.res != NULL);
+            FUZZ_CHECK(rt.id != NULL && rt.id[0] != '\0');
+            FUZZ_CHECK(strlen(rt.id) <= MAX_ID_LEN);
+            FUZZ_CHECK(strchr(rt.id, '/') == NULL);
+            break;
+        case RT_COLLECTION:
+        case RT_HIPUSERS:
+            FUZZ_CHECK(rt.res != NULL && rt.id == NULL);
+            break;
+        default:
+            FUZZ_CHECK(rt.id == NULL);
+            break;
+        }
+        if (rt.kind == RT_HIPUSER || rt.kind == RT_HIPUSERS)
+            FUZZ_CHECK(rt.res == resource_get(R_EKAUSER));
+    }
+
+    char *dec = percent_decode((const char *)data, size, &a);
+    if (dec) {
+        size_t n = strlen(dec);
+        FUZZ_CHECK(n <= size);
+        if (!memchr(data, '/', size))
+            FUZZ_CHECK(strchr(dec, '/') == NULL);
+        if (!memchr(data, '%', size) && !memchr(data, '\0', size))
+            FUZZ_CHECK(n == size && memcmp(dec, data, size) == 0);
+    }
+
+    free(path);
+    arena_release(&a);
+    return 0;
+}

@@ -1,0 +1,334 @@
+/* Unit tests of src/http/router.c: paths to routes, percent-decoding of ids, Allow. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http/router.h"
+#include "model/field.h"
+#include "util/arena.h"
+
+/* Every test gets a fresh arena as its state; the teardown releases it even when an
+ * assertion failed, so ASan's leak checker only reports real leaks. */
+static int setup_arena(void **state)
+{
+    struct arena *a = malloc(sizeof *a);
+    if (!a)
+        return -1;
+    arena_init(a);
+    *state = a;
+    return 0;
+}
+
+static int teardown_arena(void **state)
+{
+    arena_release(*state);
+    free(*state);
+    return 0;
+}
+
+/* Matches path and checks the outcome: kind, resource kind (or -1 for none) and id. */
+static void expect_route(struct arena *a, const char *path, enum route_kind kind, int res, const char *id)
+{
+    struct route r;
+    memset(&r, 0x5a, sizeof r); /* stale data must be cleared */
+    bool ok = route_match(path, a, &r);
+    if (kind == RT_NOT_FOUND) {
+        if (ok)
+            print_error("path %s unexpectedly matched kind %d\n", path, r.kind);
+        assert_false(ok);
+        assert_int_equal(r.kind, RT_NOT_FOUND);
+        return;
+    }
+    if (!ok)
+        print_error("path %s did not match\n", path);
+    assert_true(ok);
+    assert_int_equal(r.kind, kind);
+    if (res < 0) {
+        assert_null(r.res);
+    } else {
+        assert_non_null(r.res);
+        assert_int_equal(r.res->kind, res);
+        assert_ptr_equal(r.res, resource_get((enum rkind)res));
+    }
+    if (id)
+        assert_string_equal(r.id, id);
+    else
+        assert_null(r.id);
+}
+
+#define NF(path) expect_route(a, (path), RT_NOT_FOUND, -1, NULL)
+
+/* ---------------------------------------------------------------- collections */
+
+static void test_collections(void **state)
+{
+    struct arena *a = *state;
+    expect_route(a, "/cdr/v1/ekauser", RT_COLLECTION, R_EKAUSER, NULL);
+    expect_route(a, "/cdr/v1/ekauser/", RT_COLLECTION, R_EKAUSER, NULL);
+    expect_route(a, "/cdr/v1/doctor", RT_COLLECTION, R_DOCTOR, NULL);
+    expect_route(a, "/cdr/v1/doctor/", RT_COLLECTION, R_DOCTOR, NULL);
+    expect_route(a, "/cdr/v1/clinic", RT_COLLECTION, R_CLINIC, NULL);
+    expect_route(a, "/cdr/v1/clinic/", RT_COLLECTION, R_CLINIC, NULL);
+}
+
+static void test_items(void **state)
+{
+    struct arena *a = *state;
+    expect_route(a, "/cdr/v1/ekauser/123456789012345", RT_ITEM, R_EKAUSER, "123456789012345");
+    expect_route(a, "/cdr/v1/ekauser/123456789012345/", RT_ITEM, R_EKAUSER, "123456789012345");
+    expect_route(a, "/cdr/v1/doctor/do1234567890123", RT_ITEM, R_DOCTOR, "do1234567890123");
+    expect_route(a, "/cdr/v1/doctor/do1234567890123/", RT_ITEM, R_DOCTOR, "do1234567890123");
+    expect_route(a, "/cdr/v1/clinic/c-0123456789abcdef01234567", RT_ITEM, R_CLINIC,
+                 "c-0123456789abcdef01234567");
+    expect_route(a, "/cdr/v1/clinic/c-0123456789abcdef01234567/", RT_ITEM, R_CLINIC,
+                 "c-0123456789abcdef01234567");
+    /* any non-empty segment is an id at this layer; existence is the store's business */
+    expect_route(a, "/cdr/v1/doctor/x", RT_ITEM, R_DOCTOR, "x");
+    expect_route(a, "/cdr/v1/clinic/..", RT_ITEM, R_CLINIC, "..");
+    expect_route(a, "/cdr/v1/ekauser/get_business_info", RT_ITEM, R_EKAUSER, "get_business_info");
+}
+
+static void test_hipusers(void **state)
+{
+    struct arena *a = *state;
+    expect_route(a, "/cdr/v1/hipusers", RT_HIPUSERS, R_EKAUSER, NULL);
+    expect_route(a, "/cdr/v1/hipusers/", RT_HIPUSERS, R_EKAUSER, NULL);
+    expect_route(a, "/cdr/v1/hipusers/123456789012345", RT_HIPUSER, R_EKAUSER, "123456789012345");
+    expect_route(a, "/cdr/v1/hipusers/123456789012345/", RT_HIPUSER, R_EKAUSER, "123456789012345");
+    expect_route(a, "/cdr/v1/hipusers/a%20b", RT_HIPUSER, R_EKAUSER, "a b");
+    NF("/cdr/v1/hipusers/1/x");
+    NF("/cdr/v1/hipusers//");
+    NF("/cdr/v1/hipusers/%2F");
+}
+
+static void test_business_info(void **state)
+{
+    struct arena *a = *state;
+    expect_route(a, "/cdr/v1/get_business_info", RT_BUSINESS_INFO, -1, NULL);
+    expect_route(a, "/cdr/v1/get_business_info/", RT_BUSINESS_INFO, -1, NULL);
+    NF("/cdr/v1/get_business_info/x");
+    NF("/cdr/v1/get_business_info/x/");
+    NF("/cdr/v1/get_business_info//");
+    NF("/cdr/v1/get_business_infos");
+}
+
+static void test_auth_routes(void **state)
+{
+    struct arena *a = *state;
+    expect_route(a, "/connect-auth/v1/account/login", RT_LOGIN, -1, NULL);
+    expect_route(a, "/connect-auth/v1/account/login/", RT_LOGIN, -1, NULL);
+    expect_route(a, "/connect-auth/v1/account/refresh-token", RT_REFRESH_TOKEN, -1, NULL);
+    expect_route(a, "/connect-auth/v1/account/refresh-token/", RT_REFRESH_TOKEN, -1, NULL);
+    expect_route(a, "/connect-auth/v1/account/refresh", RT_REFRESH, -1, NULL);
+    expect_route(a, "/connect-auth/v1/account/refresh/", RT_REFRESH, -1, NULL);
+    NF("/connect-auth/v1/account");
+    NF("/connect-auth/v1/account/");
+    NF("/connect-auth/v1/account/logout");
+    NF("/connect-auth/v1/account/Login");
+    NF("/connect-auth/v1/account/refresh-tokens");
+    NF("/connect-auth/v1/account/login/x");
+    NF("/connect-auth/v1/account/login//");
+    NF("/connect-auth/v2/account/login");
+    NF("/connect-auth/v1/accounts/login");
+    NF("/connect-auth/v1/account//login");
+    NF("/connect-auth/v1/account/%6cogin"); /* no decoding outside ids */
+    NF("/cdr/v1/account/login");
+    NF("/connect-auth/v1/ekauser");
+}
+
+/* ---------------------------------------------------------------- not found */
+
+static void test_not_found_shapes(void **state)
+{
+    struct arena *a = *state;
+    NF("");
+    NF("/");
+    NF("//");
+    NF("cdr/v1/ekauser");
+    NF("/cdr");
+    NF("/cdr/");
+    NF("/cdr/v1");
+    NF("/cdr/v1/");
+    NF("/cdr/v1//");
+    NF("/cdr/v2/ekauser");
+    NF("/cdr/V1/ekauser");
+    NF("/CDR/v1/ekauser");
+    NF("/cdr/v1/EkaUser");
+    NF("/cdr/v1/ekausers");
+    NF("/cdr/v1/doctors/");
+    NF("/cdr/v1/clinics");
+    NF("/cdr/v1/hipuser");
+    NF("/cdr/v1/unknown/1");
+    NF("/api/cdr/v1/ekauser");
+    NF("/cdr/v1/ekauser/1/2");
+    NF("/cdr/v1/ekauser/1/2/");
+    NF("/cdr/v1/ekauser/1/2/3/4/5/6/7/8");
+}
+
+static void test_empty_segments(void **state)
+{
+    struct arena *a = *state;
+    NF("//cdr/v1/ekauser");
+    NF("/cdr//v1/ekauser");
+    NF("/cdr/v1//ekauser");
+    NF("/cdr/v1/ekauser//");
+    NF("/cdr/v1/ekauser//1");
+    NF("/cdr/v1/ekauser/1//");
+    NF("/cdr/v1/doctor///");
+}
+
+/* ---------------------------------------------------------------- percent-decoding */
+
+static void test_id_percent_decoding(void **state)
+{
+    struct arena *a = *state;
+    expect_route(a, "/cdr/v1/ekauser/%41%42c", RT_ITEM, R_EKAUSER, "ABc");
+    expect_route(a, "/cdr/v1/ekauser/a%2db", RT_ITEM, R_EKAUSER, "a-b");
+    expect_route(a, "/cdr/v1/ekauser/a%2Db", RT_ITEM, R_EKAUSER, "a-b");
+    expect_route(a, "/cdr/v1/doctor/%20", RT_ITEM, R_DOCTOR, " ");
+    expect_route(a, "/cdr/v1/doctor/%25", RT_ITEM, R_DOCTOR, "%");
+    /* decoded once only: %252F is the literal text %2F, not a slash */
+    expect_route(a, "/cdr/v1/doctor/%252F", RT_ITEM, R_DOCTOR, "%2F");
+    expect_route(a, "/cdr/v1/clinic/caf%C3%A9", RT_ITEM, R_CLINIC, "caf\xc3\xa9");
+    expect_route(a, "/cdr/v1/clinic/%2e%2e", RT_ITEM, R_CLINIC, "..");
+    expect_route(a, "/cdr/v1/clinic/a+b", RT_ITEM, R_CLINIC, "a+b"); /* '+' is not a space in paths */
+    expect_route(a, "/cdr/v1/clinic/%3F", RT_ITEM, R_CLINIC, "?");
+}
+
+static void test_id_forbidden_escapes(void **state)
+{
+    struct arena *a = *state;
+    NF("/cdr/v1/ekauser/%2F");
+    NF("/cdr/v1/ekauser/%2f");
+    NF("/cdr/v1/ekauser/a%2Fb");
+    NF("/cdr/v1/ekauser/a%2Fb/");
+    NF("/cdr/v1/ekauser/%00");
+    NF("/cdr/v1/ekauser/a%00b");
+    NF("/cdr/v1/hipusers/%00");
+}
+
+static void test_id_malformed_escapes(void **state)
+{
+    struct arena *a = *state;
+    NF("/cdr/v1/ekauser/%");
+    NF("/cdr/v1/ekauser/abc%");
+    NF("/cdr/v1/ekauser/%4");
+    NF("/cdr/v1/ekauser/abc%4");
+    NF("/cdr/v1/ekauser/abc%4/");
+    NF("/cdr/v1/ekauser/%G1");
+    NF("/cdr/v1/ekauser/%1G");
+    NF("/cdr/v1/ekauser/%zz");
+    NF("/cdr/v1/ekauser/%%41");
+    NF("/cdr/v1/ekauser/%-1");
+    NF("/cdr/v1/ekauser/% 1");
+}
+
+static void test_id_length_limit(void **state)
+{
+    struct arena *a = *state;
+    char path[1024], id[600];
+    memset(id, 'a', 128);
+    id[128] = '\0';
+    snprintf(path, sizeof path, "/cdr/v1/ekauser/%s", id);
+    expect_route(a, path, RT_ITEM, R_EKAUSER, id);
+    snprintf(path, sizeof path, "/cdr/v1/ekauser/%s/", id);
+    expect_route(a, path, RT_ITEM, R_EKAUSER, id);
+    snprintf(path, sizeof path, "/cdr/v1/hipusers/%s", id);
+    expect_route(a, path, RT_HIPUSER, R_EKAUSER, id);
+    memset(id, 'a', 129);
+    id[129] = '\0';
+    snprintf(path, sizeof path, "/cdr/v1/ekauser/%s", id);
+    NF(path);
+    snprintf(path, sizeof path, "/cdr/v1/hipusers/%s/", id);
+    NF(path);
+    /* the limit applies to the decoded id: 128 escapes are 384 raw bytes but 128 chars */
+    char enc[600] = "";
+    for (int i = 0; i < 128; i++)
+        strcat(enc, "%41");
+    memset(id, 'A', 128);
+    id[128] = '\0';
+    snprintf(path, sizeof path, "/cdr/v1/doctor/%s", enc);
+    expect_route(a, path, RT_ITEM, R_DOCTOR, id);
+    strcat(enc, "%41");
+    snprintf(path, sizeof path, "/cdr/v1/doctor/%s", enc);
+    NF(path);
+}
+
+static void test_route_is_reset_on_failure(void **state)
+{
+    struct arena *a = *state;
+    struct route r;
+    assert_true(route_match("/cdr/v1/doctor/abc", a, &r));
+    assert_non_null(r.id);
+    assert_false(route_match("/cdr/v1/doctor/abc/def", a, &r));
+    assert_int_equal(r.kind, RT_NOT_FOUND);
+    assert_null(r.res);
+    assert_null(r.id);
+}
+
+/* ---------------------------------------------------------------- percent_decode */
+
+static void test_percent_decode_direct(void **state)
+{
+    struct arena *a = *state;
+    assert_string_equal(percent_decode("abc", 3, a), "abc");
+    assert_string_equal(percent_decode("", 0, a), "");
+    assert_string_equal(percent_decode("%41", 3, a), "A");
+    assert_string_equal(percent_decode("x%7e%7E", 7, a), "x~~");
+    assert_string_equal(percent_decode("%ff", 3, a), "\xff");
+    /* only len bytes are read */
+    assert_string_equal(percent_decode("ab%41", 2, a), "ab");
+    assert_null(percent_decode("ab%41", 4, a)); /* "ab%4" */
+    assert_null(percent_decode("%", 1, a));
+    assert_null(percent_decode("%2f", 3, a));
+    assert_null(percent_decode("%2F", 3, a));
+    assert_null(percent_decode("%00", 3, a));
+    assert_null(percent_decode("%0", 2, a));
+    assert_null(percent_decode("%x0", 3, a));
+    /* a raw '/' is not this function's concern: it is left as is */
+    assert_string_equal(percent_decode("a/b%41", 6, a), "a/bA");
+}
+
+/* ---------------------------------------------------------------- route_allow */
+
+static void test_route_allow(void **state)
+{
+    (void)state;
+    assert_string_equal(route_allow(RT_COLLECTION), "GET, POST");
+    assert_string_equal(route_allow(RT_ITEM), "GET, PATCH, DELETE");
+    assert_string_equal(route_allow(RT_BUSINESS_INFO), "GET");
+    assert_string_equal(route_allow(RT_HIPUSERS), "GET");
+    assert_string_equal(route_allow(RT_HIPUSER), "GET");
+    assert_string_equal(route_allow(RT_LOGIN), "POST");
+    assert_string_equal(route_allow(RT_REFRESH_TOKEN), "POST");
+    assert_string_equal(route_allow(RT_REFRESH), "POST");
+    assert_string_equal(route_allow(RT_NOT_FOUND), "");
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup_arena, teardown_arena)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_collections),
+        T(test_items),
+        T(test_hipusers),
+        T(test_business_info),
+        T(test_auth_routes),
+        T(test_not_found_shapes),
+        T(test_empty_segments),
+        T(test_id_percent_decoding),
+        T(test_id_forbidden_escapes),
+        T(test_id_malformed_escapes),
+        T(test_id_length_limit),
+        T(test_route_is_reset_on_failure),
+        T(test_percent_decode_direct),
+        T(test_route_allow),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
