@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "model/ids.h"
 #include "store/migrations.h"
@@ -94,9 +95,26 @@ static void sq_close(struct store_conn *base)
     free(c);
 }
 
+/* An operator can make the database read-only while serving (chmod a-w): writes then
+ * answer 503 and reads go on. Open descriptors would keep writing, and root ignores
+ * permission bits, so the mode is checked here; a stat costs nothing next to an fsync. */
+static bool writable(struct sqlite_conn *c, struct herr *e)
+{
+    struct stat st;
+    if (stat(c->path, &st) == 0 && !(st.st_mode & S_IWUSR)) {
+        herr_set(e, 503, "The database is read-only; writes are paused. Retry later.");
+        e->retry_after = 30;
+        return false;
+    }
+    return true;
+}
+
 static bool sq_begin(struct store_conn *base, bool write, struct herr *e)
 {
-    return exec((struct sqlite_conn *)base, write ? "BEGIN IMMEDIATE" : "BEGIN", e);
+    struct sqlite_conn *c = (struct sqlite_conn *)base;
+    if (write && !writable(c, e))
+        return false;
+    return exec(c, write ? "BEGIN IMMEDIATE" : "BEGIN", e);
 }
 
 static bool sq_commit(struct store_conn *base, struct herr *e)
@@ -484,6 +502,7 @@ struct store_conn *store_sqlite_open(const char *path, struct herr *e)
     struct sqlite_conn *c = calloc(1, sizeof *c);
     c->base.ops = &SQLITE_OPS;
     c->base.auth = &SQLITE_AUTH_OPS;
+    snprintf(c->path, sizeof c->path, "%s", path);
     int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         herr_set(e, 500, "cannot open the database");

@@ -17,6 +17,7 @@ struct cached {
 struct sqlite_conn {
     struct store_conn base;
     sqlite3 *db;
+    char path[4096];
     struct cached cache[STMT_CACHE];
 };
 

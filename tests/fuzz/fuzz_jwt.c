@@ -7,8 +7,9 @@
  *      {"alg":"HS256","typ":"JWT"}; byte 1 picks the key (current, previous, or a
  *      key the server does not hold), so the claim checks are reached;
  *   2  like 1 but the rest is "header\npayload", both signed as given (alg confusion);
- *   3  token_sign() round trip: the rest is b_id NUL client_id NUL jti, signed by
- *      token_sign() and verified again.
+ *   3  token_sign() round trip: byte 1 sets the ttl, the rest is
+ *      b_id NUL client_id NUL jti NUL sid, signed by token_sign() and verified again.
+ * Modes 0-2 also run token_verify_ex(ignore_exp=true) (the refresh path).
  *
  * Invariants: an accepted token names a b_id of 1..128 bytes, is HS256, carries a
  * signature the keyring really made, and has not expired (a numeric exp, integer
@@ -92,8 +93,23 @@ static void check_accepted(const struct principal *p)
 {
     size_t n = strlen(p->b_id);
     FUZZ_CHECK(n >= 1 && n <= CLAIM_MAX);
-    FUZZ_CHECK(strlen(p->client_id) <= CLAIM_MAX && strlen(p->jti) <= CLAIM_MAX);
+    FUZZ_CHECK(strlen(p->client_id) <= CLAIM_MAX && strlen(p->jti) <= CLAIM_MAX && strlen(p->sid) <= CLAIM_MAX);
     FUZZ_CHECK(p->exp == 0 || p->exp > NOW);
+}
+
+/* The refresh path skips exp only: whatever token_verify accepts, it accepts alike,
+ * and whatever it accepts is properly signed and names a tenant. */
+static void check_refresh(const char *tok, bool accepted, const struct principal *p)
+{
+    struct principal q;
+    const char *why = token_verify_ex(&KR, tok, NOW, true, &q);
+    if (accepted)
+        FUZZ_CHECK(why == NULL && memcmp(p, &q, sizeof q) == 0);
+    if (!why) {
+        size_t n = strlen(q.b_id);
+        FUZZ_CHECK(n >= 1 && n <= CLAIM_MAX);
+        FUZZ_CHECK(signed_by_keyring(tok));
+    }
 }
 
 /* The payload's own exp, read independently of libjwt: a number at or before NOW
@@ -120,6 +136,7 @@ static void verify_signed(const uint8_t *sel, const void *hdr, size_t hlen, cons
         FUZZ_CHECK(which != 2); /* a foreign key's signature must never pass */
         FUZZ_CHECK(!payload_expired(pay, plen));
     }
+    check_refresh(tok, why == NULL, &p);
     free(tok);
 }
 
@@ -133,7 +150,8 @@ static void round_trip(const uint8_t *data, size_t size)
     const char *b_id = buf;
     const char *client_id = b_id + strlen(b_id) < end ? b_id + strlen(b_id) + 1 : NULL;
     const char *jti = client_id && client_id + strlen(client_id) < end ? client_id + strlen(client_id) + 1 : NULL;
-    char *tok = token_sign(&KR, b_id, client_id, NOW, ttl, jti, "hipusers");
+    const char *sid = jti && jti + strlen(jti) < end ? jti + strlen(jti) + 1 : NULL;
+    char *tok = token_sign(&KR, b_id, client_id, NOW, ttl, jti, "hipusers", sid);
     if (tok) {
         struct principal p;
         const char *why = token_verify(&KR, tok, NOW, &p);
@@ -165,10 +183,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 0: {
         char *tok = fuzz_cstr(data, size);
         struct principal p;
-        if (!token_verify(&KR, tok, NOW, &p)) {
+        bool ok = token_verify(&KR, tok, NOW, &p) == NULL;
+        if (ok) {
             check_accepted(&p);
             FUZZ_CHECK(signed_by_keyring(tok));
         }
+        check_refresh(tok, ok, &p);
         free(tok);
         break;
     }
