@@ -67,28 +67,15 @@ static bool issue(struct app *app, struct request *rq, struct store_conn *c, con
     return true;
 }
 
-bool auth_login(struct app *app, struct request *rq, struct herr *e)
+/* 1: the credentials are good and *b_id is the token's tenant; 0: they are not (one
+ * answer for every reason); -1: the store failed (e is set). */
+static int check_client(struct app *app, struct request *rq, const char *client_id, const char *secret,
+                        const char *sharing_key, const char **b_id, struct herr *e)
 {
-    json_t *body = body_of(rq, e);
-    const char *client_id, *secret, *sharing_key;
-    if (!body)
-        return false;
-    if (!member(body, "client_id", true, &client_id, e) || !member(body, "client_secret", true, &secret, e) ||
-        !member(body, "sharing_key", false, &sharing_key, e)) {
-        e->message = arena_printf(&rq->arena, "%s: a non-empty string is required", e->message);
-        return false;
-    }
-    long now = (long)time(NULL);
-    int wait = throttle_check(&app->throttle, client_id, now);
-    if (wait) {
-        e->retry_after = wait;
-        return fail(e, 429, "too many failed login attempts; retry later");
-    }
     struct store_conn *c = app_store(app, e);
     struct client_row cl = {0};
-    const char *b_id = NULL;
     if (!c || !c->ops->begin(c, false, e))
-        return false;
+        return -1;
     enum find_result fr = c->auth->client_get(c, client_id, &rq->arena, &cl, e);
     bool business_ok = fr == FIND_OK && c->auth->business_get(c, cl.b_id, &rq->arena, NULL, e) == FIND_OK;
     const char *owner = NULL;
@@ -100,19 +87,47 @@ bool auth_login(struct app *app, struct request *rq, struct herr *e)
     }
     c->ops->rollback(c);
     if (e->status)
-        return false;
+        return -1;
     /* The hash is checked whatever happened above so every failure costs the same. */
     bool secret_ok = secret_verify(fr == FIND_OK ? cl.secret_hash : NULL, secret);
-    if (!secret_ok || fr != FIND_OK || cl.revoked || !business_ok || !key_ok) {
-        throttle_fail(&app->throttle, client_id, now);
-        return fail(e, 401, "invalid client credentials");
+    if (!secret_ok || fr != FIND_OK || cl.revoked || !business_ok || !key_ok)
+        return 0;
+    *b_id = owner ? owner : cl.b_id;
+    return 1;
+}
+
+bool auth_login(struct app *app, struct request *rq, struct herr *e)
+{
+    json_t *body = body_of(rq, e);
+    const char *client_id, *secret, *sharing_key, *b_id = NULL;
+    if (!body)
+        return false;
+    if (!member(body, "client_id", true, &client_id, e) || !member(body, "client_secret", true, &secret, e) ||
+        !member(body, "sharing_key", false, &sharing_key, e)) {
+        e->message = arena_printf(&rq->arena, "%s: a non-empty string is required", e->message);
+        return false;
     }
-    throttle_success(&app->throttle, client_id);
-    b_id = owner ? owner : cl.b_id;
+    long now = (long)time(NULL);
+    int wait = throttle_begin(&app->throttle, client_id, now);
+    if (wait) {
+        e->retry_after = wait;
+        return fail(e, 429, "too many failed login attempts; retry later");
+    }
+    int verdict = check_client(app, rq, client_id, secret, sharing_key, &b_id, e);
+    throttle_end(&app->throttle, client_id, verdict == 0, now);
+    if (verdict <= 0) {
+        if (verdict == 0)
+            fail(e, 401, "invalid client credentials");
+        e->connect_shape = true;
+        return false;
+    }
+    struct store_conn *c = app_store(app, e);
     char family[33];
     random_hex(family, sizeof family, 16);
-    if (!c->ops->begin(c, true, e))
+    if (!c || !c->ops->begin(c, true, e)) {
+        e->connect_shape = true;
         return false;
+    }
     if (!c->auth->session_create(c, family, client_id, b_id, now, e) ||
         !issue(app, rq, c, b_id, client_id, family, e)) {
         c->ops->rollback(c);

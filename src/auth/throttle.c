@@ -46,18 +46,7 @@ static struct throttle_slot *find(struct throttle *t, const char *key, long now,
     return victim;
 }
 
-int throttle_check(struct throttle *t, const char *key, long now)
-{
-    pthread_mutex_lock(&t->mu);
-    struct throttle_slot *s = find(t, key, now, false);
-    int wait = 0;
-    if (s && now - s->window_start < THROTTLE_WINDOW && s->failures >= THROTTLE_MAX)
-        wait = (int)(s->window_start + THROTTLE_WINDOW - now);
-    pthread_mutex_unlock(&t->mu);
-    return wait > 0 ? wait : 0;
-}
-
-void throttle_fail(struct throttle *t, const char *key, long now)
+int throttle_begin(struct throttle *t, const char *key, long now)
 {
     pthread_mutex_lock(&t->mu);
     struct throttle_slot *s = find(t, key, now, true);
@@ -65,15 +54,26 @@ void throttle_fail(struct throttle *t, const char *key, long now)
         s->window_start = now;
         s->failures = 0;
     }
-    s->failures++;
+    int wait = 0;
+    if (s->failures + s->pending >= THROTTLE_MAX)
+        wait = (int)(s->window_start + THROTTLE_WINDOW - now);
+    if (wait <= 0) {
+        wait = 0;
+        s->pending++;
+    }
     pthread_mutex_unlock(&t->mu);
+    return wait;
 }
 
-void throttle_success(struct throttle *t, const char *key)
+void throttle_end(struct throttle *t, const char *key, bool failed, long now)
 {
     pthread_mutex_lock(&t->mu);
-    struct throttle_slot *s = find(t, key, 0, false);
-    if (s)
-        memset(s, 0, sizeof *s);
+    struct throttle_slot *s = find(t, key, now, true);
+    if (s->pending > 0)
+        s->pending--;
+    if (failed)
+        s->failures++;
+    else
+        s->failures = 0;
     pthread_mutex_unlock(&t->mu);
 }

@@ -14,6 +14,7 @@ struct throttle_slot {
     char key[65];
     long window_start;
     int failures;
+    int pending; /* attempts being checked right now: each may become a failure */
 };
 
 struct throttle {
@@ -22,9 +23,10 @@ struct throttle {
 };
 
 void throttle_init(struct throttle *t);
-/* 0 when key may try, else the seconds until it may (for Retry-After). */
-int throttle_check(struct throttle *t, const char *key, long now);
-void throttle_fail(struct throttle *t, const char *key, long now);
-void throttle_success(struct throttle *t, const char *key);
+/* Reserves an attempt: 0 when key may try, else the seconds until it may (Retry-After).
+ * Attempts in flight count as failures until they end, so parallel guesses cannot
+ * slip past the limit. Every 0 must be followed by one throttle_end. */
+int throttle_begin(struct throttle *t, const char *key, long now);
+void throttle_end(struct throttle *t, const char *key, bool failed, long now);
 
 #endif

@@ -1,9 +1,11 @@
 #include "auth/token.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <jwt.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 bool keyring_add(struct keyring *k, const char *secret, size_t len)
@@ -25,6 +27,23 @@ static bool copy_claim(char *dst, const char *src)
         return false;
     strcpy(dst, src);
     return true;
+}
+
+/* A NumericDate claim (RFC 7519: integer or not). libjwt's integer getter answers 0 for
+ * a string without saying so, so the raw JSON is read instead.
+ * 1: present and numeric; 0: absent; -1: present but not a number. */
+static int numeric_claim(jwt_t *jwt, const char *name, double *out)
+{
+    char *raw = jwt_get_grants_json(jwt, name);
+    if (!raw)
+        return 0;
+    json_t *v = json_loads(raw, JSON_DECODE_ANY, NULL);
+    free(raw);
+    int rc = json_is_number(v) ? 1 : -1;
+    if (rc > 0)
+        *out = json_number_value(v);
+    json_decref(v);
+    return rc;
 }
 
 const char *token_verify(const struct keyring *k, const char *token, long now, struct principal *out)
@@ -58,14 +77,14 @@ const char *token_verify_ex(const struct keyring *k, const char *token, long now
     if (rc || !jwt)
         return "Invalid token signature";
     const char *why = NULL;
-    errno = 0;
-    long exp = jwt_get_grant_int(jwt, "exp");
-    if (errno == 0) {
-        out->exp = exp;
-        if (exp <= now && !ignore_exp)
-            why = "Token has expired";
-    } else if (errno != ENOENT || jwt_get_grant(jwt, "exp")) {
+    double exp;
+    int has_exp = numeric_claim(jwt, "exp", &exp);
+    if (has_exp < 0) {
         why = "Malformed exp claim";
+    } else if (has_exp) {
+        out->exp = (long)exp;
+        if (exp <= (double)now && !ignore_exp)
+            why = "Token has expired";
     }
     if (!why) {
         const char *b = jwt_get_grant(jwt, "b_id");
@@ -78,9 +97,8 @@ const char *token_verify_ex(const struct keyring *k, const char *token, long now
         copy_claim(out->client_id, jwt_get_grant(jwt, "client_id"));
         copy_claim(out->jti, jwt_get_grant(jwt, "jti"));
         copy_claim(out->sid, jwt_get_grant(jwt, "sid"));
-        errno = 0;
-        long iat = jwt_get_grant_int(jwt, "iat");
-        out->iat = errno ? 0 : iat;
+        double iat;
+        out->iat = numeric_claim(jwt, "iat", &iat) > 0 ? (long)iat : 0;
     }
     jwt_free(jwt);
     return why;

@@ -103,7 +103,9 @@ json_t *request_json(struct request *rq, struct herr *e)
         return NULL;
     }
     json_error_t jerr;
-    json_t *v = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    /* NUL is let through the parser (jansson still refuses it in keys) so that the field
+     * rules refuse it with the field named, like any other control character. */
+    json_t *v = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!v) {
         herr_set(e, 400,
                  arena_printf(&rq->arena, "Invalid JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text));

@@ -32,8 +32,7 @@ static const char *text_value(json_t *v, size_t max, bool trim, struct arena *a,
         len = tlen;
     }
     if ((size_t)text_codepoints(s, len) > max)
-        return max == MAX_NAME ? "Ensure this field has no more than 100 characters."
-                               : "Ensure this field is not too long.";
+        return arena_printf(a, "Ensure this field has no more than %zu characters.", max);
     out->s = arena_strndup(a, s, len);
     return NULL;
 }

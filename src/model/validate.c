@@ -110,6 +110,9 @@ bool email_valid(const char *s, size_t len)
             return false;
     if (s[0] == '.' || s[local - 1] == '.')
         return false;
+    for (size_t i = 1; i < local; i++)
+        if (s[i] == '.' && s[i - 1] == '.')
+            return false;
     return true;
 }
 

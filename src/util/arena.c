@@ -50,6 +50,10 @@ static void *xmalloc(size_t n)
 void *arena_alloc(struct arena *a, size_t n)
 {
     const size_t align = sizeof(max_align_t);
+    if (n > SIZE_MAX / 2) {
+        fputs("hipusers: out of memory\n", stderr);
+        abort();
+    }
     n = (n + align - 1) & ~(align - 1);
     if (n == 0)
         n = align;

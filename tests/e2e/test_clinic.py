@@ -41,6 +41,18 @@ def q(s):
 class ClinicApi(ServerTestCase):
     """Helpers shared by the clinic tests."""
 
+    @classmethod
+    def tearDownClass(cls):
+        """Stops the server; a sanitizer report in its log or an unclean exit fails the class."""
+        rc = cls.srv.stop()
+        log = cls.srv.log()
+        super().tearDownClass()
+        for marker in ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer", "runtime error:"):
+            if marker in log:
+                raise AssertionError("sanitizer report in the server log:\n" + log[-4000:])
+        if rc != 0:
+            raise AssertionError("server exited with %r on SIGTERM:\n%s" % (rc, log[-2000:]))
+
     def tenant(self):
         return make_token("42%014d" % next(_tenants))
 
@@ -321,7 +333,7 @@ class TestClinicPatchDelete(ClinicApi):
 
 BAD_VALUES = [
     ("name", ""), ("name", "   "), ("name", "N" * 101), ("name", 7), ("name", ["Sunrise"]),
-    ("name", "Sun\u0000rise"), ("name", "Sun\u001brise"),
+    ("name", "Sun\u001brise"),
     ("address", 123), ("address", ["123 Main Street"]), ("address", "123\u0002Main"),
     ("pincode", "56000"), ("pincode", "5600011"), ("pincode", "56000a"), ("pincode", 560001),
     ("pincode", ""), ("pincode", " 560001"),
@@ -356,6 +368,19 @@ class TestClinicValidation(ClinicApi):
                              token=t)
                 self.assertFieldError(r, field)
                 self.assertEqual(self.snapshot(t), before)
+
+    def test_nul_character_is_a_field_error(self):
+        """A \\u0000 escape is valid JSON; a string holding it fails the no-control-characters rule
+        of its field (issue decision 10), so the 400 carries errors.<field> like any other."""
+        t = self.tenant()
+        cid = self.create(FULL, t)
+        before = self.snapshot(t)
+        r = self.req("POST", "/cdr/v1/clinic/", dict(BASE, name="Sun\u0000rise"), token=t)
+        self.assertFieldError(r, "name")
+        self.assertEqual(self.snapshot(t), before)
+        r = self.req("PATCH", "/cdr/v1/clinic/%s/" % cid, {"city": "Pu\u0000ne"}, token=t)
+        self.assertFieldError(r, "city")
+        self.assertEqual(self.snapshot(t), before)
 
     def test_create_missing_required(self):
         t = self.tenant()

@@ -4,6 +4,7 @@ Black-box: starts the real binary (HIPUSERS_BIN) through the shared harness.
 Every test works in a tenant of its own (a fresh b_id), so tests never see each other's data.
 Every rejected request is checked for its status, its error body, and that nothing changed.
 """
+import datetime
 import itertools
 import os
 import re
@@ -44,6 +45,18 @@ def q(s):
 
 class DoctorApi(ServerTestCase):
     """Helpers shared by the doctor tests."""
+
+    @classmethod
+    def tearDownClass(cls):
+        """Stops the server; a sanitizer report in its log or an unclean exit fails the class."""
+        rc = cls.srv.stop()
+        log = cls.srv.log()
+        super().tearDownClass()
+        for marker in ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer", "runtime error:"):
+            if marker in log:
+                raise AssertionError("sanitizer report in the server log:\n" + log[-4000:])
+        if rc != 0:
+            raise AssertionError("server exited with %r on SIGTERM:\n%s" % (rc, log[-2000:]))
 
     def tenant(self):
         """A token for a tenant no other test uses."""
@@ -146,6 +159,8 @@ class TestDoctorCreateAndRead(DoctorApi):
             {"gender": "F"}, {"gender": "O"},
             {"dob": "2000-02-29"},
             {"profile_image_url": "http://example.com/x.png"},
+            {"email": "abcdef@" + ".".join(["b" * 60] * 4) + ".com"},  # 254 characters
+            {"dob": (datetime.date.today() - datetime.timedelta(days=1)).isoformat()},
             {"specialisations": ["S%d" % i for i in range(1000)]},
             {"qualifications": []},
             {"firstname": "\u0930\u093e\u091c\u0947\u0936", "about": "Multi-lingual \u2713 \U0001F600"},
@@ -207,7 +222,8 @@ class TestDoctorCreateAndRead(DoctorApi):
         did = self.create(dict(MINIMAL, partner_id="Dr Part \u00fc+1"), t)
         d = self.get("Dr Part \u00fc+1", t)  # sent as Dr%20Part%20%C3%BC%2B1
         self.assertEqual(d["id"], did)
-        r = self.req("GET", "/cdr/v1/doctor/%s/" % q(did).replace("d", "%64", 1), token=t)
+        # the Eka id with its first letter percent-encoded ("%64o...") is the same id
+        r = self.req("GET", "/cdr/v1/doctor/%s/" % did.replace("d", "%64", 1), token=t)
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json["doctor"]["id"], did)
         self.assertNotFound(self.req("GET", "/cdr/v1/doctor/Dr%20Part/", token=t))
@@ -229,7 +245,7 @@ class TestDoctorCreateAndRead(DoctorApi):
 
     def test_not_found(self):
         t = self.tenant()
-        self.create(MINIMAL, t)
+        did = self.create(MINIMAL, t)
         before = self.snapshot(t)
         for ident in ("do0000000000000", "nope", "Part_doc"):
             with self.subTest(ident=ident):
@@ -237,6 +253,13 @@ class TestDoctorCreateAndRead(DoctorApi):
                 self.assertNotFound(self.req("PATCH", "/cdr/v1/doctor/%s/" % ident,
                                              {"about": "x"}, token=t))
                 self.assertNotFound(self.req("DELETE", "/cdr/v1/doctor/%s/" % ident, token=t))
+        # an encoded / or NUL in the id never reaches another route (a plain 404 either way)
+        for ident in ("x/../../clinic", "a\u0000b", "%s/" % did):
+            with self.subTest(ident=ident):
+                for m in ("GET", "PATCH", "DELETE"):
+                    r = self.req(m, "/cdr/v1/doctor/%s/" % q(ident), {"about": "x"} if m == "PATCH" else None,
+                                 token=t)
+                    self.assertError(r, 404)
         self.assertEqual(self.snapshot(t), before)
 
     def test_wrong_method_on_item(self):
@@ -379,9 +402,11 @@ BAD_VALUES = [
     ("lastname", ""), ("lastname", "\t \n"), ("lastname", "B" * 101), ("lastname", True),
     ("gender", "X"), ("gender", "m"), ("gender", ""), ("gender", "Male"), ("gender", 1),
     ("dob", "2023-02-30"), ("dob", "1990-13-01"), ("dob", "1990-1-1"), ("dob", "19900101"),
-    ("dob", "2999-01-01"), ("dob", ""), ("dob", 19900101),
+    ("dob", "2999-01-01"), ("dob", ""), ("dob", 19900101), ("dob", "1900-02-29"), ("dob", "1990-04-31"),
+    ("dob", (datetime.date.today() + datetime.timedelta(days=2)).isoformat()), ("dob", "1990-01-01T00:00:00"),
     ("mobile", "987654321"), ("mobile", "98765432101"), ("mobile", "98765abcde"),
     ("mobile", "+929876543210"), ("mobile", "+91987654321"), ("mobile", 9876543210), ("mobile", ""),
+    ("mobile", "+91 9876543210"), ("mobile", "9198765432100"), ("mobile", "\uff19876543210"),
     ("email", "no-at-sign"), ("email", "a@b"), ("email", "@example.com"), ("email", "a@@example.com"),
     ("email", "a" * 243 + "@example.com"), ("email", 5),
     ("about", 12), ("about", "bad\u0007bell"),

@@ -31,6 +31,18 @@ def q(s):
 
 class LinkApi(ServerTestCase):
 
+    @classmethod
+    def tearDownClass(cls):
+        """Stops the server; a sanitizer report in its log or an unclean exit fails the class."""
+        rc = cls.srv.stop()
+        log = cls.srv.log()
+        super().tearDownClass()
+        for marker in ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer", "runtime error:"):
+            if marker in log:
+                raise AssertionError("sanitizer report in the server log:\n" + log[-4000:])
+        if rc != 0:
+            raise AssertionError("server exited with %r on SIGTERM:\n%s" % (rc, log[-2000:]))
+
     def tenant(self):
         return make_token("43%014d" % next(_tenants))
 
@@ -155,7 +167,7 @@ class TestDoctorClinicLinks(LinkApi):
 
     def test_doctor_patch_adds_clinics(self):
         t = self.tenant()
-        c1, c2, c3 = self.clinic(t), self.clinic(t, partner_id="pc3"), self.clinic(t)
+        c1, c2, c3 = self.clinic(t), self.clinic(t), self.clinic(t, partner_id="pc3")
         d = self.doctor(t, clinic_ids=[c1], about="keep me")
         r = self.patch("doctor", d, {"clinic_ids": [c2]}, t)
         self.assertEqual(r.json, {"status": "success", "ekaid": d})
@@ -350,6 +362,8 @@ class TestLinkErrors(LinkApi):
             with self.subTest(method=method, path=path, body=str(body)[:90]):
                 r = self.req(method, path, body, token=t)
                 self.assertRejected(r, t, before, mention)
+                field = [k for k in body if k.endswith("_ids")][0]
+                self.assertIn(field, r.json.get("errors", {}), r)
 
     def test_partner_forms_resolve_by_partner_id_only(self):
         """clinic_ids take Eka ids, partner_clinic_ids take partner ids; no cross-over."""
@@ -421,6 +435,23 @@ class TestLinkErrors(LinkApi):
         r = self.req("POST", "/cdr/v1/doctor/", {"firstname": "A", "lastname": "B", "gender": "M",
                                                  "clinic_ids": [ca]}, token=self.tok_b)
         self.assertError(r, 400)
+
+    def test_partner_ids_resolve_within_the_tenant(self):
+        """Two tenants with the same partner_id: each link goes to the caller's own record."""
+        ta, tb = self.tenant(), self.tenant()
+        da = self.doctor(ta, partner_id="same-pd")
+        ca = self.clinic(ta, partner_id="same-pc")
+        db = self.doctor(tb, partner_id="same-pd")
+        cb = self.clinic(tb, partner_id="same-pc")
+        c = self.clinic(tb, partner_doctor_ids=["same-pd"])
+        d = self.doctor(tb, partner_clinic_ids=["same-pc"])
+        u = self.user(tb, partner_doctor_ids=["same-pd"], partner_clinic_ids=["same-pc"])
+        self.assertEqual(self.doctors_of("clinic", c, tb), {db})
+        self.assertEqual(self.clinics_of("doctor", d, tb), {cb})
+        self.assertEqual(self.doctors_of("ekauser", u, tb), {db})
+        self.assertEqual(self.clinics_of("ekauser", u, tb), {cb})
+        self.assertEqual(self.clinics_of("doctor", da, ta), set())
+        self.assertEqual(self.doctors_of("clinic", ca, ta), set())
 
     def test_bad_link_arrays(self):
         t = self.tenant()
