@@ -124,9 +124,20 @@ class Server:
         return self.start()
 
     def cleanup(self):
-        self.stop()
+        rc = self.stop()
+        log = self.log()
         if self.own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.check_clean(log, rc)
+
+    @staticmethod
+    def check_clean(log, rc):
+        """Fails when the server's stderr holds a sanitizer report or it did not exit cleanly."""
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in log:
+                raise AssertionError("sanitizer report in the server log:\n" + log[-4000:])
+        if rc not in (None, 0):
+            raise AssertionError(f"server exited with {rc} on SIGTERM:\n" + log[-2000:])
 
     def log(self):
         try:
