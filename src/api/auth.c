@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "auth/credentials.h"
+#include "auth/login_body.h"
 
 #define REFRESH_BYTES 32
 #define ISSUER "hipusers"
@@ -17,33 +18,19 @@ static bool fail(struct herr *e, int status, const char *why)
     return false;
 }
 
-/* A string member of the body: required or optional, never anything but a string. */
-static bool member(json_t *body, const char *name, bool required, const char **out, struct herr *e)
-{
-    json_t *v = json_object_get(body, name);
-    *out = NULL;
-    if (!v || json_is_null(v)) {
-        if (required)
-            return fail(e, 400, name);
-        return true;
-    }
-    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 512 ||
-        strlen(json_string_value(v)) != json_string_length(v))
-        return fail(e, 400, name);
-    *out = json_string_value(v);
-    return true;
-}
-
 static json_t *body_of(struct request *rq, struct herr *e)
 {
     json_t *body = request_json(rq, e);
-    if (body && !json_is_object(body))
-        herr_set(e, 400, "Request body must be a JSON object.");
-    if (e->status) {
+    if (!body)
         e->connect_shape = true;
-        return NULL;
-    }
     return body;
+}
+
+static bool bad_member(struct request *rq, const char *name, struct herr *e)
+{
+    if (strcmp(name, "body") == 0)
+        return fail(e, 400, "Request body must be a JSON object.");
+    return fail(e, 400, arena_printf(&rq->arena, "%s: a non-empty string is required", name));
 }
 
 /* Issues an access token and a fresh refresh token of the session `family`. */
@@ -99,14 +86,13 @@ static int check_client(struct app *app, struct request *rq, const char *client_
 bool auth_login(struct app *app, struct request *rq, struct herr *e)
 {
     json_t *body = body_of(rq, e);
-    const char *client_id, *secret, *sharing_key, *b_id = NULL;
+    struct login_body in;
+    const char *b_id = NULL, *bad;
     if (!body)
         return false;
-    if (!member(body, "client_id", true, &client_id, e) || !member(body, "client_secret", true, &secret, e) ||
-        !member(body, "sharing_key", false, &sharing_key, e)) {
-        e->message = arena_printf(&rq->arena, "%s: a non-empty string is required", e->message);
-        return false;
-    }
+    if ((bad = login_body_decode(body, &in)))
+        return bad_member(rq, bad, e);
+    const char *client_id = in.client_id, *secret = in.client_secret, *sharing_key = in.sharing_key;
     long now = (long)time(NULL);
     int wait = throttle_begin(&app->throttle, client_id, now);
     if (wait) {
@@ -143,13 +129,13 @@ bool auth_login(struct app *app, struct request *rq, struct herr *e)
 bool auth_refresh(struct app *app, struct request *rq, bool with_headers, struct herr *e)
 {
     json_t *body = body_of(rq, e);
-    const char *refresh, *access_body;
+    struct refresh_body in;
+    const char *bad;
     if (!body)
         return false;
-    if (!member(body, "refresh_token", true, &refresh, e) || !member(body, "access_token", false, &access_body, e)) {
-        e->message = arena_printf(&rq->arena, "%s: a non-empty string is required", e->message);
-        return false;
-    }
+    if ((bad = refresh_body_decode(body, &in)))
+        return bad_member(rq, bad, e);
+    const char *refresh = in.refresh_token, *access_body = in.access_token;
     long now = (long)time(NULL);
     const char *client_hdr = NULL;
     struct principal prev = {0};
