@@ -1,0 +1,63 @@
+"""The README's curl session, run as written (only the port and paths are pointed at a
+test server), so the walkthrough a newcomer follows can never rot."""
+import os
+import re
+import subprocess
+import unittest
+
+from harness import BIN, Server
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
+
+def readme_block(heading):
+    """The first ```sh block after the given heading."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    start = text.index(heading)
+    m = re.search(r"```sh\n(.*?)```", text[start:], re.S)
+    return m.group(1)
+
+
+def run_block(srv, script):
+    script = (script.replace("localhost:8080", f"127.0.0.1:{srv.port}")
+                    .replace("./data/hipusers.db", srv.db)
+                    .replace("./build/hipusers", BIN))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HIPUSERS_JWT")}
+    out = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True,
+                         timeout=120, env=env, cwd=srv.data_dir)
+    return out
+
+
+class ReadmeTests(unittest.TestCase):
+    def setUp(self):
+        # As after `make run`: no secret in the environment, the server makes its own file.
+        self.srv = Server(secret=None).start()
+
+    def tearDown(self):
+        self.srv.cleanup()
+
+    def test_first_session(self):
+        out = run_block(self.srv, readme_block("## A first session with curl"))
+        self.assertEqual(out.returncode, 0, out.stderr + out.stdout)
+        lines = [l for l in out.stdout.splitlines() if l.strip()]
+        # 5: the seed PATCH, 6: GET shows it, 7: DELETE then GET 404
+        self.assertRegex(lines[0], r'^\{"status":"success","ekaid":"\d{15}"\}$')
+        self.assertIn('"is_admin":true', lines[1])
+        self.assertIn('"seat_type":"p"', lines[1])
+        self.assertIn('"partner_id":"Part_user_1"', lines[1])
+        self.assertIn('"clinics":[{"id":"c-', lines[1])
+        self.assertIn('"doctors":[{"id":"do', lines[1])
+        self.assertEqual(lines[2], '{"status":"success","message":"EkaUser Deleted Successfully"}')
+        self.assertIn('"message":"EkaUser not found"', lines[3])
+        self.assertEqual(len(lines), 4, out.stdout)
+
+    def test_login_flow(self):
+        out = run_block(self.srv, readme_block("## Logging in as a business"))
+        self.assertEqual(out.returncode, 0, out.stderr + out.stdout)
+        self.assertIn('"business_name":"Sunrise Health"', out.stdout)
+        self.assertIn('"users":[]', out.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
