@@ -57,6 +57,34 @@ static bool rows(struct sqlite_conn *c, sqlite3_stmt *st, int ncols, store_cols_
 
 #define C(base) ((struct sqlite_conn *)(base))
 
+/* SELECT of one text column by one key: FIND_OK (with *out when out is given), FIND_MISSING or FIND_ERROR. */
+static enum find_result lookup(struct sqlite_conn *c, const char *sql, const char *key, struct arena *a,
+                               const char **out, struct herr *e)
+{
+    sqlite3_stmt *st = bind_texts(c, sql, e, 1, key);
+    if (!st)
+        return FIND_ERROR;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && out)
+        *out = sq_text(st, 0, a);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return FIND_OK;
+    if (rc == SQLITE_DONE)
+        return FIND_MISSING;
+    sq_fail(c, rc, e);
+    return FIND_ERROR;
+}
+
+/* An UPDATE by one key that should touch exactly one row: FIND_MISSING when it touched none. */
+static enum find_result update_one(struct sqlite_conn *c, const char *sql, const char *key, struct herr *e)
+{
+    int n = 0;
+    if (!run(c, bind_texts(c, sql, e, 1, key), &n, e))
+        return FIND_ERROR;
+    return n ? FIND_OK : FIND_MISSING;
+}
+
 static bool business_create(struct store_conn *b, const char *b_id, const char *name, struct herr *e)
 {
     return run(C(b),
@@ -68,19 +96,7 @@ static bool business_create(struct store_conn *b, const char *b_id, const char *
 static enum find_result business_get(struct store_conn *b, const char *b_id, struct arena *a, const char **name_out,
                                      struct herr *e)
 {
-    sqlite3_stmt *st = bind_texts(C(b), "SELECT name FROM business WHERE b_id = ?", e, 1, b_id);
-    if (!st)
-        return FIND_ERROR;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && name_out)
-        *name_out = sq_text(st, 0, a);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return FIND_OK;
-    if (rc == SQLITE_DONE)
-        return FIND_MISSING;
-    sq_fail(C(b), rc, e);
-    return FIND_ERROR;
+    return lookup(C(b), "SELECT name FROM business WHERE b_id = ?", b_id, a, name_out, e);
 }
 
 static bool business_list(struct store_conn *b, store_cols_fn fn, void *ctx, struct herr *e)
@@ -136,21 +152,10 @@ static bool client_list(struct store_conn *b, const char *b_id, store_cols_fn fn
                 4, fn, ctx, e);
 }
 
-static enum find_result changed(bool ok, int n)
-{
-    return !ok ? FIND_ERROR : n ? FIND_OK : FIND_MISSING;
-}
-
 static enum find_result client_revoke(struct store_conn *b, const char *client_id, struct herr *e)
 {
-    int n = 0;
-    bool ok = run(C(b),
-                  bind_texts(C(b),
-                             "UPDATE client SET revoked_at = " NOW_TEXT
-                             " WHERE client_id = ? AND revoked_at IS NULL",
-                             e, 1, client_id),
-                  &n, e);
-    return changed(ok, n);
+    return update_one(C(b), "UPDATE client SET revoked_at = " NOW_TEXT " WHERE client_id = ? AND revoked_at IS NULL",
+                      client_id, e);
 }
 
 static bool sharing_key_create(struct store_conn *b, const char *key_id, const char *owner, const char *key_hash,
@@ -167,33 +172,14 @@ static bool sharing_key_create(struct store_conn *b, const char *key_id, const c
 static enum find_result sharing_key_owner(struct store_conn *b, const char *key_hash, struct arena *a,
                                           const char **owner_out, struct herr *e)
 {
-    sqlite3_stmt *st = bind_texts(C(b),
-                                  "SELECT owner_b_id FROM sharing_key WHERE key_hash = ? AND revoked_at IS NULL",
-                                  e, 1, key_hash);
-    if (!st)
-        return FIND_ERROR;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *owner_out = sq_text(st, 0, a);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return FIND_OK;
-    if (rc == SQLITE_DONE)
-        return FIND_MISSING;
-    sq_fail(C(b), rc, e);
-    return FIND_ERROR;
+    return lookup(C(b), "SELECT owner_b_id FROM sharing_key WHERE key_hash = ? AND revoked_at IS NULL", key_hash, a,
+                  owner_out, e);
 }
 
 static enum find_result sharing_key_revoke(struct store_conn *b, const char *key_id, struct herr *e)
 {
-    int n = 0;
-    bool ok = run(C(b),
-                  bind_texts(C(b),
-                             "UPDATE sharing_key SET revoked_at = " NOW_TEXT
-                             " WHERE key_id = ? AND revoked_at IS NULL",
-                             e, 1, key_id),
-                  &n, e);
-    return changed(ok, n);
+    return update_one(C(b), "UPDATE sharing_key SET revoked_at = " NOW_TEXT " WHERE key_id = ? AND revoked_at IS NULL",
+                      key_id, e);
 }
 
 static bool session_create(struct store_conn *b, const char *family, const char *client_id, const char *b_id,
