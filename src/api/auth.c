@@ -14,16 +14,7 @@
 static bool fail(struct herr *e, int status, const char *why)
 {
     herr_set(e, status, why);
-    e->connect_shape = true;
     return false;
-}
-
-static json_t *body_of(struct request *rq, struct herr *e)
-{
-    json_t *body = request_json(rq, e);
-    if (!body)
-        e->connect_shape = true;
-    return body;
 }
 
 static bool bad_member(struct request *rq, const char *name, struct herr *e)
@@ -85,7 +76,7 @@ static int check_client(struct app *app, struct request *rq, const char *client_
 
 bool auth_login(struct app *app, struct request *rq, struct herr *e)
 {
-    json_t *body = body_of(rq, e);
+    json_t *body = request_json(rq, e);
     struct login_body in;
     const char *b_id = NULL, *bad;
     if (!body)
@@ -104,20 +95,16 @@ bool auth_login(struct app *app, struct request *rq, struct herr *e)
     if (verdict <= 0) {
         if (verdict == 0)
             fail(e, 401, "invalid client credentials");
-        e->connect_shape = true;
         return false;
     }
     struct store_conn *c = app_store(app, e);
     char family[33];
     random_hex(family, sizeof family, 16);
-    if (!c || !c->ops->begin(c, true, e)) {
-        e->connect_shape = true;
+    if (!c || !c->ops->begin(c, true, e))
         return false;
-    }
     if (!c->auth->session_create(c, family, client_id, b_id, now, e) ||
         !issue(app, rq, c, b_id, client_id, family, e)) {
         c->ops->rollback(c);
-        e->connect_shape = true;
         return false;
     }
     rq->tenant = arena_strdup(&rq->arena, b_id);
@@ -128,7 +115,7 @@ bool auth_login(struct app *app, struct request *rq, struct herr *e)
  * the deprecated one takes the body alone. */
 bool auth_refresh(struct app *app, struct request *rq, bool with_headers, struct herr *e)
 {
-    json_t *body = body_of(rq, e);
+    json_t *body = request_json(rq, e);
     struct refresh_body in;
     const char *bad;
     if (!body)
@@ -154,15 +141,12 @@ bool auth_refresh(struct app *app, struct request *rq, bool with_headers, struct
     token_digest(refresh, digest);
     struct store_conn *c = app_store(app, e);
     struct session_row s = {0};
-    if (!c || !c->ops->begin(c, true, e)) {
-        e->connect_shape = true;
+    if (!c || !c->ops->begin(c, true, e))
         return false;
-    }
     enum find_result fr = c->auth->refresh_take(c, digest, now, &rq->arena, &s, e);
     const char *why = NULL;
     if (fr == FIND_ERROR) {
         c->ops->rollback(c);
-        e->connect_shape = true;
         return false;
     }
     if (fr == FIND_MISSING) {
@@ -171,8 +155,7 @@ bool auth_refresh(struct app *app, struct request *rq, bool with_headers, struct
         /* Reuse of a rotated token: someone holds a stolen copy. End the whole session. */
         if (!s.revoked && (!c->auth->session_revoke(c, s.family, now, e) || !c->ops->commit(c, e))) {
             c->ops->rollback(c);
-            e->connect_shape = true;
-            return false;
+                return false;
         }
         c->ops->rollback(c);
         return fail(e, 401, "refresh token reuse detected; the session is revoked");
@@ -188,8 +171,7 @@ bool auth_refresh(struct app *app, struct request *rq, bool with_headers, struct
         enum find_result cr = c->auth->client_get(c, s.client_id, &rq->arena, &cl, e);
         if (cr == FIND_ERROR) {
             c->ops->rollback(c);
-            e->connect_shape = true;
-            return false;
+                return false;
         }
         if (cr != FIND_OK || cl.revoked)
             why = "invalid client credentials";
@@ -200,7 +182,6 @@ bool auth_refresh(struct app *app, struct request *rq, bool with_headers, struct
     }
     if (!issue(app, rq, c, s.b_id, s.client_id, s.family, e)) {
         c->ops->rollback(c);
-        e->connect_shape = true;
         return false;
     }
     rq->tenant = arena_strdup(&rq->arena, s.b_id);

@@ -27,10 +27,13 @@ void respond_json(struct request *rq, int status, json_t *body)
     rq->resp.len = strlen(rq->resp.body);
 }
 
+/* Everything under /connect-auth/ answers errors in that API's own shape,
+ * {"code":N,"error":"..."}, whichever layer found the error. */
 void respond_error(struct request *rq, const struct herr *e)
 {
-    if (e->connect_shape) {
+    if (strncmp(rq->path, "/connect-auth/", 14) == 0) {
         respond_json(rq, e->status, json_pack("{s:i, s:s}", "code", e->status, "error", e->message));
+        rq->resp.allow = e->allow;
         rq->resp.retry_after = e->retry_after;
         return;
     }

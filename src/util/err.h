@@ -15,7 +15,6 @@ struct herr {
     json_t *extra;       /* extra members merged into the error body, or NULL */
     const char *allow;   /* Allow header for 405 */
     int retry_after;     /* seconds, for 429/503; 0 = none */
-    bool connect_shape;  /* connect-auth routes answer {"code":N,"error":"..."} */
 };
 
 /* Sets status and message; keeps the first error when called twice. */
