@@ -18,6 +18,7 @@ bool app_init(struct app *app, const char *db_path, struct herr *e)
     app->refresh_ttl = REFRESH_TTL_DEFAULT;
     throttle_init(&app->throttle);
     pthread_mutex_init(&app->revoked.mu, NULL);
+    pthread_mutex_init(&app->writer, NULL);
     if (pthread_key_create(&app->conn_key, close_conn) != 0) {
         herr_set(e, 500, "pthread_key_create failed");
         return false;
@@ -51,7 +52,7 @@ struct store_conn *app_store(struct app *app, struct herr *e)
     struct store_conn *c = pthread_getspecific(app->conn_key);
     if (c)
         return c;
-    c = store_sqlite_open(app->db_path, e);
+    c = store_sqlite_open(app->db_path, &app->writer, e);
     if (c)
         pthread_setspecific(app->conn_key, c);
     return c;

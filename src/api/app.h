@@ -28,6 +28,7 @@ struct app {
     char db_path[4096];
     struct keyring keys;
     pthread_key_t conn_key; /* each worker thread's store connection */
+    pthread_mutex_t writer; /* the store's writers take turns on it */
     long refresh_ttl;
     struct throttle throttle;
     struct revocations revoked;

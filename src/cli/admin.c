@@ -10,7 +10,7 @@
 static struct store_conn *open_store(const char *db)
 {
     struct herr e = {0};
-    struct store_conn *c = store_sqlite_open(db, &e);
+    struct store_conn *c = store_sqlite_open(db, NULL, &e);
     if (!c)
         fprintf(stderr, "hipusers: %s (%s)\n", e.message, db);
     return c;

@@ -109,22 +109,42 @@ static bool writable(struct sqlite_conn *c, struct herr *e)
     return true;
 }
 
+static void release_writer(struct sqlite_conn *c)
+{
+    if (c->holds_writer) {
+        c->holds_writer = false;
+        pthread_mutex_unlock(c->writer);
+    }
+}
+
+/* Writers of one process queue on a mutex before BEGIN IMMEDIATE: SQLite has one writer
+ * anyway, and its busy handler would otherwise make the losers sleep 1..100 ms. The busy
+ * timeout still arbitrates between processes. */
 static bool sq_begin(struct store_conn *base, bool write, struct herr *e)
 {
     struct sqlite_conn *c = (struct sqlite_conn *)base;
-    if (write && !writable(c, e))
+    if (!write)
+        return exec(c, "BEGIN", e);
+    if (!writable(c, e))
         return false;
-    return exec(c, write ? "BEGIN IMMEDIATE" : "BEGIN", e);
+    if (c->writer) {
+        pthread_mutex_lock(c->writer);
+        c->holds_writer = true;
+    }
+    if (exec(c, "BEGIN IMMEDIATE", e))
+        return true;
+    release_writer(c);
+    return false;
 }
 
 static bool sq_commit(struct store_conn *base, struct herr *e)
 {
     struct sqlite_conn *c = (struct sqlite_conn *)base;
-    if (exec(c, "COMMIT", e))
-        return true;
-    if (!sqlite3_get_autocommit(c->db))
+    bool ok = exec(c, "COMMIT", e);
+    if (!ok && !sqlite3_get_autocommit(c->db))
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-    return false;
+    release_writer(c);
+    return ok;
 }
 
 static void sq_rollback(struct store_conn *base)
@@ -132,6 +152,7 @@ static void sq_rollback(struct store_conn *base)
     struct sqlite_conn *c = (struct sqlite_conn *)base;
     if (!sqlite3_get_autocommit(c->db))
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    release_writer(c);
 }
 
 /* A UNIQUE failure names the index (<table>_uq_<field>) or the columns; report the field. */
@@ -497,9 +518,10 @@ static const struct store_ops SQLITE_OPS = {
     .list = sq_list,
 };
 
-struct store_conn *store_sqlite_open(const char *path, struct herr *e)
+struct store_conn *store_sqlite_open(const char *path, pthread_mutex_t *writer, struct herr *e)
 {
     struct sqlite_conn *c = calloc(1, sizeof *c);
+    c->writer = writer;
     c->base.ops = &SQLITE_OPS;
     c->base.auth = &SQLITE_AUTH_OPS;
     snprintf(c->path, sizeof c->path, "%s", path);

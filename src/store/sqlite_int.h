@@ -2,6 +2,7 @@
 #ifndef HIP_SQLITE_INT_H
 #define HIP_SQLITE_INT_H
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include "store/store.h"
@@ -18,6 +19,8 @@ struct sqlite_conn {
     struct store_conn base;
     sqlite3 *db;
     char path[4096];
+    pthread_mutex_t *writer; /* shared by the process's connections, or NULL */
+    bool holds_writer;
     struct cached cache[STMT_CACHE];
 };
 

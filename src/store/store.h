@@ -4,6 +4,7 @@
 #ifndef HIP_STORE_H
 #define HIP_STORE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -99,7 +100,9 @@ struct store_conn {
     const struct store_auth_ops *auth;
 };
 
-/* Opens a connection to the SQLite database at path, migrating the schema on the way. */
-struct store_conn *store_sqlite_open(const char *path, struct herr *e);
+/* Opens a connection to the SQLite database at path, migrating the schema on the way.
+ * Connections of one process that share `writer` take turns to write without sleeping
+ * in SQLite's busy handler; NULL for a lone connection (the CLI). */
+struct store_conn *store_sqlite_open(const char *path, pthread_mutex_t *writer, struct herr *e);
 
 #endif
