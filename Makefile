@@ -30,11 +30,12 @@ run: build
 	@mkdir -p $(DATA)
 	$(BUILD)/hipusers serve --listen $(LISTEN) --db $(DATA)/hipusers.db
 
-# Every test, in the normal build and again under ASan+UBSan.
+# Every test, in the normal build and again under ASan+UBSan, then each fuzzer for 10 s.
 test: build build-asan
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS)
+	$(MAKE) fuzz-smoke
 
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

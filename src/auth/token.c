@@ -46,6 +46,9 @@ static int numeric_claim(jwt_t *jwt, const char *name, double *out)
     return rc;
 }
 
+/* A time that fits a long; beyond, converting it is undefined behaviour (found by fuzzing). */
+static bool time_in_range(double t) { return t > -9.2e18 && t < 9.2e18; }
+
 const char *token_verify(const struct keyring *k, const char *token, long now, struct principal *out)
 {
     return token_verify_ex(k, token, now, false, out);
@@ -79,6 +82,8 @@ const char *token_verify_ex(const struct keyring *k, const char *token, long now
     const char *why = NULL;
     double exp;
     int has_exp = numeric_claim(jwt, "exp", &exp);
+    if (has_exp > 0 && !time_in_range(exp))
+        has_exp = -1;
     if (has_exp < 0) {
         why = "Malformed exp claim";
     } else if (has_exp) {
@@ -98,7 +103,7 @@ const char *token_verify_ex(const struct keyring *k, const char *token, long now
         copy_claim(out->jti, jwt_get_grant(jwt, "jti"));
         copy_claim(out->sid, jwt_get_grant(jwt, "sid"));
         double iat;
-        out->iat = numeric_claim(jwt, "iat", &iat) > 0 ? (long)iat : 0;
+        out->iat = numeric_claim(jwt, "iat", &iat) > 0 && time_in_range(iat) ? (long)iat : 0;
     }
     jwt_free(jwt);
     return why;

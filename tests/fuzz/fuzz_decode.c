@@ -6,7 +6,8 @@
  * '2'/'5' clinic) followed by the JSON.
  *
  * Per input:
- *  - json_loadb(JSON_REJECT_DUPLICATES) then model_decode(); on success the decoded
+ *  - json_loadb(JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL), the flags request_json()
+ *    parses bodies with (NUL inside strings gets to the field rules), then model_decode(); on success the decoded
  *    values are turned into a record and rendered with model_render(), which must
  *    show every non-link field and dump to JSON that parses again; on failure the
  *    error must be a 400 with a message.
@@ -155,7 +156,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     arena_init(&a);
 
     json_error_t jerr;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (doc) {
         arena_defer(&a, fuzz_json_decref, doc);
         struct fval vals[MAX_FIELDS];
