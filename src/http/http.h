@@ -14,6 +14,9 @@
 #define BODY_MAX (1024 * 1024)
 #define JSON_DEPTH_MAX 32
 
+struct guard;
+struct guard_conn;
+
 enum method { M_OTHER, M_GET, M_HEAD, M_POST, M_PATCH, M_DELETE, M_PUT };
 
 /* Produces the next piece of a streamed body into buf; returns bytes written,
@@ -46,6 +49,8 @@ struct request {
     const char *tenant; /* for the access log, once authenticated */
     uint64_t start_us;
     void *conn;             /* the libmicrohttpd connection */
+    struct guard *guard;
+    struct guard_conn *guard_conn;
     struct response resp;
 };
 

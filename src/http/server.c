@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "api/app.h"
+#include "http/guard.h"
 #include "http/http.h"
 
 /* Past the body limit, at most this much more is read and discarded so the client
@@ -23,6 +25,7 @@ struct server {
     struct app *app;
     const struct server_config *cfg;
     atomic_int in_flight;
+    struct guard guard;
 };
 
 const char *http_header(struct request *rq, const char *name)
@@ -108,6 +111,7 @@ static enum MHD_Result send_response(struct request *rq)
     }
     enum MHD_Result ok = MHD_queue_response(rq->conn, (unsigned)rq->resp.status, r);
     MHD_destroy_response(r);
+    guard_answered(rq->guard, rq->guard_conn);
     return ok;
 }
 
@@ -130,6 +134,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         arena_init(&rq->arena);
         rq->start_us = now_us();
         rq->conn = conn;
+        rq->guard = &srv->guard;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        rq->guard_conn = ci ? ci->socket_context : NULL;
+        guard_headers_done(rq->guard, rq->guard_conn);
         rq->method = parse_method(method);
         rq->method_name = arena_strdup(&rq->arena, method);
         rq->path = arena_strdup(&rq->arena, url);
@@ -205,10 +213,42 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         }
         json_decref(line);
     }
+    guard_request_done(&srv->guard, rq->guard_conn);
     arena_release(&rq->arena);
     free(rq);
     *con_cls = NULL;
     atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+static enum MHD_Result admit(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    (void)addr;
+    (void)len;
+    struct server *srv = cls;
+    return guard_admit(&srv->guard) ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? guard_opened(&srv->guard, ci->connect_fd) : NULL;
+    } else {
+        guard_closed(&srv->guard, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* Every connection needs a descriptor: take all the hard limit allows. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 /* The raw path reaches the router: it decodes the id itself so %2F and %00 stay inert. */
@@ -254,16 +294,26 @@ int server_run(struct app *app, const struct server_config *cfg)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    raise_fd_limit();
+    guard_init(&srv.guard, cfg->max_connections, cfg->timeout_s);
+    if (!guard_start(&srv.guard)) {
+        fprintf(stderr, "hipusers: cannot start the connection guard\n");
+        return 1;
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* The guard enforces max_connections across all workers; libmicrohttpd's own limit
+     * (split between the workers) sits above it so it never leaves clients queued. */
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, &srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        flags, 0, admit, &srv, on_request, &srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_connections * 2 + (unsigned)cfg->threads, MHD_OPTION_NOTIFY_CONNECTION, on_connection, &srv,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv,
         MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_END);
     if (!d) {
+        guard_stop(&srv.guard);
         fprintf(stderr, "hipusers: cannot listen on %s\n", cfg->listen);
         return 1;
     }
@@ -276,6 +326,7 @@ int server_run(struct app *app, const struct server_config *cfg)
     for (int i = 0; i < 1000 && atomic_load(&srv.in_flight) > 0; i++)
         usleep(10000);
     MHD_stop_daemon(d);
+    guard_stop(&srv.guard);
     fprintf(stderr, "{\"level\":\"info\",\"msg\":\"stopped\",\"signal\":%d}\n", sig);
     return 0;
 }
