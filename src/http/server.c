@@ -21,6 +21,10 @@
  * gets its 413; a larger upload is cut off. */
 #define DISCARD_MAX (8 * 1024 * 1024)
 
+/* Per-connection buffer for the request line and headers (so also their limit: 431
+ * beyond). libmicrohttpd zeroes it for every request, so it is kept small. */
+#define HEADER_POOL (16 * 1024)
+
 struct server {
     struct app *app;
     const struct server_config *cfg;
@@ -309,7 +313,7 @@ int server_run(struct app *app, const struct server_config *cfg)
         flags, 0, admit, &srv, on_request, &srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
         cfg->max_connections * 2 + (unsigned)cfg->threads, MHD_OPTION_NOTIFY_CONNECTION, on_connection, &srv,
-        MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_POOL,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv,
         MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_END);
     if (!d) {
