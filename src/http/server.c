@@ -326,7 +326,9 @@ int server_run(struct app *app, const struct server_config *cfg)
     int sig = 0;
     sigwait(&sigs, &sig);
     /* Stop accepting, give requests in flight up to 10 s, then close everything. */
-    MHD_quiesce_daemon(d);
+    MHD_socket listener = MHD_quiesce_daemon(d);
+    if (listener != MHD_INVALID_SOCKET)
+        close(listener); /* quiescing only stops accept(); closing makes new clients see a refusal */
     for (int i = 0; i < 1000 && atomic_load(&srv.in_flight) > 0; i++)
         usleep(10000);
     MHD_stop_daemon(d);

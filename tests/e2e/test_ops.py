@@ -1,0 +1,190 @@
+"""What an operator sees: the command line, files on disk, the access log, and a
+graceful stop that finishes requests in flight."""
+import base64
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import time
+import unittest
+
+from harness import BIN, Server, free_port, make_token
+
+PERSONAL = {"firstname": "Zyxwvu", "lastname": "Qponml", "gender": "F", "dob": "1988-08-08",
+            "mobile": "9123456789", "email": "very.private@example.org", "auth_userid": "sso_secret_login",
+            "partner_id": "HIS-PATIENT-7781"}
+
+
+def claims(token):
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+class CommandLineTests(unittest.TestCase):
+    def run_bin(self, *args, env=None):
+        return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=30,
+                              env=dict(os.environ, **(env or {})))
+
+    def test_help_and_version(self):
+        r = self.run_bin("--help")
+        self.assertEqual(r.returncode, 0)
+        for word in ("serve", "token", "business", "client", "sharing-key", "--listen", "--db", "--threads"):
+            self.assertIn(word, r.stdout)
+        r = self.run_bin("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^hipusers \d+\.\d+\.\d+\n$")
+
+    def test_bad_usage_exits_2(self):
+        self.assertEqual(self.run_bin("frobnicate").returncode, 2)
+        self.assertEqual(self.run_bin().returncode, 2)
+        self.assertEqual(self.run_bin("token").returncode, 2)  # --b-id is required
+        self.assertEqual(self.run_bin("serve", "--threads", "0").returncode, 2)
+
+    def test_token_claims(self):
+        srv = Server()
+        r = srv.cli("token", "--b-id", "5550000000000001", "--client-id", "ops", "--ttl", "120")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        tok = r.stdout.strip()
+        c = claims(tok)
+        self.assertEqual(c["b_id"], "5550000000000001")
+        self.assertEqual(c["client_id"], "ops")
+        self.assertAlmostEqual(c["exp"] - c["iat"], 120, delta=1)
+        self.assertAlmostEqual(c["iat"], time.time(), delta=30)
+        srv.start()
+        try:
+            self.assertEqual(srv.request("GET", "/cdr/v1/ekauser/", token=tok).status, 200)
+        finally:
+            srv.cleanup()
+
+
+class FilesTests(unittest.TestCase):
+    def test_secret_file_created_0600_and_reused(self):
+        srv = Server(secret=None).start()
+        try:
+            path = os.path.join(srv.data_dir, "jwt-secret")
+            self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+            r = srv.cli("token", "--b-id", "5550000000000002", env={"HIPUSERS_JWT_SECRET": ""})
+            self.assertEqual(r.returncode, 0, r.stderr)
+            tok = r.stdout.strip()
+            self.assertEqual(srv.request("GET", "/cdr/v1/ekauser/", token=tok).status, 200)
+            with open(path) as f:
+                before = f.read()
+            srv.restart()
+            with open(path) as f:
+                self.assertEqual(f.read(), before)
+            self.assertEqual(srv.request("GET", "/cdr/v1/ekauser/", token=tok).status, 200)
+            # A token signed with some other secret is refused.
+            self.assertEqual(srv.request("GET", "/cdr/v1/ekauser/", token=make_token("5550000000000002")).status,
+                             401)
+        finally:
+            srv.cleanup()
+
+    def test_database_files_0600(self):
+        srv = Server().start()
+        try:
+            r = srv.request("POST", "/cdr/v1/ekauser/", body=dict(PERSONAL), token=make_token("5550000000000003"))
+            self.assertEqual(r.status, 201, r)
+            for name in ("hipusers.db", "hipusers.db-wal", "hipusers.db-shm"):
+                path = os.path.join(srv.data_dir, name)
+                self.assertTrue(os.path.exists(path), name)
+                self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600, name)
+        finally:
+            srv.cleanup()
+
+    def test_listen_from_environment(self):
+        port = free_port()
+        srv = Server(env={"HIPUSERS_LISTEN": f"127.0.0.1:{port}"})
+        # Start by hand: no --listen, the environment decides.
+        env = dict(os.environ, HIPUSERS_JWT_SECRET=srv.secret, HIPUSERS_LISTEN=f"127.0.0.1:{port}",
+                   HIPUSERS_DB=srv.db)
+        proc = subprocess.Popen([BIN, "serve"], stderr=subprocess.DEVNULL, env=env)
+        try:
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            srv.port = port
+            self.assertEqual(srv.request("GET", "/cdr/v1/clinic/", token=make_token("1")).status, 200)
+            self.assertTrue(os.path.exists(srv.db))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(timeout=15), 0)
+            srv.cleanup()
+
+
+class AccessLogTests(unittest.TestCase):
+    def test_one_json_line_per_request_without_personal_data(self):
+        srv = Server().start()
+        tok = make_token("5550000000000004")
+        try:
+            r = srv.request("POST", "/cdr/v1/ekauser/", body=dict(PERSONAL), token=tok,
+                            headers={"X-Request-Id": "ops-test-1"})
+            self.assertEqual(r.status, 201, r)
+            uid = r.json["ekaid"]
+            srv.request("GET", f"/cdr/v1/ekauser/{PERSONAL['partner_id']}/", token=tok)
+            srv.request("PATCH", f"/cdr/v1/ekauser/{uid}/", body={"email": "other.private@example.org"}, token=tok)
+            srv.request("GET", "/cdr/v1/ekauser/", token="not-a-token")
+            time.sleep(0.2)
+            log = srv.log()
+            lines = [json.loads(l) for l in log.splitlines() if l.startswith('{"method"')]
+            self.assertEqual(len(lines), 4, log)
+            for line in lines:
+                self.assertEqual(set(line), {"method", "path", "status", "us", "tenant", "request_id", "completed"})
+                self.assertIsInstance(line["us"], int)
+            self.assertEqual([l["status"] for l in lines], [201, 200, 200, 401])
+            self.assertEqual(lines[0]["request_id"], "ops-test-1")
+            self.assertEqual(lines[0]["tenant"], "5550000000000004")
+            self.assertEqual(lines[1]["path"], "/cdr/v1/ekauser/{partner_id}")
+            self.assertEqual(lines[2]["path"], f"/cdr/v1/ekauser/{uid}")
+            self.assertIsNone(lines[3]["tenant"])
+            for secret in list(PERSONAL.values())[:2] + ["9123456789", "very.private", "other.private",
+                                                          "sso_secret_login", "HIS-PATIENT-7781", tok, "not-a-token",
+                                                          srv.secret]:
+                self.assertNotIn(secret, log)
+        finally:
+            srv.cleanup()
+
+
+class GracefulStopTests(unittest.TestCase):
+    def test_request_in_flight_finishes_and_nothing_new_is_accepted(self):
+        srv = Server().start()
+        tok = make_token("5550000000000005")
+        body = json.dumps(dict(PERSONAL)).encode()
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        s.sendall((f"POST /cdr/v1/ekauser/ HTTP/1.1\r\nHost: t\r\nauth: {tok}\r\n"
+                   f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+                  + body[:10])
+        time.sleep(0.3)  # the request is in flight: headers read, body half sent
+        srv.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        with self.assertRaises(OSError):  # no longer accepting
+            socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
+        s.sendall(body[10:])
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+        s.close()
+        self.assertTrue(reply.startswith(b"HTTP/1.1 201"), reply)
+        self.assertEqual(srv.proc.wait(timeout=15), 0)
+        srv.proc = None
+        # What was acknowledged is there after the restart.
+        uid = json.loads(reply.split(b"\r\n\r\n", 1)[1])["ekaid"]
+        srv.start()
+        try:
+            r = srv.request("GET", f"/cdr/v1/ekauser/{uid}/", token=tok)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json["user"]["email"], PERSONAL["email"])
+        finally:
+            srv.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()
