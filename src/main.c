@@ -1,4 +1,4 @@
-/* The command line: serve, token, and (later) the admin commands. */
+/* The command line: serve, token, and the admin commands (business, client, sharing-key). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -127,7 +127,7 @@ static int cmd_serve(int argc, char **argv)
     }
     if (refresh_ttl > 0)
         app.refresh_ttl = refresh_ttl;
-    int rc = server_run(&app, &cfg);
+    int rc = server_run(api_handle, &app, &cfg);
     app_free(&app);
     return rc;
 }

@@ -42,7 +42,7 @@ struct store_conn *app_store(struct app *app, struct herr *e);
 /* Is this access token's client or session revoked? Fails closed on store errors. */
 bool app_token_revoked(struct app *app, const struct principal *p, struct herr *e);
 
-/* Routes one assembled request to its handler; fills rq->resp. */
-void api_handle(struct app *app, struct request *rq);
+/* Routes one assembled request to its handler; fills rq->resp. ctx is the struct app. */
+void api_handle(void *ctx, struct request *rq);
 
 #endif

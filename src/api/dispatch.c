@@ -90,8 +90,9 @@ static bool handle_cdr(struct app *app, struct request *rq, struct herr *e)
     }
 }
 
-void api_handle(struct app *app, struct request *rq)
+void api_handle(void *ctx, struct request *rq)
 {
+    struct app *app = ctx;
     struct herr e = {0};
     bool ok;
     if (!route_match(rq->path, &rq->arena, &rq->route)) {

@@ -39,7 +39,7 @@ struct request {
     enum method method;
     const char *method_name;
     const char *path;
-    const char *client_ip; /* for the login throttle; never logged with personal data */
+    const char *content_type; /* read when the headers arrive */
     char *body;
     size_t body_len, body_cap;
     size_t discarded;

@@ -93,7 +93,7 @@ static void json_decref_void(void *p) { json_decref(p); }
 
 json_t *request_json(struct request *rq, struct herr *e)
 {
-    if (!is_json_type(http_header(rq, "Content-Type"))) {
+    if (!is_json_type(rq->content_type)) {
         herr_set(e, 415, "Content-Type must be application/json.");
         return NULL;
     }

@@ -13,7 +13,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "api/app.h"
 #include "http/guard.h"
 #include "http/http.h"
 
@@ -26,7 +25,8 @@
 #define HEADER_POOL (16 * 1024)
 
 struct server {
-    struct app *app;
+    request_handler handle;
+    void *ctx;
     const struct server_config *cfg;
     atomic_int in_flight;
     struct guard guard;
@@ -146,6 +146,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->method_name = arena_strdup(&rq->arena, method);
         rq->path = arena_strdup(&rq->arena, url);
         set_request_id(rq);
+        rq->content_type = http_header(rq, "Content-Type");
         *con_cls = rq;
         atomic_fetch_add(&srv->in_flight, 1);
         if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && !http_header(rq, "Host"))
@@ -180,7 +181,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (rq->too_large)
         return reply_error(rq, 413, "Request body is larger than 1 MiB.");
-    api_handle(srv->app, rq);
+    srv->handle(srv->ctx, rq);
     return send_response(rq);
 }
 
@@ -281,9 +282,9 @@ static bool parse_listen(const char *listen, struct sockaddr_storage *ss, sockle
     return true;
 }
 
-int server_run(struct app *app, const struct server_config *cfg)
+int server_run(request_handler handle, void *ctx, const struct server_config *cfg)
 {
-    struct server srv = {.app = app, .cfg = cfg};
+    struct server srv = {.handle = handle, .ctx = ctx, .cfg = cfg};
     struct sockaddr_storage ss;
     socklen_t sslen;
     if (!parse_listen(cfg->listen, &ss, &sslen)) {

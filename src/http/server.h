@@ -5,7 +5,11 @@
 
 #include <stdbool.h>
 
-struct app;
+struct request;
+
+/* Fills the request's response; called on a worker thread once the request is whole.
+ * The HTTP layer knows nothing of what lies behind it. */
+typedef void (*request_handler)(void *ctx, struct request *rq);
 
 struct server_config {
     const char *listen; /* HOST:PORT */
@@ -16,6 +20,6 @@ struct server_config {
 };
 
 /* Serves until SIGTERM or SIGINT; returns the process exit code. */
-int server_run(struct app *app, const struct server_config *cfg);
+int server_run(request_handler handle, void *ctx, const struct server_config *cfg);
 
 #endif
