@@ -27,7 +27,6 @@ build-asan: deps $(ASAN_BUILD)/Makefile
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 run: build
-	@mkdir -p $(DATA)
 	$(BUILD)/hipusers serve --listen $(LISTEN) --db $(DATA)/hipusers.db
 
 # Every test, in the normal build and again under ASan+UBSan, then each fuzzer for 10 s.
