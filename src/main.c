@@ -127,7 +127,7 @@ static int cmd_serve(int argc, char **argv)
     }
     if (refresh_ttl > 0)
         app.refresh_ttl = refresh_ttl;
-    int rc = server_run(api_handle, &app, &cfg);
+    int rc = server_run(api_precheck, api_handle, &app, &cfg);
     app_free(&app);
     return rc;
 }

@@ -42,7 +42,10 @@ struct store_conn *app_store(struct app *app, struct herr *e);
 /* Is this access token's client or session revoked? Fails closed on store errors. */
 bool app_token_revoked(struct app *app, const struct principal *p, struct herr *e);
 
-/* Routes one assembled request to its handler; fills rq->resp. ctx is the struct app. */
+/* Before the body is read: route, method and, on /cdr/v1, the token. false: answered
+ * already (404, 405, 401). ctx is the struct app. */
+bool api_precheck(void *ctx, struct request *rq);
+/* Runs the handler of a request that passed api_precheck; fills rq->resp. */
 void api_handle(void *ctx, struct request *rq);
 
 #endif

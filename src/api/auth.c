@@ -48,7 +48,7 @@ static bool issue(struct app *app, struct request *rq, struct store_conn *c, con
 /* 1: the credentials are good and *b_id is the token's tenant; 0: they are not (one
  * answer for every reason); -1: the store failed (e is set). */
 static int check_client(struct app *app, struct request *rq, const char *client_id, const char *secret,
-                        const char *sharing_key, const char **b_id, struct herr *e)
+                        const char *sharing_key, const char **b_id, const char **key_id, struct herr *e)
 {
     struct store_conn *c = app_store(app, e);
     struct client_row cl = {0};
@@ -61,7 +61,7 @@ static int check_client(struct app *app, struct request *rq, const char *client_
     if (sharing_key) {
         char digest[DIGEST_HEX];
         token_digest(sharing_key, digest);
-        key_ok = c->auth->sharing_key_owner(c, digest, &rq->arena, &owner, e) == FIND_OK;
+        key_ok = c->auth->sharing_key_owner(c, digest, &rq->arena, &owner, key_id, e) == FIND_OK;
     }
     c->ops->rollback(c);
     if (e->status)
@@ -78,7 +78,7 @@ bool auth_login(struct app *app, struct request *rq, struct herr *e)
 {
     json_t *body = request_json(rq, e);
     struct login_body in;
-    const char *b_id = NULL, *bad;
+    const char *b_id = NULL, *key_id = NULL, *bad;
     if (!body)
         return false;
     if ((bad = login_body_decode(body, &in)))
@@ -90,8 +90,9 @@ bool auth_login(struct app *app, struct request *rq, struct herr *e)
         e->retry_after = wait;
         return fail(e, 429, "too many failed login attempts; retry later");
     }
-    int verdict = check_client(app, rq, client_id, secret, sharing_key, &b_id, e);
-    throttle_end(&app->throttle, client_id, verdict == 0, now);
+    int verdict = check_client(app, rq, client_id, secret, sharing_key, &b_id, &key_id, e);
+    throttle_end(&app->throttle, client_id,
+                 verdict > 0 ? ATTEMPT_OK : verdict == 0 ? ATTEMPT_FAILED : ATTEMPT_UNDECIDED, now);
     if (verdict <= 0) {
         if (verdict == 0)
             fail(e, 401, "invalid client credentials");
@@ -102,7 +103,7 @@ bool auth_login(struct app *app, struct request *rq, struct herr *e)
     random_hex(family, sizeof family, 16);
     if (!c || !c->ops->begin(c, true, e))
         return false;
-    if (!c->auth->session_create(c, family, client_id, b_id, now, e) ||
+    if (!c->auth->session_create(c, family, client_id, b_id, key_id, now, e) ||
         !issue(app, rq, c, b_id, client_id, family, e)) {
         c->ops->rollback(c);
         return false;

@@ -56,13 +56,10 @@ static bool authenticate(struct app *app, struct request *rq, struct caller *who
     return true;
 }
 
-static bool handle_cdr(struct app *app, struct request *rq, struct herr *e)
+static bool handle_cdr(struct app *app, struct request *rq, const struct caller *who, struct herr *e)
 {
-    struct caller who;
-    if (!authenticate(app, rq, &who, e))
-        return false;
     const struct route *rt = &rq->route;
-    const char *tenant = who.p.b_id;
+    const char *tenant = who->p.b_id;
     switch (rt->kind) {
     case RT_COLLECTION:
         if (rq->method == M_POST)
@@ -90,25 +87,42 @@ static bool handle_cdr(struct app *app, struct request *rq, struct herr *e)
     }
 }
 
+static bool is_connect_auth(enum route_kind kind)
+{
+    return kind == RT_LOGIN || kind == RT_REFRESH_TOKEN || kind == RT_REFRESH;
+}
+
+bool api_precheck(void *ctx, struct request *rq)
+{
+    struct app *app = ctx;
+    struct herr e = {0};
+    if (!route_match(rq->path, &rq->arena, &rq->route)) {
+        herr_set(&e, 404, "Not found");
+    } else if (!method_allowed(rq->route.kind, rq->method)) {
+        herr_set(&e, 405, "Method not allowed");
+        e.allow = route_allow(rq->route.kind);
+    } else if (!is_connect_auth(rq->route.kind)) {
+        struct caller *who = arena_calloc(&rq->arena, 1, sizeof *who);
+        if (authenticate(app, rq, who, &e))
+            rq->api_state = who;
+    }
+    if (!e.status)
+        return true;
+    respond_error(rq, &e);
+    return false;
+}
+
 void api_handle(void *ctx, struct request *rq)
 {
     struct app *app = ctx;
     struct herr e = {0};
     bool ok;
-    if (!route_match(rq->path, &rq->arena, &rq->route)) {
-        herr_set(&e, 404, "Not found");
-        ok = false;
-    } else if (!method_allowed(rq->route.kind, rq->method)) {
-        herr_set(&e, 405, "Method not allowed");
-        e.allow = route_allow(rq->route.kind);
-        ok = false;
-    } else if (rq->route.kind == RT_LOGIN) {
+    if (rq->route.kind == RT_LOGIN)
         ok = auth_login(app, rq, &e);
-    } else if (rq->route.kind == RT_REFRESH_TOKEN || rq->route.kind == RT_REFRESH) {
+    else if (is_connect_auth(rq->route.kind))
         ok = auth_refresh(app, rq, rq->route.kind == RT_REFRESH_TOKEN, &e);
-    } else {
-        ok = handle_cdr(app, rq, &e);
-    }
+    else
+        ok = handle_cdr(app, rq, rq->api_state, &e);
     if (!ok)
         respond_error(rq, &e);
 }

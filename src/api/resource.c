@@ -109,6 +109,8 @@ static bool load(struct store_conn *c, struct request *rq, const struct resource
     enum find_result fr = c->ops->find(c, r, tenant, key, &rq->arena, rec, e);
     if (fr == FIND_MISSING)
         resource_not_found(rq, r, e);
+    if (fr == FIND_OK)
+        rq->log_id = rec->id;
     return fr == FIND_OK;
 }
 

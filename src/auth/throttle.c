@@ -19,8 +19,9 @@ static unsigned slot_of(const char *key)
 
 static bool same(const struct throttle_slot *s, const char *key) { return strncmp(s->key, key, 64) == 0; }
 
-/* Open addressing over 8 probes: an empty or expired slot is taken first, else the
- * one whose window started longest ago. */
+/* Open addressing over 8 probes. A new key takes an empty or expired slot, else the
+ * stalest slot that is not locking anyone out: a slot at the limit is never evicted (an
+ * attacker must not free their own lock by filling its neighbourhood). NULL: no room. */
 static struct throttle_slot *find(struct throttle *t, const char *key, long now, bool create)
 {
     unsigned h = slot_of(key);
@@ -30,15 +31,16 @@ static struct throttle_slot *find(struct throttle *t, const char *key, long now,
         struct throttle_slot *s = &t->slots[(h + i) % THROTTLE_SLOTS];
         if (s->key[0] && same(s, key))
             return s;
-        bool free_slot = !s->key[0] || now - s->window_start >= THROTTLE_WINDOW;
-        if (victim_free)
+        bool expired = !s->key[0] || now - s->window_start >= THROTTLE_WINDOW;
+        bool locking = !expired && s->failures + s->pending >= THROTTLE_MAX;
+        if (victim_free || locking || s->pending)
             continue;
-        if (free_slot || !victim || s->window_start < victim->window_start) {
+        if (expired || !victim || s->window_start < victim->window_start) {
             victim = s;
-            victim_free = free_slot;
+            victim_free = expired;
         }
     }
-    if (!create)
+    if (!create || !victim)
         return NULL;
     memset(victim, 0, sizeof *victim);
     strncpy(victim->key, key, 64);
@@ -50,6 +52,10 @@ int throttle_begin(struct throttle *t, const char *key, long now)
 {
     pthread_mutex_lock(&t->mu);
     struct throttle_slot *s = find(t, key, now, true);
+    if (!s) { /* every slot nearby is busy or locking: make this one wait too */
+        pthread_mutex_unlock(&t->mu);
+        return THROTTLE_WINDOW;
+    }
     if (now - s->window_start >= THROTTLE_WINDOW) {
         s->window_start = now;
         s->failures = 0;
@@ -65,15 +71,17 @@ int throttle_begin(struct throttle *t, const char *key, long now)
     return wait;
 }
 
-void throttle_end(struct throttle *t, const char *key, bool failed, long now)
+void throttle_end(struct throttle *t, const char *key, enum attempt outcome, long now)
 {
     pthread_mutex_lock(&t->mu);
-    struct throttle_slot *s = find(t, key, now, true);
-    if (s->pending > 0)
-        s->pending--;
-    if (failed)
-        s->failures++;
-    else
-        s->failures = 0;
+    struct throttle_slot *s = find(t, key, now, false);
+    if (s) {
+        if (s->pending > 0)
+            s->pending--;
+        if (outcome == ATTEMPT_FAILED)
+            s->failures++;
+        else if (outcome == ATTEMPT_OK)
+            s->failures = 0;
+    }
     pthread_mutex_unlock(&t->mu);
 }

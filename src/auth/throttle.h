@@ -27,6 +27,7 @@ void throttle_init(struct throttle *t);
  * Attempts in flight count as failures until they end, so parallel guesses cannot
  * slip past the limit. Every 0 must be followed by one throttle_end. */
 int throttle_begin(struct throttle *t, const char *key, long now);
-void throttle_end(struct throttle *t, const char *key, bool failed, long now);
+enum attempt { ATTEMPT_OK, ATTEMPT_FAILED, ATTEMPT_UNDECIDED /* the store failed: counts neither way */ };
+void throttle_end(struct throttle *t, const char *key, enum attempt outcome, long now);
 
 #endif

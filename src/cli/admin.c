@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth/credentials.h"
 #include "store/store.h"
@@ -164,7 +165,7 @@ int cmd_sharing_key(const char *db, int argc, char **argv)
         if (!(c = open_store(db)))
             return 1;
         bool ok = c->ops->begin(c, true, &e);
-        enum find_result fr = ok ? c->auth->sharing_key_revoke(c, argv[2], &e) : FIND_ERROR;
+        enum find_result fr = ok ? c->auth->sharing_key_revoke(c, argv[2], (int64_t)time(NULL), &e) : FIND_ERROR;
         if (fr == FIND_MISSING)
             herr_set(&e, 404, "no such active sharing key");
         return finish(c, fr == FIND_OK, &e);

@@ -43,10 +43,12 @@ struct request {
     char *body;
     size_t body_len, body_cap;
     size_t discarded;
-    bool too_large;
+    bool too_large, busy;
+    void *api_state; /* what the layer behind the HTTP adapter settled at precheck */
     struct route route;
     char request_id[33];
     const char *tenant; /* for the access log, once authenticated */
+    const char *log_id; /* the server-issued id of the record the path named, once found */
     uint64_t start_us;
     void *conn;             /* the libmicrohttpd connection */
     struct guard *guard;

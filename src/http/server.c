@@ -26,9 +26,11 @@
 
 struct server {
     request_handler handle;
+    request_check precheck;
     void *ctx;
     const struct server_config *cfg;
     atomic_int in_flight;
+    atomic_size_t buffered; /* bytes held by request bodies */
     struct guard guard;
 };
 
@@ -127,6 +129,46 @@ static enum MHD_Result reply_error(struct request *rq, int status, const char *m
     return send_response(rq);
 }
 
+/* Bodies of all requests of the process together stay under this: past it, new uploads
+ * get 503 rather than the server growing without bound. */
+#define BODIES_MAX ((size_t)128 * 1024 * 1024)
+
+/* Makes room for need bytes of body (plus a NUL), with realloc: one buffer, sized from
+ * Content-Length when it is known. The process-wide budget is charged for what is held. */
+static bool reserve_body(struct server *srv, struct request *rq, size_t need)
+{
+    if (need + 1 <= rq->body_cap)
+        return true;
+    size_t cap = rq->body_cap ? rq->body_cap : 4096;
+    while (cap < need + 1)
+        cap *= 2;
+    if (cap > BODY_MAX + 1)
+        cap = BODY_MAX + 1;
+    size_t more = cap - rq->body_cap;
+    if (atomic_fetch_add(&srv->buffered, more) + more > BODIES_MAX) {
+        atomic_fetch_sub(&srv->buffered, more);
+        return false;
+    }
+    char *nb = realloc(rq->body, cap);
+    if (!nb) {
+        atomic_fetch_sub(&srv->buffered, more);
+        return false;
+    }
+    rq->body = nb;
+    rq->body_cap = cap;
+    return true;
+}
+
+static bool append_body(struct server *srv, struct request *rq, const char *data, size_t n)
+{
+    if (!reserve_body(srv, rq, rq->body_len + n))
+        return false;
+    memcpy(rq->body + rq->body_len, data, n);
+    rq->body_len += n;
+    rq->body[rq->body_len] = '\0';
+    return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_size,
                                   void **con_cls)
@@ -135,6 +177,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct request *rq = *con_cls;
     if (!rq) {
         rq = calloc(1, sizeof *rq);
+        if (!rq)
+            return MHD_NO;
         arena_init(&rq->arena);
         rq->start_us = now_us();
         rq->conn = conn;
@@ -152,51 +196,50 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && !http_header(rq, "Host"))
             return reply_error(rq, 400, "HTTP/1.1 requests must carry a Host header.");
         const char *cl = http_header(rq, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > BODY_MAX)
+        unsigned long long length = cl ? strtoull(cl, NULL, 10) : 0;
+        if (length > BODY_MAX)
             return reply_error(rq, 413, "Request body is larger than 1 MiB.");
+        /* Route, method and token are settled before a byte of the body is read, so an
+         * unauthenticated client never gets the server to hold its upload. */
+        if (!srv->precheck(srv->ctx, rq))
+            return send_response(rq);
+        if (length && !reserve_body(srv, rq, (size_t)length))
+            return reply_error(rq, 503, "The server is busy; retry shortly.");
         return MHD_YES;
     }
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (rq->too_large || rq->body_len + n > BODY_MAX) {
-            rq->too_large = true;
+        if (rq->too_large || rq->busy || rq->body_len + n > BODY_MAX) {
+            rq->too_large = rq->too_large || (!rq->busy && rq->body_len + n > BODY_MAX);
             rq->discarded += n;
             return rq->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
         }
-        if (rq->body_len + n + 1 > rq->body_cap) {
-            size_t cap = rq->body_cap ? rq->body_cap : 4096;
-            while (cap < rq->body_len + n + 1)
-                cap *= 2;
-            char *nb = arena_alloc(&rq->arena, cap);
-            if (rq->body_len)
-                memcpy(nb, rq->body, rq->body_len);
-            rq->body = nb;
-            rq->body_cap = cap;
+        if (!append_body(srv, rq, upload_data, n)) {
+            rq->busy = true;
+            rq->discarded += n;
         }
-        memcpy(rq->body + rq->body_len, upload_data, n);
-        rq->body_len += n;
-        rq->body[rq->body_len] = '\0';
         return MHD_YES;
     }
     if (rq->too_large)
         return reply_error(rq, 413, "Request body is larger than 1 MiB.");
+    if (rq->busy)
+        return reply_error(rq, 503, "The server is busy; retry shortly.");
     srv->handle(srv->ctx, rq);
     return send_response(rq);
 }
 
 /* Paths in the log keep their shape but never a caller-chosen id (a partner id may be
- * anything, even personal data): only server-issued Eka ids are shown. */
+ * anything, even personal data): an item shows the Eka id of the record it resolved to. */
 static const char *log_path(struct request *rq)
 {
     const struct route *rt = &rq->route;
-    if ((rt->kind != RT_ITEM && rt->kind != RT_HIPUSER) || !rt->id)
-        return rt->kind == RT_NOT_FOUND ? "(unrouted)" : rq->path;
-    bool eka = strlen(rt->id) <= 26;
-    for (const char *p = rt->id; eka && *p; p++)
-        eka = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || *p == '-' || *p == 'o';
+    if (rt->kind == RT_NOT_FOUND)
+        return "(unrouted)";
+    if (rt->kind != RT_ITEM && rt->kind != RT_HIPUSER)
+        return rq->path;
     return arena_printf(&rq->arena, "/cdr/v1/%s/%s", rt->kind == RT_HIPUSER ? "hipusers" : rt->res->path,
-                        eka ? rt->id : "{partner_id}");
+                        rq->log_id ? rq->log_id : "{id}");
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -219,6 +262,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         json_decref(line);
     }
     guard_request_done(&srv->guard, rq->guard_conn);
+    atomic_fetch_sub(&srv->buffered, rq->body_cap);
+    free(rq->body);
     arena_release(&rq->arena);
     free(rq);
     *con_cls = NULL;
@@ -282,9 +327,9 @@ static bool parse_listen(const char *listen, struct sockaddr_storage *ss, sockle
     return true;
 }
 
-int server_run(request_handler handle, void *ctx, const struct server_config *cfg)
+int server_run(request_check precheck, request_handler handle, void *ctx, const struct server_config *cfg)
 {
-    struct server srv = {.handle = handle, .ctx = ctx, .cfg = cfg};
+    struct server srv = {.precheck = precheck, .handle = handle, .ctx = ctx, .cfg = cfg};
     struct sockaddr_storage ss;
     socklen_t sslen;
     if (!parse_listen(cfg->listen, &ss, &sslen)) {

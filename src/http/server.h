@@ -10,6 +10,9 @@ struct request;
 /* Fills the request's response; called on a worker thread once the request is whole.
  * The HTTP layer knows nothing of what lies behind it. */
 typedef void (*request_handler)(void *ctx, struct request *rq);
+/* Called as soon as the headers are in, before the body is read: false means the
+ * request is answered already (its response is filled) and its body is never read. */
+typedef bool (*request_check)(void *ctx, struct request *rq);
 
 struct server_config {
     const char *listen; /* HOST:PORT */
@@ -20,6 +23,6 @@ struct server_config {
 };
 
 /* Serves until SIGTERM or SIGINT; returns the process exit code. */
-int server_run(request_handler handle, void *ctx, const struct server_config *cfg);
+int server_run(request_check precheck, request_handler handle, void *ctx, const struct server_config *cfg);
 
 #endif

@@ -58,6 +58,9 @@ static const char *const MIGRATIONS[] = {
     "CREATE TABLE refresh_token (token_hash TEXT PRIMARY KEY, family TEXT NOT NULL REFERENCES session(family),"
     "  expires_at INTEGER NOT NULL, used_at INTEGER, created_at INTEGER NOT NULL);"
     "CREATE INDEX refresh_token_family ON refresh_token(family);",
+    /* 3: a session opened with a sharing key remembers it, so revoking the key ends the session */
+    "ALTER TABLE session ADD COLUMN key_id TEXT;"
+    "CREATE INDEX session_key ON session(key_id) WHERE key_id IS NOT NULL;",
 };
 
 int migrations_latest(void) { return (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]); }

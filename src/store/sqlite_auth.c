@@ -170,26 +170,47 @@ static bool sharing_key_create(struct store_conn *b, const char *key_id, const c
 }
 
 static enum find_result sharing_key_owner(struct store_conn *b, const char *key_hash, struct arena *a,
-                                          const char **owner_out, struct herr *e)
+                                          const char **owner_out, const char **key_id_out, struct herr *e)
 {
-    return lookup(C(b), "SELECT owner_b_id FROM sharing_key WHERE key_hash = ? AND revoked_at IS NULL", key_hash, a,
-                  owner_out, e);
+    sqlite3_stmt *st = bind_texts(
+        C(b), "SELECT owner_b_id, key_id FROM sharing_key WHERE key_hash = ? AND revoked_at IS NULL", e, 1, key_hash);
+    if (!st)
+        return FIND_ERROR;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *owner_out = sq_text(st, 0, a);
+        *key_id_out = sq_text(st, 1, a);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return FIND_OK;
+    if (rc == SQLITE_DONE)
+        return FIND_MISSING;
+    sq_fail(C(b), rc, e);
+    return FIND_ERROR;
 }
 
-static enum find_result sharing_key_revoke(struct store_conn *b, const char *key_id, struct herr *e)
+static enum find_result sharing_key_revoke(struct store_conn *b, const char *key_id, int64_t now, struct herr *e)
 {
-    return update_one(C(b), "UPDATE sharing_key SET revoked_at = " NOW_TEXT " WHERE key_id = ? AND revoked_at IS NULL",
-                      key_id, e);
+    enum find_result fr = update_one(
+        C(b), "UPDATE sharing_key SET revoked_at = " NOW_TEXT " WHERE key_id = ? AND revoked_at IS NULL", key_id, e);
+    if (fr != FIND_OK)
+        return fr;
+    sqlite3_stmt *st =
+        bind_texts(C(b), "UPDATE session SET revoked_at = ?2 WHERE key_id = ?1 AND revoked_at IS NULL", e, 1, key_id);
+    if (st)
+        sqlite3_bind_int64(st, 2, now);
+    return run(C(b), st, NULL, e) ? FIND_OK : FIND_ERROR;
 }
 
 static bool session_create(struct store_conn *b, const char *family, const char *client_id, const char *b_id,
-                           int64_t now, struct herr *e)
+                           const char *key_id, int64_t now, struct herr *e)
 {
     sqlite3_stmt *st = bind_texts(
-        C(b), "INSERT INTO session (family, client_id, b_id, created_at) VALUES (?, ?, ?, ?)", e, 3, family,
-        client_id, b_id);
+        C(b), "INSERT INTO session (family, client_id, b_id, key_id, created_at) VALUES (?, ?, ?, ?, ?)", e, 4,
+        family, client_id, b_id, key_id);
     if (st)
-        sqlite3_bind_int64(st, 4, now);
+        sqlite3_bind_int64(st, 5, now);
     return run(C(b), st, NULL, e);
 }
 

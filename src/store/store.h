@@ -78,12 +78,14 @@ struct store_auth_ops {
     enum find_result (*client_revoke)(struct store_conn *c, const char *client_id, struct herr *e);
     bool (*sharing_key_create)(struct store_conn *c, const char *key_id, const char *owner, const char *key_hash,
                                struct herr *e);
+    /* The owner business and key id of an unrevoked sharing key. */
     enum find_result (*sharing_key_owner)(struct store_conn *c, const char *key_hash, struct arena *a,
-                                          const char **owner_out, struct herr *e);
-    enum find_result (*sharing_key_revoke)(struct store_conn *c, const char *key_id, struct herr *e);
-    /* A login starts a session (the family of its refresh tokens). */
+                                          const char **owner_out, const char **key_id_out, struct herr *e);
+    /* Revokes the key and every session opened with it. */
+    enum find_result (*sharing_key_revoke)(struct store_conn *c, const char *key_id, int64_t now, struct herr *e);
+    /* A login starts a session (the family of its refresh tokens); key_id: the sharing key used, or NULL. */
     bool (*session_create)(struct store_conn *c, const char *family, const char *client_id, const char *b_id,
-                           int64_t now, struct herr *e);
+                           const char *key_id, int64_t now, struct herr *e);
     bool (*refresh_insert)(struct store_conn *c, const char *token_hash, const char *family, int64_t expires_at,
                            int64_t now, struct herr *e);
     /* Looks a refresh token up and marks it used; out->used tells it had been used before. */

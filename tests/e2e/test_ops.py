@@ -129,17 +129,19 @@ class AccessLogTests(unittest.TestCase):
             srv.request("GET", f"/cdr/v1/ekauser/{PERSONAL['partner_id']}/", token=tok)
             srv.request("PATCH", f"/cdr/v1/ekauser/{uid}/", body={"email": "other.private@example.org"}, token=tok)
             srv.request("GET", "/cdr/v1/ekauser/", token="not-a-token")
+            srv.request("GET", "/cdr/v1/ekauser/9123456789/", token=tok)  # a mobile as an id: no such record
             time.sleep(0.2)
             log = srv.log()
             lines = [json.loads(l) for l in log.splitlines() if l.startswith('{"method"')]
-            self.assertEqual(len(lines), 4, log)
+            self.assertEqual(len(lines), 5, log)
             for line in lines:
                 self.assertEqual(set(line), {"method", "path", "status", "us", "tenant", "request_id", "completed"})
                 self.assertIsInstance(line["us"], int)
-            self.assertEqual([l["status"] for l in lines], [201, 200, 200, 401])
+            self.assertEqual([l["status"] for l in lines], [201, 200, 200, 401, 404])
             self.assertEqual(lines[0]["request_id"], "ops-test-1")
             self.assertEqual(lines[0]["tenant"], "5550000000000004")
-            self.assertEqual(lines[1]["path"], "/cdr/v1/ekauser/{partner_id}")
+            self.assertEqual(lines[1]["path"], f"/cdr/v1/ekauser/{uid}")  # resolved from the partner id
+            self.assertEqual(lines[4]["path"], "/cdr/v1/ekauser/{id}")
             self.assertEqual(lines[2]["path"], f"/cdr/v1/ekauser/{uid}")
             self.assertIsNone(lines[3]["tenant"])
             for secret in list(PERSONAL.values())[:2] + ["9123456789", "very.private", "other.private",
