@@ -784,6 +784,24 @@ class SharingKeyTests(AuthCase):
         pair = self.login_ok(cid, sec, sharing_key=skey2)
         self.assertEqual(jwt_parts(pair["access_token"])[1]["b_id"], owner)
 
+    def test_revoking_a_sharing_key_ends_its_sessions(self):
+        owner, _ = self.business()
+        mine, _ = self.business()
+        _, cid, sec = self.client(mine)
+        kid, skey = new_sharing_key(self.srv, owner)
+        shared = self.login_ok(cid, sec, sharing_key=skey)
+        own = self.login_ok(cid, sec)
+        self.works(shared["access_token"])
+        self.assertEqual(self.srv.cli("sharing-key", "revoke", kid).returncode, 0)
+        # the owner's workspace closes for tokens and refreshes of that login...
+        self.assertRefusedWithin(shared["access_token"])
+        r = refresh(self.srv, shared["refresh_token"], access=shared["access_token"], client_id=cid)
+        self.assertGenericError(r, 401)
+        # ...while the client's own login is untouched
+        self.works(own["access_token"])
+        r = refresh(self.srv, own["refresh_token"], access=own["access_token"], client_id=cid)
+        self.assertEqual(r.status, 200, r)
+
     def test_sharing_key_with_revoked_client(self):
         owner, _ = self.business()
         _, cid, sec = self.client()

@@ -370,6 +370,16 @@ class BodyTests(HttpCase):
                      content_type="application/JSON; charset=utf-8")
         self.assertEqual(r.status, 200, r)
 
+    def test_unauthenticated_body_is_never_read(self):
+        # Headers promise 512 KiB, but no token: the 401 comes before any of the body is sent.
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=5)
+        s.sendall(b"POST /cdr/v1/ekauser/ HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 524288\r\n\r\n")
+        reply = s.recv(4096)
+        s.close()
+        self.assertTrue(reply.startswith(b"HTTP/1.1 401"), reply)
+        self.assertIn(b'"status":"error"', reply)
+
     def test_413(self):
         big = b'{"firstname":"' + b"a" * (2 * 1024 * 1024) + b'"}'
         for method, path in (("POST", BASE), ("PATCH", user_path(self.uid))):
