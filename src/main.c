@@ -38,6 +38,19 @@ static void usage(FILE *out)
             "  --help, --version\n");
 }
 
+/* A whole number within [lo, hi], or -1. */
+static long number(const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : -1;
+    if (!s || errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    return v;
+}
+
+#define TEN_YEARS (10L * 366 * 24 * 3600)
+
 static const char *env_or(const char *name, const char *dflt)
 {
     const char *v = getenv(name);
@@ -76,7 +89,8 @@ static int cmd_serve(int argc, char **argv)
         .access_log = true,
     };
     const char *db = env_or("HIPUSERS_DB", DEFAULT_DB);
-    long refresh_ttl = atol(env_or("HIPUSERS_REFRESH_TTL", "0"));
+    long refresh_ttl = number(env_or("HIPUSERS_REFRESH_TTL", "0"), 0, TEN_YEARS);
+    long threads = (long)sysconf(_SC_NPROCESSORS_ONLN), max_conn = cfg.max_connections, timeout = cfg.timeout_s;
     static const struct option opts[] = {{"listen", required_argument, 0, 'l'},
                                          {"db", required_argument, 0, 'd'},
                                          {"threads", required_argument, 0, 't'},
@@ -91,29 +105,29 @@ static int cmd_serve(int argc, char **argv)
         switch (ch) {
         case 'l': cfg.listen = optarg; break;
         case 'd': db = optarg; break;
-        case 't': cfg.threads = atoi(optarg); break;
-        case 'm': cfg.max_connections = (unsigned)atoi(optarg); break;
-        case 'T': cfg.timeout_s = (unsigned)atoi(optarg); break;
+        case 't': threads = number(optarg, 1, 256); break;
+        case 'm': max_conn = number(optarg, 1, 100000); break;
+        case 'T': timeout = number(optarg, 1, 3600); break;
         case 'q': cfg.access_log = false; break;
-        case 'r': refresh_ttl = atol(optarg); break;
+        case 'r': refresh_ttl = number(optarg, 1, TEN_YEARS); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (cfg.threads < 1 || cfg.threads > 256 || cfg.max_connections < 1 || cfg.timeout_s < 1) {
-        fprintf(stderr, "hipusers: --threads must be 1..256, --max-connections and --timeout positive\n");
+    if (threads < 1 || max_conn < 1 || timeout < 1 || refresh_ttl < 0) {
+        fprintf(stderr, "hipusers: --threads 1..256, --max-connections 1..100000, --timeout 1..3600,\n"
+                        "          --refresh-ttl 1..%ld seconds\n", TEN_YEARS);
         return 2;
     }
+    cfg.threads = (int)threads;
+    cfg.max_connections = (unsigned)max_conn;
+    cfg.timeout_s = (unsigned)timeout;
     char dirbuf[4096], err[512];
     const char *dir = data_dir_of(db, dirbuf, sizeof dirbuf);
     if (!mkdirs(dir)) {
         fprintf(stderr, "hipusers: cannot create data directory %s\n", dir);
         return 1;
     }
-    /* Personal data: the database and its WAL (which inherit this mode) are owner-only. */
-    int fd = open(db, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        close(fd);
     struct app app;
     struct herr e = {0};
     if (!app_init(&app, db, &e)) {
@@ -146,13 +160,13 @@ static int cmd_token(int argc, char **argv)
         switch (ch) {
         case 'b': b_id = optarg; break;
         case 'c': client_id = optarg; break;
-        case 't': ttl = atol(optarg); break;
+        case 't': ttl = number(optarg, 1, TEN_YEARS); break;
         case 'd': db = optarg; break;
         default: usage(stderr); return 2;
         }
     }
     if (!b_id || !*b_id || strlen(b_id) > CLAIM_MAX || ttl <= 0) {
-        fprintf(stderr, "hipusers token: --b-id is required (1..128 characters); --ttl must be positive\n");
+        fprintf(stderr, "hipusers token: --b-id is required (1..128 characters); --ttl 1..%ld seconds\n", TEN_YEARS);
         return 2;
     }
     char dirbuf[4096], err[512];

@@ -1,5 +1,7 @@
 #include "api/app.h"
 
+#include "util/log.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,9 +54,16 @@ struct store_conn *app_store(struct app *app, struct herr *e)
     struct store_conn *c = pthread_getspecific(app->conn_key);
     if (c)
         return c;
-    c = store_sqlite_open(app->db_path, &app->writer, e);
-    if (c)
-        pthread_setspecific(app->conn_key, c);
+    struct herr why = {0};
+    c = store_sqlite_open(app->db_path, &app->writer, &why);
+    if (!c) {
+        /* The reason stays in the log; the client learns only that storage is unavailable. */
+        log_line("error", "cannot open the database", why.message, why.status);
+        herr_set(e, 503, "Storage is unavailable; retry later.");
+        e->retry_after = 5;
+        return NULL;
+    }
+    pthread_setspecific(app->conn_key, c);
     return c;
 }
 

@@ -184,22 +184,26 @@ struct list_stream {
     const char *wrap;
     int64_t cursor;
     int phase; /* 0 head, 1 rows, 2 tail, 3 done */
-    bool first;
+    bool first, failed;
     char *buf;
     size_t len, off, cap;
 };
 
-static void ls_append(struct list_stream *ls, const char *s, size_t n)
+static bool ls_append(struct list_stream *ls, const char *s, size_t n)
 {
     if (ls->len + n > ls->cap) {
         size_t cap = ls->cap ? ls->cap : 16384;
         while (cap < ls->len + n)
             cap *= 2;
-        ls->buf = realloc(ls->buf, cap);
+        char *bigger = realloc(ls->buf, cap);
+        if (!bigger)
+            return false;
+        ls->buf = bigger;
         ls->cap = cap;
     }
     memcpy(ls->buf + ls->len, s, n);
     ls->len += n;
+    return true;
 }
 
 static bool ls_row(void *ctx, const struct record *rec)
@@ -210,12 +214,11 @@ static bool ls_row(void *ctx, const struct record *rec)
     json_decref(o);
     if (!txt)
         return false;
-    if (!ls->first)
-        ls_append(ls, ",", 1);
+    bool ok = (ls->first || ls_append(ls, ",", 1)) && ls_append(ls, txt, strlen(txt));
     ls->first = false;
-    ls_append(ls, txt, strlen(txt));
     free(txt);
-    return true;
+    ls->failed = ls->failed || !ok;
+    return ok;
 }
 
 static bool ls_fill(struct list_stream *ls)
@@ -224,9 +227,8 @@ static bool ls_fill(struct list_stream *ls)
     if (ls->phase == 0) {
         char head[64];
         int n = snprintf(head, sizeof head, "{\"status\":\"success\",\"%s\":[", ls->wrap);
-        ls_append(ls, head, (size_t)n);
         ls->phase = 1;
-        return true;
+        return ls_append(ls, head, (size_t)n);
     }
     if (ls->phase == 1) {
         struct herr e = {0};
@@ -239,16 +241,15 @@ static bool ls_fill(struct list_stream *ls)
         if (c)
             c->ops->rollback(c);
         arena_release(&a);
-        if (!ok)
+        if (!ok || ls->failed)
             return false;
         if (count < LIST_BATCH)
             ls->phase = 2;
         return true;
     }
     if (ls->phase == 2) {
-        ls_append(ls, "]}", 2);
         ls->phase = 3;
-        return true;
+        return ls_append(ls, "]}", 2);
     }
     return true;
 }
@@ -280,8 +281,11 @@ static void ls_free(void *ctx)
 bool resource_list(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
                    const char *wrap, struct herr *e)
 {
-    (void)e;
     struct list_stream *ls = calloc(1, sizeof *ls);
+    if (!ls) {
+        herr_set(e, 503, "The server is out of memory; retry shortly.");
+        return false;
+    }
     ls->app = app;
     ls->r = r;
     snprintf(ls->tenant, sizeof ls->tenant, "%s", tenant);

@@ -25,18 +25,25 @@ static bool read_file(const char *path, char *buf, size_t cap, size_t *len)
     return n > 0;
 }
 
-/* O_EXCL so two servers starting at once agree on one secret: the loser reads the winner's. */
+/* Written whole to a temporary file, then linked into place: a crash or a full disk never
+ * leaves a partial secret, and link() fails when another server won the race, in which
+ * case its secret is the one read. */
 static bool create_file(const char *path, char *buf, size_t cap, size_t *len)
 {
     unsigned char raw[32];
     randombytes_buf(raw, sizeof raw);
     sodium_bin2hex(buf, cap, raw, sizeof raw);
     *len = strlen(buf);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
-        return errno == EEXIST && read_file(path, buf, cap, len);
+        return false;
     bool ok = write(fd, buf, *len) == (ssize_t)*len && fsync(fd) == 0;
     close(fd);
+    if (ok && link(tmp, path) != 0)
+        ok = errno == EEXIST && read_file(path, buf, cap, len);
+    unlink(tmp);
     return ok;
 }
 

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "auth/credentials.h"
+#include "model/validate.h"
 #include "store/store.h"
 
 static struct store_conn *open_store(const char *db)
@@ -62,8 +63,10 @@ int cmd_business(const char *db, int argc, char **argv)
     struct store_conn *c;
     if (strcmp(sub, "create") == 0) {
         const char *name = opt(argc, argv, "--name");
-        if (!name || !*name || strlen(name) > 200) {
-            fprintf(stderr, "usage: hipusers business create --name NAME\n");
+        size_t start;
+        long chars = name ? text_codepoints(name, strlen(name)) : -1;
+        if (!name || chars < 0 || chars > 200 || text_trim(name, strlen(name), &start) == 0) {
+            fprintf(stderr, "usage: hipusers business create --name NAME (1..200 characters of text)\n");
             return 2;
         }
         if (!(c = open_store(db)))

@@ -96,9 +96,15 @@ static enum MHD_Result send_response(struct request *rq)
     if (rq->resp.stream) {
         /* The stream outlives nothing of the request: it owns its state and is freed with the response. */
         struct response *copy = malloc(sizeof *copy);
+        if (!copy)
+            return MHD_NO; /* the request's completion frees the stream */
         *copy = rq->resp;
         rq->resp.stream_free = NULL;
         r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_reader, copy, stream_done);
+        if (!r) {
+            stream_done(copy);
+            return MHD_NO;
+        }
     } else {
         r = MHD_create_response_from_buffer(rq->resp.len, rq->resp.body, MHD_RESPMEM_PERSISTENT);
     }
@@ -262,6 +268,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         json_decref(line);
     }
     guard_request_done(&srv->guard, rq->guard_conn);
+    if (rq->resp.stream_free) /* a stream never handed to libmicrohttpd */
+        rq->resp.stream_free(rq->resp.stream_ctx);
     atomic_fetch_sub(&srv->buffered, rq->body_cap);
     free(rq->body);
     arena_release(&rq->arena);

@@ -2,6 +2,8 @@
 
 #include <stdio.h>
 
+#include "util/log.h"
+
 /* Each entry moves the schema one version forward; never edit one that has shipped. */
 static const char *const MIGRATIONS[] = {
     /* 1: the onboarding resources and their links */
@@ -89,8 +91,7 @@ bool migrations_apply(sqlite3 *db, struct herr *e)
         snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", v + 1);
         if (sqlite3_exec(db, MIGRATIONS[v], NULL, NULL, NULL) != SQLITE_OK ||
             sqlite3_exec(db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
-            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"migration %d failed\",\"detail\":\"%s\"}\n", v + 1,
-                    sqlite3_errmsg(db));
+            log_line("error", "schema migration failed", sqlite3_errmsg(db), v + 1);
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             herr_set(e, 500, "schema migration failed");
             return false;

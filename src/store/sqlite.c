@@ -2,13 +2,17 @@
  * thread, WAL with synchronous=FULL (a 2xx means the change is on disk), statements
  * prepared once per connection and kept in a small cache keyed by their SQL. */
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "model/ids.h"
 #include "store/migrations.h"
+#include "util/log.h"
 #include "store/sqlite_int.h"
 
 /* used inside snprintf formats, hence the doubled percent signs */
@@ -23,6 +27,22 @@ static uint32_t hash(const char *s)
     return h;
 }
 
+/* Appends to a statement being built from the field tables. One that would not fit is a
+ * bug in the tables, stopped here rather than truncated or written past the buffer. */
+static void sqlcat(char *buf, size_t cap, int *n, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void sqlcat(char *buf, size_t cap, int *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf + *n, cap - (size_t)*n, fmt, ap);
+    va_end(ap);
+    if (k < 0 || (size_t)*n + (size_t)k >= cap) {
+        log_line("error", "SQL statement longer than SQL_MAX", NULL, 0);
+        abort();
+    }
+    *n += k;
+}
+
 /* Turns an SQLite failure into the error a client should see. Disk trouble is a
  * 503 (retry later), never a 500, and the message never carries data. */
 bool sq_fail(struct sqlite_conn *c, int rc, struct herr *e)
@@ -35,8 +55,7 @@ bool sq_fail(struct sqlite_conn *c, int rc, struct herr *e)
         herr_set(e, 503, "Storage is unavailable for writes; retry later.");
         e->retry_after = 5;
     } else {
-        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"sqlite\",\"code\":%d,\"detail\":\"%s\"}\n", rc,
-                sqlite3_errmsg(c->db));
+        log_line("error", "sqlite", sqlite3_errmsg(c->db), rc);
         herr_set(e, 500, "Internal server error.");
     }
     return false;
@@ -204,15 +223,16 @@ static bool sq_insert(struct store_conn *base, const struct resource *r, const c
 {
     struct sqlite_conn *c = (struct sqlite_conn *)base;
     char sql[SQL_MAX], marks[SQL_MAX];
-    int n = snprintf(sql, sizeof sql, "INSERT INTO %s (id, b_id, created_at, updated_at", r->table);
-    int m = snprintf(marks, sizeof marks, "?, ?, " NOW ", " NOW);
+    int n = 0, m = 0;
+    sqlcat(sql, sizeof sql, &n, "INSERT INTO %s (id, b_id, created_at, updated_at", r->table);
+    sqlcat(marks, sizeof marks, &m, "?, ?, " NOW ", " NOW);
     for (size_t i = 0; i < r->nfields; i++) {
         if (!r->fields[i].column)
             continue;
-        n += snprintf(sql + n, sizeof sql - (size_t)n, ", %s", r->fields[i].column);
-        m += snprintf(marks + m, sizeof marks - (size_t)m, ", ?");
+        sqlcat(sql, sizeof sql, &n, ", %s", r->fields[i].column);
+        sqlcat(marks, sizeof marks, &m, ", ?");
     }
-    snprintf(sql + n, sizeof sql - (size_t)n, ") VALUES (%s)", marks);
+    sqlcat(sql, sizeof sql, &n, ") VALUES (%s)", marks);
 
     for (int attempt = 0; attempt < 8; attempt++) {
         sqlite3_stmt *st = sq_prep(c, sql, e);
@@ -248,11 +268,12 @@ static bool sq_update(struct store_conn *base, const struct resource *r, const c
 {
     struct sqlite_conn *c = (struct sqlite_conn *)base;
     char sql[SQL_MAX];
-    int n = snprintf(sql, sizeof sql, "UPDATE %s SET updated_at = " NOW, r->table);
+    int n = 0;
+    sqlcat(sql, sizeof sql, &n, "UPDATE %s SET updated_at = " NOW, r->table);
     for (size_t i = 0; i < r->nfields; i++)
         if (r->fields[i].column && vals[i].state != V_ABSENT)
-            n += snprintf(sql + n, sizeof sql - (size_t)n, ", %s = ?", r->fields[i].column);
-    snprintf(sql + n, sizeof sql - (size_t)n, " WHERE id = ? AND b_id = ? AND deleted_at IS NULL");
+            sqlcat(sql, sizeof sql, &n, ", %s = ?", r->fields[i].column);
+    sqlcat(sql, sizeof sql, &n, " WHERE id = ? AND b_id = ? AND deleted_at IS NULL");
     sqlite3_stmt *st = sq_prep(c, sql, e);
     if (!st)
         return false;
@@ -280,11 +301,13 @@ const char *sq_text(sqlite3_stmt *st, int i, struct arena *a)
 /* SELECT list shared by find and list: rid, id, created_at, updated_at, then the columns. */
 static int select_cols(const struct resource *r, char *buf, size_t cap)
 {
-    int n = snprintf(buf, cap, "SELECT rid, id, created_at, updated_at");
+    int n = 0;
+    sqlcat(buf, cap, &n, "SELECT rid, id, created_at, updated_at");
     for (size_t i = 0; i < r->nfields; i++)
         if (r->fields[i].column)
-            n += snprintf(buf + n, cap - (size_t)n, ", %s", r->fields[i].column);
-    return n + snprintf(buf + n, cap - (size_t)n, " FROM %s", r->table);
+            sqlcat(buf, cap, &n, ", %s", r->fields[i].column);
+    sqlcat(buf, cap, &n, " FROM %s", r->table);
+    return n;
 }
 
 static void read_row(const struct resource *r, sqlite3_stmt *st, struct arena *a, struct record *out)
@@ -363,7 +386,8 @@ static enum find_result sq_find(struct store_conn *base, const struct resource *
     /* Two probes so the Eka id wins over a partner_id that happens to be equal. */
     static const char *const by[] = {"id", "partner_id"};
     for (int k = 0; k < 2; k++) {
-        snprintf(sql + n, sizeof sql - (size_t)n, " WHERE %s = ? AND b_id = ? AND deleted_at IS NULL", by[k]);
+        int end = n;
+        sqlcat(sql, sizeof sql, &end, " WHERE %s = ? AND b_id = ? AND deleted_at IS NULL", by[k]);
         sqlite3_stmt *st = sq_prep(c, sql, e);
         if (!st)
             return FIND_ERROR;
@@ -471,8 +495,7 @@ static bool sq_list(struct store_conn *base, const struct resource *r, const cha
     struct sqlite_conn *c = (struct sqlite_conn *)base;
     char sql[SQL_MAX];
     int n = select_cols(r, sql, sizeof sql);
-    snprintf(sql + n, sizeof sql - (size_t)n,
-             " WHERE b_id = ? AND deleted_at IS NULL AND rid > ? ORDER BY rid LIMIT ?");
+    sqlcat(sql, sizeof sql, &n, " WHERE b_id = ? AND deleted_at IS NULL AND rid > ? ORDER BY rid LIMIT ?");
     /* Rows are copied out first: load_links reuses this connection's statements. */
     struct record *recs = arena_calloc(a, (size_t)limit, sizeof *recs);
     int64_t *rids = arena_calloc(a, (size_t)limit, sizeof *rids);
@@ -520,7 +543,18 @@ static const struct store_ops SQLITE_OPS = {
 
 struct store_conn *store_sqlite_open(const char *path, pthread_mutex_t *writer, struct herr *e)
 {
+    /* Personal data and secret hashes: the file (and the WAL and shm SQLite derives from it)
+     * is owner-only whoever creates it, the server or an admin command. O_EXCL matters:
+     * closing any descriptor of a file drops every POSIX lock this process holds on it, so
+     * the file is only ever touched here when it is new, and no SQLite lock can exist yet. */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
     struct sqlite_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        herr_set(e, 500, "out of memory");
+        return NULL;
+    }
     c->writer = writer;
     c->base.ops = &SQLITE_OPS;
     c->base.auth = &SQLITE_AUTH_OPS;

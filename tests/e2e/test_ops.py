@@ -93,6 +93,31 @@ class FilesTests(unittest.TestCase):
         finally:
             srv.cleanup()
 
+    def test_admin_command_creates_database_0600(self):
+        srv = Server()  # never started: the CLI is the first to touch the database
+        try:
+            r = srv.cli("business", "create", "--name", "Files Ltd")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(stat.S_IMODE(os.stat(srv.db).st_mode), 0o600)
+            r = srv.cli("business", "create", "--name", "\udcff bad")
+            self.assertEqual(r.returncode, 2)
+        finally:
+            srv.cleanup()
+
+    def test_admin_commands_while_serving_keep_the_database_whole(self):
+        srv = Server().start()
+        tok = make_token("5550000000000006")
+        try:
+            for i in range(3):
+                self.assertEqual(srv.cli("business", "create", "--name", f"B{i}").returncode, 0)
+                r = srv.request("POST", "/cdr/v1/clinic/", body={"name": f"C{i}", "address": "x"}, token=tok)
+                self.assertEqual(r.status, 201, r)
+            self.assertTrue(os.path.exists(srv.db + "-shm"))  # the server's WAL index was not taken away
+            r = srv.request("GET", "/cdr/v1/clinic/", token=tok)
+            self.assertEqual(len(r.json["clinics"]), 3)
+        finally:
+            srv.cleanup()
+
     def test_listen_from_environment(self):
         port = free_port()
         srv = Server(env={"HIPUSERS_LISTEN": f"127.0.0.1:{port}"})
