@@ -335,8 +335,8 @@ static void read_row(const struct resource *r, sqlite3_stmt *st, struct arena *a
 }
 
 /* Fills the record's link views: the linked records that are still undeleted. */
-static bool load_links(struct sqlite_conn *c, const struct resource *r, struct arena *a, struct record *rec,
-                       struct herr *e)
+static bool load_links(struct sqlite_conn *c, const struct resource *r, const char *tenant, struct arena *a,
+                       struct record *rec, struct herr *e)
 {
     for (size_t v = 0; v < r->nviews; v++) {
         const struct link_view *lv = &r->views[v];
@@ -346,13 +346,14 @@ static bool load_links(struct sqlite_conn *c, const struct resource *r, struct a
         char sql[SQL_MAX];
         snprintf(sql, sizeof sql,
                  "SELECT t.id, t.%s, %s%s FROM %s l JOIN %s t ON t.id = l.%s "
-                 "WHERE l.%s = ? AND t.deleted_at IS NULL ORDER BY l.pos",
+                 "WHERE l.%s = ? AND t.b_id = ? AND t.deleted_at IS NULL ORDER BY l.pos",
                  t->summary[0], t->summary[1] ? "t." : "NULL", t->summary[1] ? t->summary[1] : "", rel->table,
                  t->table, rel->col[1 - side], rel->col[side]);
         sqlite3_stmt *st = sq_prep(c, sql, e);
         if (!st)
             return false;
         sqlite3_bind_text(st, 1, rec->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC); /* links never cross tenants; checked anyway */
         size_t cap = 4, n = 0;
         struct ref *items = arena_alloc(a, cap * sizeof *items);
         int rc;
@@ -397,7 +398,7 @@ static enum find_result sq_find(struct store_conn *base, const struct resource *
         if (rc == SQLITE_ROW) {
             read_row(r, st, a, out);
             sqlite3_reset(st);
-            return load_links(c, r, a, out, e) ? FIND_OK : FIND_ERROR;
+            return load_links(c, r, tenant, a, out, e) ? FIND_OK : FIND_ERROR;
         }
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) {
@@ -518,7 +519,7 @@ static bool sq_list(struct store_conn *base, const struct resource *r, const cha
     sqlite3_reset(st);
     *count = got;
     for (int i = 0; i < got; i++) {
-        if (!load_links(c, r, a, &recs[i], e))
+        if (!load_links(c, r, tenant, a, &recs[i], e))
             return false;
         *cursor = rids[i];
         if (!fn(ctx, &recs[i]))
