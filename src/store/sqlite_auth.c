@@ -57,23 +57,34 @@ static bool rows(struct sqlite_conn *c, sqlite3_stmt *st, int ncols, store_cols_
 
 #define C(base) ((struct sqlite_conn *)(base))
 
+/* Steps a lookup to its first row. FIND_OK leaves the row to be read (then reset by the
+ * caller); otherwise the statement is reset already. */
+static enum find_result first_row(struct sqlite_conn *c, sqlite3_stmt *st, struct herr *e)
+{
+    if (!st)
+        return FIND_ERROR;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return FIND_OK;
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return FIND_MISSING;
+    sq_fail(c, rc, e);
+    return FIND_ERROR;
+}
+
 /* SELECT of one text column by one key: FIND_OK (with *out when out is given), FIND_MISSING or FIND_ERROR. */
 static enum find_result lookup(struct sqlite_conn *c, const char *sql, const char *key, struct arena *a,
                                const char **out, struct herr *e)
 {
     sqlite3_stmt *st = bind_texts(c, sql, e, 1, key);
-    if (!st)
-        return FIND_ERROR;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && out)
-        *out = sq_text(st, 0, a);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return FIND_OK;
-    if (rc == SQLITE_DONE)
-        return FIND_MISSING;
-    sq_fail(c, rc, e);
-    return FIND_ERROR;
+    enum find_result fr = first_row(c, st, e);
+    if (fr == FIND_OK) {
+        if (out)
+            *out = sq_text(st, 0, a);
+        sqlite3_reset(st);
+    }
+    return fr;
 }
 
 /* An UPDATE by one key that should touch exactly one row: FIND_MISSING when it touched none. */
@@ -122,24 +133,17 @@ static enum find_result client_get(struct store_conn *b, const char *client_id, 
     sqlite3_stmt *st = bind_texts(
         C(b), "SELECT client_id, b_id, name, secret_hash, created_at, revoked_at FROM client WHERE client_id = ?", e, 1,
         client_id);
-    if (!st)
-        return FIND_ERROR;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    enum find_result fr = first_row(C(b), st, e);
+    if (fr == FIND_OK) {
         out->client_id = sq_text(st, 0, a);
         out->b_id = sq_text(st, 1, a);
         out->name = sq_text(st, 2, a);
         out->secret_hash = sq_text(st, 3, a);
         out->created_at = sq_text(st, 4, a);
         out->revoked = sqlite3_column_type(st, 5) != SQLITE_NULL;
+        sqlite3_reset(st);
     }
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return FIND_OK;
-    if (rc == SQLITE_DONE)
-        return FIND_MISSING;
-    sq_fail(C(b), rc, e);
-    return FIND_ERROR;
+    return fr;
 }
 
 static bool client_list(struct store_conn *b, const char *b_id, store_cols_fn fn, void *ctx, struct herr *e)
@@ -174,20 +178,13 @@ static enum find_result sharing_key_owner(struct store_conn *b, const char *key_
 {
     sqlite3_stmt *st = bind_texts(
         C(b), "SELECT owner_b_id, key_id FROM sharing_key WHERE key_hash = ? AND revoked_at IS NULL", e, 1, key_hash);
-    if (!st)
-        return FIND_ERROR;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    enum find_result fr = first_row(C(b), st, e);
+    if (fr == FIND_OK) {
         *owner_out = sq_text(st, 0, a);
         *key_id_out = sq_text(st, 1, a);
+        sqlite3_reset(st);
     }
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return FIND_OK;
-    if (rc == SQLITE_DONE)
-        return FIND_MISSING;
-    sq_fail(C(b), rc, e);
-    return FIND_ERROR;
+    return fr;
 }
 
 static enum find_result sharing_key_revoke(struct store_conn *b, const char *key_id, int64_t now, struct herr *e)
@@ -235,24 +232,16 @@ static enum find_result refresh_take(struct store_conn *b, const char *token_has
                                   " s.revoked_at IS NOT NULL FROM refresh_token r JOIN session s USING (family)"
                                   " WHERE r.token_hash = ?",
                                   e, 1, token_hash);
-    if (!st)
-        return FIND_ERROR;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        out->family = sq_text(st, 0, a);
-        out->client_id = sq_text(st, 1, a);
-        out->b_id = sq_text(st, 2, a);
-        out->expires_at = sqlite3_column_int64(st, 3);
-        out->used = sqlite3_column_int(st, 4) != 0;
-        out->revoked = sqlite3_column_int(st, 5) != 0;
-    }
+    enum find_result fr = first_row(C(b), st, e);
+    if (fr != FIND_OK)
+        return fr;
+    out->family = sq_text(st, 0, a);
+    out->client_id = sq_text(st, 1, a);
+    out->b_id = sq_text(st, 2, a);
+    out->expires_at = sqlite3_column_int64(st, 3);
+    out->used = sqlite3_column_int(st, 4) != 0;
+    out->revoked = sqlite3_column_int(st, 5) != 0;
     sqlite3_reset(st);
-    if (rc == SQLITE_DONE)
-        return FIND_MISSING;
-    if (rc != SQLITE_ROW) {
-        sq_fail(C(b), rc, e);
-        return FIND_ERROR;
-    }
     if (!out->used) {
         st = bind_texts(C(b), "UPDATE refresh_token SET used_at = ? WHERE token_hash = ? AND used_at IS NULL", e, 0);
         if (!st)
