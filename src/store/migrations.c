@@ -61,8 +61,7 @@ static const char *const MIGRATIONS[] = {
     "  expires_at INTEGER NOT NULL, used_at INTEGER, created_at INTEGER NOT NULL);"
     "CREATE INDEX refresh_token_family ON refresh_token(family);",
     /* 3: a session opened with a sharing key remembers it, so revoking the key ends the session */
-    "ALTER TABLE session ADD COLUMN key_id TEXT;"
-    "CREATE INDEX session_key ON session(key_id) WHERE key_id IS NOT NULL;",
+    "ALTER TABLE session ADD COLUMN key_id TEXT; CREATE INDEX session_key ON session(key_id) WHERE key_id IS NOT NULL;",
 };
 
 int migrations_latest(void) { return (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]); }
