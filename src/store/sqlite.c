@@ -91,6 +91,39 @@ sqlite3_stmt *sq_prep(struct sqlite_conn *c, const char *sql, struct herr *e)
     return sq_prep(c, sql, e);
 }
 
+/* Binds text arguments in order; NULL binds SQL NULL. */
+sqlite3_stmt *sq_bind_texts(struct sqlite_conn *c, const char *sql, struct herr *e, int n, ...)
+{
+    sqlite3_stmt *st = sq_prep(c, sql, e);
+    if (!st)
+        return NULL;
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 1; i <= n; i++) {
+        const char *v = va_arg(ap, const char *);
+        if (v)
+            sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, i);
+    }
+    va_end(ap);
+    return st;
+}
+
+/* Runs a statement that returns no rows; *changes gets the affected row count. */
+bool sq_run(struct sqlite_conn *c, sqlite3_stmt *st, int *changes, struct herr *e)
+{
+    if (!st)
+        return false;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return sq_fail(c, rc, e);
+    if (changes)
+        *changes = sqlite3_changes(c->db);
+    return true;
+}
+
 static bool exec(struct sqlite_conn *c, const char *sql, struct herr *e)
 {
     sqlite3_stmt *st = sq_prep(c, sql, e);
@@ -418,14 +451,7 @@ static bool sq_soft_delete(struct store_conn *base, const struct resource *r, co
              "UPDATE %s SET deleted_at = " NOW ", updated_at = " NOW
              " WHERE id = ? AND b_id = ? AND deleted_at IS NULL",
              r->table);
-    sqlite3_stmt *st = sq_prep(c, sql, e);
-    if (!st)
-        return false;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? true : sq_fail(c, rc, e);
+    return sq_run(c, sq_bind_texts(c, sql, e, 2, id, tenant), NULL, e);
 }
 
 static bool sq_resolve(struct store_conn *base, const struct resource *target, const char *tenant,
@@ -463,30 +489,16 @@ static bool sq_link(struct store_conn *base, enum rel rel, int side, const char 
     struct sqlite_conn *c = (struct sqlite_conn *)base;
     const struct relation *R = relation_get(rel);
     char sql[SQL_MAX];
-    sqlite3_stmt *st;
-    int rc;
     if (replace) {
         snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s = ?", R->table, R->col[side]);
-        if (!(st = sq_prep(c, sql, e)))
+        if (!sq_run(c, sq_bind_texts(c, sql, e, 1, id), NULL, e))
             return false;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            return sq_fail(c, rc, e);
     }
     snprintf(sql, sizeof sql, "INSERT OR IGNORE INTO %s (%s, %s) VALUES (?, ?)", R->table, R->col[side],
              R->col[1 - side]);
-    for (size_t i = 0; i < n; i++) {
-        if (!(st = sq_prep(c, sql, e)))
+    for (size_t i = 0; i < n; i++)
+        if (!sq_run(c, sq_bind_texts(c, sql, e, 2, id, others[i]), NULL, e))
             return false;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, others[i], -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            return sq_fail(c, rc, e);
-    }
     return true;
 }
 

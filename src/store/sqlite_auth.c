@@ -1,44 +1,10 @@
 /* Business login tables in SQLite: businesses, clients, sharing keys, sessions and
  * refresh tokens. Secrets never arrive here, only their hashes. */
-#include <stdarg.h>
 #include <string.h>
 
 #include "store/sqlite_int.h"
 
 #define NOW_TEXT "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
-
-/* Binds text arguments in order; NULL binds SQL NULL. */
-static sqlite3_stmt *bind_texts(struct sqlite_conn *c, const char *sql, struct herr *e, int n, ...)
-{
-    sqlite3_stmt *st = sq_prep(c, sql, e);
-    if (!st)
-        return NULL;
-    va_list ap;
-    va_start(ap, n);
-    for (int i = 1; i <= n; i++) {
-        const char *v = va_arg(ap, const char *);
-        if (v)
-            sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(st, i);
-    }
-    va_end(ap);
-    return st;
-}
-
-/* Runs a statement that returns no rows; *changes gets the affected row count. */
-static bool run(struct sqlite_conn *c, sqlite3_stmt *st, int *changes, struct herr *e)
-{
-    if (!st)
-        return false;
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return sq_fail(c, rc, e);
-    if (changes)
-        *changes = sqlite3_changes(c->db);
-    return true;
-}
 
 static bool rows(struct sqlite_conn *c, sqlite3_stmt *st, int ncols, store_cols_fn fn, void *ctx, struct herr *e)
 {
@@ -77,7 +43,7 @@ static enum find_result first_row(struct sqlite_conn *c, sqlite3_stmt *st, struc
 static enum find_result lookup(struct sqlite_conn *c, const char *sql, const char *key, struct arena *a,
                                const char **out, struct herr *e)
 {
-    sqlite3_stmt *st = bind_texts(c, sql, e, 1, key);
+    sqlite3_stmt *st = sq_bind_texts(c, sql, e, 1, key);
     enum find_result fr = first_row(c, st, e);
     if (fr == FIND_OK) {
         if (out)
@@ -91,15 +57,15 @@ static enum find_result lookup(struct sqlite_conn *c, const char *sql, const cha
 static enum find_result update_one(struct sqlite_conn *c, const char *sql, const char *key, struct herr *e)
 {
     int n = 0;
-    if (!run(c, bind_texts(c, sql, e, 1, key), &n, e))
+    if (!sq_run(c, sq_bind_texts(c, sql, e, 1, key), &n, e))
         return FIND_ERROR;
     return n ? FIND_OK : FIND_MISSING;
 }
 
 static bool business_create(struct store_conn *b, const char *b_id, const char *name, struct herr *e)
 {
-    return run(C(b),
-               bind_texts(C(b), "INSERT INTO business (b_id, name, created_at) VALUES (?, ?, " NOW_TEXT ")", e, 2,
+    return sq_run(C(b),
+               sq_bind_texts(C(b), "INSERT INTO business (b_id, name, created_at) VALUES (?, ?, " NOW_TEXT ")", e, 2,
                           b_id, name),
                NULL, e);
 }
@@ -112,15 +78,15 @@ static enum find_result business_get(struct store_conn *b, const char *b_id, str
 
 static bool business_list(struct store_conn *b, store_cols_fn fn, void *ctx, struct herr *e)
 {
-    return rows(C(b), bind_texts(C(b), "SELECT b_id, name, created_at FROM business ORDER BY created_at", e, 0), 3,
+    return rows(C(b), sq_bind_texts(C(b), "SELECT b_id, name, created_at FROM business ORDER BY created_at", e, 0), 3,
                 fn, ctx, e);
 }
 
 static bool client_create(struct store_conn *b, const char *client_id, const char *b_id, const char *name,
                           const char *secret_hash, struct herr *e)
 {
-    return run(C(b),
-               bind_texts(C(b),
+    return sq_run(C(b),
+               sq_bind_texts(C(b),
                           "INSERT INTO client (client_id, b_id, name, secret_hash, created_at)"
                           " VALUES (?, ?, ?, ?, " NOW_TEXT ")",
                           e, 4, client_id, b_id, name, secret_hash),
@@ -130,7 +96,7 @@ static bool client_create(struct store_conn *b, const char *client_id, const cha
 static enum find_result client_get(struct store_conn *b, const char *client_id, struct arena *a,
                                    struct client_row *out, struct herr *e)
 {
-    sqlite3_stmt *st = bind_texts(
+    sqlite3_stmt *st = sq_bind_texts(
         C(b), "SELECT client_id, b_id, name, secret_hash, created_at, revoked_at FROM client WHERE client_id = ?", e, 1,
         client_id);
     enum find_result fr = first_row(C(b), st, e);
@@ -149,7 +115,7 @@ static enum find_result client_get(struct store_conn *b, const char *client_id, 
 static bool client_list(struct store_conn *b, const char *b_id, store_cols_fn fn, void *ctx, struct herr *e)
 {
     return rows(C(b),
-                bind_texts(C(b),
+                sq_bind_texts(C(b),
                            "SELECT client_id, b_id, coalesce(name, ''), coalesce(revoked_at, '') FROM client"
                            " WHERE ?1 IS NULL OR b_id = ?1 ORDER BY created_at",
                            e, 1, b_id),
@@ -165,8 +131,8 @@ static enum find_result client_revoke(struct store_conn *b, const char *client_i
 static bool sharing_key_create(struct store_conn *b, const char *key_id, const char *owner, const char *key_hash,
                                struct herr *e)
 {
-    return run(C(b),
-               bind_texts(C(b),
+    return sq_run(C(b),
+               sq_bind_texts(C(b),
                           "INSERT INTO sharing_key (key_id, owner_b_id, key_hash, created_at)"
                           " VALUES (?, ?, ?, " NOW_TEXT ")",
                           e, 3, key_id, owner, key_hash),
@@ -176,7 +142,7 @@ static bool sharing_key_create(struct store_conn *b, const char *key_id, const c
 static enum find_result sharing_key_owner(struct store_conn *b, const char *key_hash, struct arena *a,
                                           const char **owner_out, const char **key_id_out, struct herr *e)
 {
-    sqlite3_stmt *st = bind_texts(
+    sqlite3_stmt *st = sq_bind_texts(
         C(b), "SELECT owner_b_id, key_id FROM sharing_key WHERE key_hash = ? AND revoked_at IS NULL", e, 1, key_hash);
     enum find_result fr = first_row(C(b), st, e);
     if (fr == FIND_OK) {
@@ -194,40 +160,40 @@ static enum find_result sharing_key_revoke(struct store_conn *b, const char *key
     if (fr != FIND_OK)
         return fr;
     sqlite3_stmt *st =
-        bind_texts(C(b), "UPDATE session SET revoked_at = ?2 WHERE key_id = ?1 AND revoked_at IS NULL", e, 1, key_id);
+        sq_bind_texts(C(b), "UPDATE session SET revoked_at = ?2 WHERE key_id = ?1 AND revoked_at IS NULL", e, 1, key_id);
     if (st)
         sqlite3_bind_int64(st, 2, now);
-    return run(C(b), st, NULL, e) ? FIND_OK : FIND_ERROR;
+    return sq_run(C(b), st, NULL, e) ? FIND_OK : FIND_ERROR;
 }
 
 static bool session_create(struct store_conn *b, const char *family, const char *client_id, const char *b_id,
                            const char *key_id, int64_t now, struct herr *e)
 {
-    sqlite3_stmt *st = bind_texts(
+    sqlite3_stmt *st = sq_bind_texts(
         C(b), "INSERT INTO session (family, client_id, b_id, key_id, created_at) VALUES (?, ?, ?, ?, ?)", e, 4,
         family, client_id, b_id, key_id);
     if (st)
         sqlite3_bind_int64(st, 5, now);
-    return run(C(b), st, NULL, e);
+    return sq_run(C(b), st, NULL, e);
 }
 
 static bool refresh_insert(struct store_conn *b, const char *token_hash, const char *family, int64_t expires_at,
                            int64_t now, struct herr *e)
 {
-    sqlite3_stmt *st = bind_texts(
+    sqlite3_stmt *st = sq_bind_texts(
         C(b), "INSERT INTO refresh_token (token_hash, family, expires_at, created_at) VALUES (?, ?, ?, ?)", e, 2,
         token_hash, family);
     if (st) {
         sqlite3_bind_int64(st, 3, expires_at);
         sqlite3_bind_int64(st, 4, now);
     }
-    return run(C(b), st, NULL, e);
+    return sq_run(C(b), st, NULL, e);
 }
 
 static enum find_result refresh_take(struct store_conn *b, const char *token_hash, int64_t now, struct arena *a,
                                      struct session_row *out, struct herr *e)
 {
-    sqlite3_stmt *st = bind_texts(C(b),
+    sqlite3_stmt *st = sq_bind_texts(C(b),
                                   "SELECT s.family, s.client_id, s.b_id, r.expires_at, r.used_at IS NOT NULL,"
                                   " s.revoked_at IS NOT NULL FROM refresh_token r JOIN session s USING (family)"
                                   " WHERE r.token_hash = ?",
@@ -243,12 +209,12 @@ static enum find_result refresh_take(struct store_conn *b, const char *token_has
     out->revoked = sqlite3_column_int(st, 5) != 0;
     sqlite3_reset(st);
     if (!out->used) {
-        st = bind_texts(C(b), "UPDATE refresh_token SET used_at = ? WHERE token_hash = ? AND used_at IS NULL", e, 0);
+        st = sq_bind_texts(C(b), "UPDATE refresh_token SET used_at = ? WHERE token_hash = ? AND used_at IS NULL", e, 0);
         if (!st)
             return FIND_ERROR;
         sqlite3_bind_int64(st, 1, now);
         sqlite3_bind_text(st, 2, token_hash, -1, SQLITE_STATIC);
-        if (!run(C(b), st, NULL, e))
+        if (!sq_run(C(b), st, NULL, e))
             return FIND_ERROR;
     }
     return FIND_OK;
@@ -257,10 +223,10 @@ static enum find_result refresh_take(struct store_conn *b, const char *token_has
 static bool session_revoke(struct store_conn *b, const char *family, int64_t now, struct herr *e)
 {
     sqlite3_stmt *st =
-        bind_texts(C(b), "UPDATE session SET revoked_at = ?2 WHERE family = ?1 AND revoked_at IS NULL", e, 1, family);
+        sq_bind_texts(C(b), "UPDATE session SET revoked_at = ?2 WHERE family = ?1 AND revoked_at IS NULL", e, 1, family);
     if (st)
         sqlite3_bind_int64(st, 2, now);
-    return run(C(b), st, NULL, e);
+    return sq_run(C(b), st, NULL, e);
 }
 
 static bool collect(struct sqlite_conn *c, sqlite3_stmt *st, struct arena *a, const char ***out, size_t *n,
@@ -288,10 +254,10 @@ static bool revocations(struct store_conn *b, int64_t since, struct arena *a, co
                         size_t *nclients, const char ***sessions, size_t *nsessions, struct herr *e)
 {
     sqlite3_stmt *st =
-        bind_texts(C(b), "SELECT client_id FROM client WHERE revoked_at IS NOT NULL ORDER BY client_id", e, 0);
+        sq_bind_texts(C(b), "SELECT client_id FROM client WHERE revoked_at IS NOT NULL ORDER BY client_id", e, 0);
     if (!st || !collect(C(b), st, a, clients, nclients, e))
         return false;
-    st = bind_texts(C(b), "SELECT family FROM session WHERE revoked_at >= ? ORDER BY family", e, 0);
+    st = sq_bind_texts(C(b), "SELECT family FROM session WHERE revoked_at >= ? ORDER BY family", e, 0);
     if (!st)
         return false;
     sqlite3_bind_int64(st, 1, since);

@@ -29,6 +29,10 @@ sqlite3_stmt *sq_prep(struct sqlite_conn *c, const char *sql, struct herr *e);
 /* Maps an SQLite failure to the error a client should see; always returns false. */
 bool sq_fail(struct sqlite_conn *c, int rc, struct herr *e);
 const char *sq_text(sqlite3_stmt *st, int i, struct arena *a);
+/* sq_prep with n text arguments bound in order (NULL binds SQL NULL). */
+sqlite3_stmt *sq_bind_texts(struct sqlite_conn *c, const char *sql, struct herr *e, int n, ...);
+/* Runs a statement that returns no rows; *changes (when given) gets the rows it touched. */
+bool sq_run(struct sqlite_conn *c, sqlite3_stmt *st, int *changes, struct herr *e);
 
 extern const struct store_auth_ops SQLITE_AUTH_OPS;
 
