@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -179,26 +180,54 @@ class Server:
         return Response(r.status, hdrs, raw_body)
 
     def raw_request(self, data: bytes, timeout=5) -> bytes:
-        """Sends bytes on a fresh socket and returns everything read until close/timeout."""
-        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
-        s.sendall(data)
-        out = b""
+        """Sends bytes on a fresh socket and returns everything read until one response is
+        complete, the server closes, or the timeout passes."""
+        return exchange(self.port, [data], timeout, until=response_complete)[0]
+
+
+def exchange(port, parts, timeout=5.0, until=None):
+    """Sends the byte strings on one fresh socket from a helper thread while reading here,
+    so an early answer (a 413 before the body is all sent) is read rather than lost in
+    EPIPE. Reads until the peer closes, `timeout` passes or until(bytes read so far) holds.
+    Returns (bytes read, closed by the server)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+    def pump():
         try:
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
-                if b"\r\n\r\n" in out and _complete(out):
-                    break
-        except socket.timeout:
+            for p in parts:
+                s.sendall(p)
+        except OSError:
             pass
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    out, closed = b"", False
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            s.settimeout(max(0.05, deadline - time.time()))
+            chunk = s.recv(65536)
+            if not chunk:
+                closed = True
+                break
+            out += chunk
+            if until is not None and until(out):
+                break
+    except socket.timeout:
+        pass
+    except OSError:
+        closed = True
+    finally:
         s.close()
-        return out
+        t.join(5)
+    return out, closed
 
 
-def _complete(buf: bytes) -> bool:
-    head, _, body = buf.partition(b"\r\n\r\n")
+def response_complete(buf: bytes) -> bool:
+    """Holds once buf has a header block and all of the body its Content-Length names."""
+    head, sep, body = buf.partition(b"\r\n\r\n")
+    if not sep:
+        return False
     for line in head.split(b"\r\n"):
         if line.lower().startswith(b"content-length:"):
             return len(body) >= int(line.split(b":", 1)[1].strip())

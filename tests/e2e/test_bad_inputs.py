@@ -21,13 +21,13 @@ import os
 import re
 import socket
 import sys
-import threading
 import time
 import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import SECRET, Server, ServerTestCase, b64url, make_token  # noqa: E402
+from harness import exchange as harness_exchange  # noqa: E402
 
 USERS = "/cdr/v1/ekauser/"
 DOCTORS = "/cdr/v1/doctor/"
@@ -122,40 +122,10 @@ def snapshot():
 
 # ------------------------------------------------------------------ raw sockets
 def exchange(parts, timeout=5.0, want=None):
-    """Sends the byte strings on one fresh socket (from a helper thread, so an early answer
-    is read rather than lost in EPIPE) and reads until the peer closes, `timeout` passes,
-    or `want` complete responses are in. Returns (bytes read, closed by the server)."""
-    s = socket.create_connection(("127.0.0.1", SRV.port), timeout=timeout)
-
-    def pump():
-        try:
-            for p in parts:
-                s.sendall(p)
-        except OSError:
-            pass
-
-    t = threading.Thread(target=pump, daemon=True)
-    t.start()
-    out, closed = b"", False
-    deadline = time.time() + timeout
-    try:
-        while time.time() < deadline:
-            s.settimeout(max(0.05, deadline - time.time()))
-            chunk = s.recv(65536)
-            if not chunk:
-                closed = True
-                break
-            out += chunk
-            if want is not None and len(parse_stream(out, strict=True)) >= want:
-                break
-    except socket.timeout:
-        pass
-    except OSError:
-        closed = True
-    finally:
-        s.close()
-        t.join(5)
-    return out, closed
+    """harness.exchange on the module's server, stopping once `want` complete responses are in.
+    Returns (bytes read, closed by the server)."""
+    until = None if want is None else (lambda out: len(parse_stream(out, strict=True)) >= want)
+    return harness_exchange(SRV.port, parts, timeout, until)
 
 
 def parse_stream(buf, strict=False):

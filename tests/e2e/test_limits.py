@@ -17,7 +17,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ServerTestCase, make_token  # noqa: E402
+from harness import ServerTestCase, make_token, response_complete  # noqa: E402
+from harness import exchange as harness_exchange  # noqa: E402
 
 BASE = "/cdr/v1/ekauser/"
 MIB = 1024 * 1024
@@ -55,38 +56,8 @@ def head(method, path, port, extra=b"", length=None, chunked=False, token=TOKEN)
 
 
 def exchange(port, data_parts, timeout=20):
-    """Sends the parts on a fresh socket from a helper thread while reading here, so an
-    early answer (413 before the body is all sent) is read rather than lost in EPIPE.
-    Returns (status or None, raw response bytes)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-
-    def pump():
-        try:
-            for part in data_parts:
-                s.sendall(part)
-        except OSError:
-            pass
-
-    t = threading.Thread(target=pump, daemon=True)
-    t.start()
-    out = b""
-    deadline = time.time() + timeout
-    try:
-        while time.time() < deadline:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-            hdr, sep, body = out.partition(b"\r\n\r\n")
-            if sep:
-                cl = [ln for ln in hdr.split(b"\r\n") if ln.lower().startswith(b"content-length:")]
-                if cl and len(body) >= int(cl[0].split(b":", 1)[1]):
-                    break
-    except OSError:
-        pass
-    finally:
-        s.close()
-        t.join(5)
+    """harness.exchange until one response is complete. Returns (status or None, raw bytes)."""
+    out, _ = harness_exchange(port, data_parts, timeout, until=response_complete)
     status = None
     if out.startswith(b"HTTP/1."):
         try:
