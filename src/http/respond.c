@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "http/http.h"
+#include "model/validate.h"
 
 uint64_t now_us(void)
 {
@@ -31,20 +32,21 @@ void respond_json(struct request *rq, int status, json_t *body)
  * {"code":N,"error":"..."}, whichever layer found the error. */
 void respond_error(struct request *rq, const struct herr *e)
 {
+    int status = e->status ? e->status : 500;
+    const char *message = e->message ? e->message : "Error";
+    if (text_codepoints(message, strlen(message)) < 0) /* a parser quoting invalid input */
+        message = "Invalid request.";
+    json_t *o;
     if (strncmp(rq->path, "/connect-auth/", 14) == 0) {
-        respond_json(rq, e->status, json_pack("{s:i, s:s}", "code", e->status, "error", e->message));
-        rq->resp.allow = e->allow;
-        rq->resp.retry_after = e->retry_after;
-        return;
+        o = json_pack("{s:i, s:s}", "code", status, "error", message);
+    } else {
+        o = json_pack("{s:s, s:s}", "status", "error", "message", message);
+        if (e->fields)
+            json_object_set(o, "errors", e->fields);
+        if (e->extra)
+            json_object_update(o, e->extra);
     }
-    json_t *o = json_object();
-    json_object_set_new(o, "status", json_string("error"));
-    json_object_set_new(o, "message", json_string(e->message ? e->message : "Error"));
-    if (e->fields)
-        json_object_set(o, "errors", e->fields);
-    if (e->extra)
-        json_object_update(o, e->extra);
-    respond_json(rq, e->status ? e->status : 500, o);
+    respond_json(rq, status, o);
     rq->resp.allow = e->allow;
     rq->resp.retry_after = e->retry_after;
 }

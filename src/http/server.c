@@ -216,16 +216,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (rq->too_large || rq->busy || rq->body_len + n > BODY_MAX) {
-            rq->too_large = rq->too_large || (!rq->busy && rq->body_len + n > BODY_MAX);
-            rq->discarded += n;
-            return rq->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+        if (!rq->too_large && !rq->busy) {
+            if (rq->body_len + n > BODY_MAX)
+                rq->too_large = true;
+            else if (append_body(srv, rq, upload_data, n))
+                return MHD_YES;
+            else
+                rq->busy = true;
         }
-        if (!append_body(srv, rq, upload_data, n)) {
-            rq->busy = true;
-            rq->discarded += n;
-        }
-        return MHD_YES;
+        rq->discarded += n; /* read and dropped so the client gets its answer, up to a point */
+        return rq->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
     }
     if (rq->too_large)
         return reply_error(rq, 413, "Request body is larger than 1 MiB.");
