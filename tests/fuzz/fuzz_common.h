@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                                  \
     } while (0)
 
-/* libsodium is initialised once per process, as main.c does. */
+/* libsodium is initialised once per process, as main.c does (only targets that reach
+ * libsodium define LLVMFuzzerInitialize to call this; the pure code paths need nothing). */
 static inline void fuzz_sodium_init(void)
 {
     if (sodium_init() < 0) {

@@ -20,14 +20,6 @@
 #include "util/arena.h"
 #include "util/err.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fuzz_sodium_init();
-    return 0;
-}
-
 /* A record as the store would hand it back after the write. */
 static void record_from(const struct resource *r, const struct fval *vals, struct arena *a, struct record *rec)
 {

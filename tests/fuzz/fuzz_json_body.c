@@ -19,14 +19,6 @@
 
 static const char *g_content_type;
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fuzz_sodium_init();
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > BODY_MAX) /* the server answers 413 before any parsing */

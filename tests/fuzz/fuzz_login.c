@@ -5,14 +5,6 @@
 
 #include "auth/login_body.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fuzz_sodium_init();
-    return 0;
-}
-
 static void check_string(const char *s, bool optional)
 {
     if (!s) {
