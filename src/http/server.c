@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "http/guard.h"
@@ -381,11 +382,17 @@ int server_run(request_check precheck, request_handler handle, void *ctx, const 
     sigwait(&sigs, &sig);
     /* Stop accepting, give requests in flight up to 10 s, then close everything. */
     MHD_socket listener = MHD_quiesce_daemon(d);
+    /* Quiescing only stops accept(): new clients would wait in the backlog. shutdown() makes
+     * them see a refusal at once, while the descriptor stays valid for the workers, which
+     * take it out of their epoll sets asynchronously (closing it here made libmicrohttpd
+     * abort when that removal failed); it is closed once they are gone. */
     if (listener != MHD_INVALID_SOCKET)
-        close(listener); /* quiescing only stops accept(); closing makes new clients see a refusal */
+        shutdown(listener, SHUT_RDWR);
     for (int i = 0; i < 1000 && atomic_load(&srv.in_flight) > 0; i++)
         usleep(10000);
     MHD_stop_daemon(d);
+    if (listener != MHD_INVALID_SOCKET)
+        close(listener);
     guard_stop(&srv.guard);
     fprintf(stderr, "{\"level\":\"info\",\"msg\":\"stopped\",\"signal\":%d}\n", sig);
     return 0;

@@ -124,7 +124,8 @@ class FilesTests(unittest.TestCase):
         # Start by hand: no --listen, the environment decides.
         env = dict(os.environ, HIPUSERS_JWT_SECRET=srv.secret, HIPUSERS_LISTEN=f"127.0.0.1:{port}",
                    HIPUSERS_DB=srv.db)
-        proc = subprocess.Popen([BIN, "serve"], stderr=subprocess.DEVNULL, env=env)
+        err = open(srv.stderr_path, "wb")
+        proc = subprocess.Popen([BIN, "serve"], stderr=err, env=env)
         try:
             deadline = time.time() + 10
             while time.time() < deadline:
@@ -138,8 +139,12 @@ class FilesTests(unittest.TestCase):
             self.assertTrue(os.path.exists(srv.db))
         finally:
             proc.send_signal(signal.SIGTERM)
-            self.assertEqual(proc.wait(timeout=15), 0)
+            rc = proc.wait(timeout=15)
+            err.close()
+            log = srv.log()
             srv.cleanup()
+            self.assertEqual(rc, 0, log)
+            Server.check_clean(log, rc)
 
 
 class AccessLogTests(unittest.TestCase):
