@@ -359,7 +359,10 @@ int server_run(request_check precheck, request_handler handle, void *ctx, const 
         fprintf(stderr, "hipusers: cannot start the connection guard\n");
         return 1;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ITC;
+    /* poll(), not epoll: quiescing an epoll daemon that runs its own threads races inside
+     * libmicrohttpd (its MHD_quiesce_daemon and the workers both take the listening socket
+     * out of the epoll set, and the loser aborts the process; seen at SIGTERM in CI). */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_TURBO | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* The guard enforces max_connections across all workers; libmicrohttpd's own limit
@@ -384,8 +387,7 @@ int server_run(request_check precheck, request_handler handle, void *ctx, const 
     MHD_socket listener = MHD_quiesce_daemon(d);
     /* Quiescing only stops accept(): new clients would wait in the backlog. shutdown() makes
      * them see a refusal at once, while the descriptor stays valid for the workers, which
-     * take it out of their epoll sets asynchronously (closing it here made libmicrohttpd
-     * abort when that removal failed); it is closed once they are gone. */
+     * drop it from their poll sets when they next wake; it is closed once they are gone. */
     if (listener != MHD_INVALID_SOCKET)
         shutdown(listener, SHUT_RDWR);
     for (int i = 0; i < 1000 && atomic_load(&srv.in_flight) > 0; i++)
