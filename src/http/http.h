@@ -29,6 +29,7 @@ struct response {
     size_t len;
     const char *allow;
     int retry_after;
+    bool close; /* the connection is closed after this answer (framing errors) */
     stream_fn stream; /* instead of body: a chunked stream */
     void *stream_ctx;
     void (*stream_free)(void *ctx);
@@ -44,6 +45,8 @@ struct request {
     size_t body_len, body_cap;
     size_t discarded;
     bool too_large, busy;
+    bool has_body; /* the framing announced a body (Content-Length > 0 or chunked) */
+    bool deferred; /* answered at the headers, sent once the (empty) body is read */
     void *api_state; /* what the layer behind the HTTP adapter settled at precheck */
     struct route route;
     char request_id[33];

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http/framing.h"
 #include "http/guard.h"
 #include "http/http.h"
 
@@ -91,10 +92,39 @@ static void stream_done(void *cls)
     free(resp);
 }
 
+/* Never called: HEAD responses carry no body (libmicrohttpd sends only the headers). */
+static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls;
+    (void)pos;
+    (void)buf;
+    (void)max;
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* HEAD gets the headers GET would get and no body: a stream is run to count its length
+ * (constant memory), then dropped, and the answer declares that length. */
+static struct MHD_Response *head_response(struct request *rq)
+{
+    char buf[16 * 1024];
+    uint64_t total = 0;
+    long n;
+    while ((n = rq->resp.stream(rq->resp.stream_ctx, buf, sizeof buf)) > 0)
+        total += (uint64_t)n;
+    if (rq->resp.stream_free)
+        rq->resp.stream_free(rq->resp.stream_ctx);
+    rq->resp.stream_free = NULL;
+    if (n < 0)
+        return NULL;
+    return MHD_create_response_from_callback(total, 1024, no_body, NULL, NULL);
+}
+
 static enum MHD_Result send_response(struct request *rq)
 {
     struct MHD_Response *r;
-    if (rq->resp.stream) {
+    if (rq->resp.stream && rq->method == M_HEAD) {
+        r = head_response(rq);
+    } else if (rq->resp.stream) {
         /* The stream outlives nothing of the request: it owns its state and is freed with the response. */
         struct response *copy = malloc(sizeof *copy);
         if (!copy)
@@ -115,6 +145,8 @@ static enum MHD_Result send_response(struct request *rq)
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "X-Request-Id", rq->request_id);
+    if (rq->resp.close)
+        MHD_add_response_header(r, "Connection", "close");
     if (rq->resp.allow)
         MHD_add_response_header(r, "Allow", rq->resp.allow);
     if (rq->resp.retry_after > 0) {
@@ -134,6 +166,41 @@ static enum MHD_Result reply_error(struct request *rq, int status, const char *m
     herr_set(&e, status, message);
     respond_error(rq, &e);
     return send_response(rq);
+}
+
+/* An answer settled from the headers alone. With a body on its way it leaves at once
+ * and libmicrohttpd closes the connection rather than read the body; without one it
+ * waits for libmicrohttpd's next call, so the connection stays open for the next request. */
+static enum MHD_Result answer_early(struct request *rq)
+{
+    if (rq->has_body)
+        return send_response(rq);
+    rq->deferred = true;
+    return MHD_YES;
+}
+
+struct header_list {
+    struct arena *a;
+    struct header_field *items;
+    size_t n, cap;
+};
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    struct header_list *hl = cls;
+    if (hl->n == hl->cap) {
+        size_t cap = hl->cap ? hl->cap * 2 : 32;
+        struct header_field *items = arena_calloc(hl->a, cap, sizeof *items);
+        if (!items)
+            return MHD_NO;
+        if (hl->n)
+            memcpy(items, hl->items, hl->n * sizeof *items);
+        hl->items = items;
+        hl->cap = cap;
+    }
+    hl->items[hl->n++] = (struct header_field){.name = key, .value = value ? value : ""};
+    return MHD_YES;
 }
 
 /* Bodies of all requests of the process together stay under this: past it, new uploads
@@ -200,17 +267,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->content_type = http_header(rq, "Content-Type");
         *con_cls = rq;
         atomic_fetch_add(&srv->in_flight, 1);
-        if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && !http_header(rq, "Host"))
-            return reply_error(rq, 400, "HTTP/1.1 requests must carry a Host header.");
-        const char *cl = http_header(rq, "Content-Length");
-        unsigned long long length = cl ? strtoull(cl, NULL, 10) : 0;
-        if (length > BODY_MAX)
+        struct framing fr;
+        struct header_list hl = {.a = &rq->arena};
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hl);
+        framing_check(url, version, hl.items, hl.n, &rq->arena, &fr);
+        if (fr.status) {
+            rq->resp.close = true;
+            return reply_error(rq, fr.status, fr.message);
+        }
+        rq->path = fr.path;
+        rq->has_body = fr.body != BODY_NONE;
+        if (fr.body == BODY_LENGTH && fr.length > BODY_MAX)
             return reply_error(rq, 413, "Request body is larger than 1 MiB.");
         /* Route, method and token are settled before a byte of the body is read, so an
          * unauthenticated client never gets the server to hold its upload. */
         if (!srv->precheck(srv->ctx, rq))
-            return send_response(rq);
-        if (length && !reserve_body(srv, rq, (size_t)length))
+            return answer_early(rq);
+        if (fr.body == BODY_LENGTH && !reserve_body(srv, rq, (size_t)fr.length))
             return reply_error(rq, 503, "The server is busy; retry shortly.");
         return MHD_YES;
     }
@@ -228,6 +301,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->discarded += n; /* read and dropped so the client gets its answer, up to a point */
         return rq->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
     }
+    if (rq->deferred)
+        return send_response(rq);
     if (rq->too_large)
         return reply_error(rq, 413, "Request body is larger than 1 MiB.");
     if (rq->busy)

@@ -1066,13 +1066,14 @@ class HttpFramingTests(Hostile):
         self.assertEqual(parse_stream(out)[0][0], 200, out[:300])
         self.assertEqual(self.req("GET", DOCTORS + FIX["doctor"] + "/").json["doctor"]["about"], "chunked patch")
 
-    def test_chunked_and_content_length_together_chunked_wins(self):
+    def test_chunked_and_content_length_together_is_400_and_close(self):
+        before = snapshot()
         raw = self.body()
-        out, _ = exchange([head("POST", USERS, chunked=True, extra=b"Content-Length: 5\r\n", close=True)
-                           + chunks(raw, 16)], want=1)
-        uid = self.assertCreated(parse_stream(out)[0], raw)
-        email = json.loads(raw)["email"]
-        self.assertEqual([u["id"] for u in self.req("GET", USERS).json["users"] if u["email"] == email], [uid])
+        statuses, closed = self.no_2xx_and_unchanged(
+            [head("POST", USERS, chunked=True, extra=b"Content-Length: 5\r\n") + chunks(raw, 16)], before,
+            allowed={400})
+        self.assertEqual(statuses, [400])
+        self.assertTrue(closed, "ambiguous framing closes the connection")
 
     def _malformed_chunks(self, data, allowed, timeout=2.0):
         before = snapshot()

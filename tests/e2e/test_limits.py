@@ -96,8 +96,11 @@ def server_fds(srv):
         return []
 
 
-def served_promptly(srv, token, budget=5.0):
-    """A normal client: one GET, answered 200 within `budget` seconds."""
+def served_promptly(srv, token, budget=15.0):
+    """A normal client: one GET, answered 200 within `budget` seconds: far above a loaded
+    2-core machine's worst answer (ASan build, other suites beside it), and still short of
+    what a client stuck behind hostile connections would wait (they hold theirs for as
+    long as the attack or the header deadline lasts)."""
     t0 = time.time()
     try:
         r = srv.request("GET", BASE, token=token)
@@ -164,8 +167,10 @@ class ConnectionLimitTest(LimitCase):
                     socks.append(socket.create_connection(("127.0.0.1", self.srv.port), timeout=3))
                 except OSError:
                     refused += 1
-            # Give the server a moment to accept, and to turn away what is over the limit.
-            deadline = time.time() + 3
+            # Give the server time to accept, and to turn away what is over the limit. The
+            # bound only tells "turned away" from "left hanging until the header deadline"
+            # (2 x --timeout = 60 s here), so it is generous for a loaded machine.
+            deadline = time.time() + 20
             while time.time() < deadline:
                 closed = sum(1 for s in socks if is_closed(s))
                 if refused + closed >= self.OPEN - self.LIMIT:
@@ -181,7 +186,7 @@ class ConnectionLimitTest(LimitCase):
             self.assertGreaterEqual(
                 refused + closed, self.OPEN - self.LIMIT,
                 "of %d idle connections with --max-connections %d, %d were refused and %d closed "
-                "within 3 s (the rest hang unanswered)" % (self.OPEN, self.LIMIT, refused, closed))
+                "within 20 s (the rest hang unanswered)" % (self.OPEN, self.LIMIT, refused, closed))
         finally:
             for s in socks:
                 s.close()

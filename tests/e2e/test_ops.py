@@ -156,19 +156,31 @@ class AccessLogTests(unittest.TestCase):
                             headers={"X-Request-Id": "ops-test-1"})
             self.assertEqual(r.status, 201, r)
             uid = r.json["ekaid"]
-            srv.request("GET", f"/cdr/v1/ekauser/{PERSONAL['partner_id']}/", token=tok)
-            srv.request("PATCH", f"/cdr/v1/ekauser/{uid}/", body={"email": "other.private@example.org"}, token=tok)
-            srv.request("GET", "/cdr/v1/ekauser/", token="not-a-token")
-            srv.request("GET", "/cdr/v1/ekauser/9123456789/", token=tok)  # a mobile as an id: no such record
-            time.sleep(0.2)
+            srv.request("GET", f"/cdr/v1/ekauser/{PERSONAL['partner_id']}/", token=tok,
+                        headers={"X-Request-Id": "ops-test-2"})
+            srv.request("PATCH", f"/cdr/v1/ekauser/{uid}/", body={"email": "other.private@example.org"}, token=tok,
+                        headers={"X-Request-Id": "ops-test-3"})
+            srv.request("GET", "/cdr/v1/ekauser/", token="not-a-token", headers={"X-Request-Id": "ops-test-4"})
+            srv.request("GET", "/cdr/v1/ekauser/9123456789/", token=tok,  # a mobile as an id: no such record
+                        headers={"X-Request-Id": "ops-test-5"})
+
+            # A line is written once its answer has gone out, by whichever worker served it:
+            # lines of consecutive requests may appear in either order, so they are matched
+            # by request id, and awaited rather than slept for.
+            def access_lines():
+                return [json.loads(l) for l in srv.log().splitlines() if l.startswith('{"method"')]
+            deadline = time.monotonic() + 30
+            while len(access_lines()) < 5 and time.monotonic() < deadline:
+                time.sleep(0.05)
             log = srv.log()
-            lines = [json.loads(l) for l in log.splitlines() if l.startswith('{"method"')]
-            self.assertEqual(len(lines), 5, log)
+            by_id = {l["request_id"]: l for l in access_lines()}
+            self.assertEqual(len(access_lines()), 5, log)
+            lines = [by_id.get("ops-test-%d" % i) for i in range(1, 6)]
+            self.assertNotIn(None, lines, log)
             for line in lines:
                 self.assertEqual(set(line), {"method", "path", "status", "us", "tenant", "request_id", "completed"})
                 self.assertIsInstance(line["us"], int)
             self.assertEqual([l["status"] for l in lines], [201, 200, 200, 401, 404])
-            self.assertEqual(lines[0]["request_id"], "ops-test-1")
             self.assertEqual(lines[0]["tenant"], "5550000000000004")
             self.assertEqual(lines[1]["path"], f"/cdr/v1/ekauser/{uid}")  # resolved from the partner id
             self.assertEqual(lines[4]["path"], "/cdr/v1/ekauser/{id}")
@@ -188,14 +200,27 @@ class GracefulStopTests(unittest.TestCase):
         tok = make_token("5550000000000005")
         body = json.dumps(dict(PERSONAL)).encode()
         s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-        s.sendall((f"POST /cdr/v1/ekauser/ HTTP/1.1\r\nHost: t\r\nauth: {tok}\r\n"
-                   f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
-                  + body[:10])
-        time.sleep(0.3)  # the request is in flight: headers read, body half sent
+        # Expect: 100-continue makes the server say when it has read the headers and taken
+        # the request on: from then on the request is in flight.
+        s.sendall((f"POST /cdr/v1/ekauser/ HTTP/1.1\r\nHost: t\r\nauth: {tok}\r\nExpect: 100-continue\r\n"
+                   f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode())
+        interim = b""
+        while not interim.endswith(b"\r\n\r\n"):
+            chunk = s.recv(1)
+            self.assertTrue(chunk, "closed before 100 Continue")
+            interim += chunk
+        self.assertTrue(interim.startswith(b"HTTP/1.1 100"), interim)
+        s.sendall(body[:10])
         srv.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
-        with self.assertRaises(OSError):  # no longer accepting
-            socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
+        refused = False  # no longer accepting: wait for it, however loaded the machine
+        deadline = time.monotonic() + 8
+        while not refused and time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
+                time.sleep(0.05)
+            except OSError:
+                refused = True
+        self.assertTrue(refused, "still accepting connections after SIGTERM")
         s.sendall(body[10:])
         reply = b""
         while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):

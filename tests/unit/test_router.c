@@ -12,24 +12,7 @@
 #include "model/field.h"
 #include "util/arena.h"
 
-/* Every test gets a fresh arena as its state; the teardown releases it even when an
- * assertion failed, so ASan's leak checker only reports real leaks. */
-static int setup_arena(void **state)
-{
-    struct arena *a = malloc(sizeof *a);
-    if (!a)
-        return -1;
-    arena_init(a);
-    *state = a;
-    return 0;
-}
-
-static int teardown_arena(void **state)
-{
-    arena_release(*state);
-    free(*state);
-    return 0;
-}
+#include "arena_fixture.h"
 
 /* Matches path and checks the outcome: kind, resource kind (or -1 for none) and id. */
 static void expect_route(struct arena *a, const char *path, enum route_kind kind, int res, const char *id)
