@@ -73,7 +73,7 @@ const char *token_verify(const struct keyring *k, const char *token, long now, s
     return token_verify_ex(k, token, now, false, out);
 }
 
-/* The JOSE header: HS256 exactly (RFC 7518 §3.1 names are case-sensitive) and no crit,
+/* The JOSE header: HS256 exactly (RFC 7515 §4.1.1: a case-sensitive string) and no crit,
  * since no extension is understood here (RFC 7515 §4.1.11). */
 static const char *check_header(const char *seg, size_t len)
 {

@@ -664,7 +664,7 @@ static void test_verify_garbage_segments(void **state)
 
 /* ---------------------------------------------------------------- verify: JOSE header */
 
-/* RFC 7518 §3.1: "HS256" is case-sensitive; libjwt alone takes "hs256". */
+/* RFC 7515 §4.1.1: alg is case-sensitive; libjwt alone takes "hs256". */
 static void test_verify_alg_exactly_hs256(void **state)
 {
     struct ctx *c = *state;
