@@ -25,10 +25,15 @@ static void usage(FILE *out)
             "usage: hipusers COMMAND [OPTIONS]\n"
             "\n"
             "  serve [--listen HOST:PORT] [--db PATH] [--threads N] [--max-connections N]\n"
-            "        [--timeout SECONDS] [--refresh-ttl SECONDS] [--no-access-log]\n"
+            "        [--timeout SECONDS] [--refresh-ttl SECONDS] [--refresh-reuse-grace SECONDS]\n"
+            "        [--trusted-proxy CIDR[,CIDR...]]... [--no-access-log]\n"
             "      Serve the API. Env: HIPUSERS_LISTEN, HIPUSERS_DB, HIPUSERS_JWT_SECRET,\n"
-            "      HIPUSERS_JWT_SECRET_PREVIOUS. Without HIPUSERS_JWT_SECRET a random secret\n"
-            "      is created (mode 0600) next to the database and reused.\n"
+            "      HIPUSERS_JWT_SECRET_PREVIOUS (secrets of 32..256 bytes). Without\n"
+            "      HIPUSERS_JWT_SECRET a random secret is created (mode 0600) next to the\n"
+            "      database and reused.\n"
+            "      --refresh-reuse-grace: a refresh token used again within this many seconds\n"
+            "      of its first use gets a new pair (default 10; 0: any reuse ends the session).\n"
+            "      --trusted-proxy: peers whose X-Forwarded-For names the client (IPv4/IPv6).\n"
             "  token --b-id ID [--client-id X] [--ttl SECONDS] [--db PATH]\n"
             "      Print an access token signed with the server's secret.\n"
             "  business create --name NAME | business list\n"
@@ -91,6 +96,9 @@ static int cmd_serve(int argc, char **argv)
     const char *db = env_or("HIPUSERS_DB", DEFAULT_DB);
     long refresh_ttl = number(env_or("HIPUSERS_REFRESH_TTL", "0"), 0, TEN_YEARS);
     long threads = (long)sysconf(_SC_NPROCESSORS_ONLN), max_conn = cfg.max_connections, timeout = cfg.timeout_s;
+    long grace = REFRESH_GRACE_DEFAULT;
+    struct cidrs proxies = {0};
+    char err[512];
     static const struct option opts[] = {{"listen", required_argument, 0, 'l'},
                                          {"db", required_argument, 0, 'd'},
                                          {"threads", required_argument, 0, 't'},
@@ -98,6 +106,8 @@ static int cmd_serve(int argc, char **argv)
                                          {"timeout", required_argument, 0, 'T'},
                                          {"no-access-log", no_argument, 0, 'q'},
                                          {"refresh-ttl", required_argument, 0, 'r'},
+                                         {"refresh-reuse-grace", required_argument, 0, 'g'},
+                                         {"trusted-proxy", required_argument, 0, 'p'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int ch;
@@ -110,37 +120,51 @@ static int cmd_serve(int argc, char **argv)
         case 'T': timeout = number(optarg, 1, 3600); break;
         case 'q': cfg.access_log = false; break;
         case 'r': refresh_ttl = number(optarg, 1, TEN_YEARS); break;
+        case 'g': grace = number(optarg, 0, REFRESH_GRACE_MAX); break;
+        case 'p':
+            if (!cidrs_add(&proxies, optarg, err, sizeof err)) {
+                fprintf(stderr, "hipusers: --trusted-proxy: %s\n", err);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (threads < 1 || max_conn < 1 || timeout < 1 || refresh_ttl < 0) {
+    if (threads < 1 || max_conn < 1 || timeout < 1 || refresh_ttl < 0 || grace < 0) {
         fprintf(stderr, "hipusers: --threads 1..256, --max-connections 1..100000, --timeout 1..3600,\n"
-                        "          --refresh-ttl 1..%ld seconds\n", TEN_YEARS);
+                        "          --refresh-ttl 1..%ld seconds, --refresh-reuse-grace 0..%d seconds\n",
+                TEN_YEARS, REFRESH_GRACE_MAX);
         return 2;
     }
     cfg.threads = (int)threads;
     cfg.max_connections = (unsigned)max_conn;
     cfg.timeout_s = (unsigned)timeout;
-    char dirbuf[4096], err[512];
+    char dirbuf[4096];
     const char *dir = data_dir_of(db, dirbuf, sizeof dirbuf);
     if (!mkdirs(dir)) {
         fprintf(stderr, "hipusers: cannot create data directory %s\n", dir);
+        return 1;
+    }
+    /* The secrets first: an unfit one stops the start before the database is touched. */
+    struct keyring keys;
+    if (!secrets_load(&keys, dir, true, err, sizeof err)) {
+        fprintf(stderr, "hipusers: %s\n", err);
         return 1;
     }
     struct app app;
     struct herr e = {0};
     if (!app_init(&app, db, &e)) {
         fprintf(stderr, "hipusers: %s (%s)\n", e.message, db);
+        sodium_memzero(&keys, sizeof keys);
         return 1;
     }
-    if (!secrets_load(&app.keys, dir, true, err, sizeof err)) {
-        fprintf(stderr, "hipusers: %s\n", err);
-        app_free(&app);
-        return 1;
-    }
+    app.keys = keys;
+    sodium_memzero(&keys, sizeof keys);
     if (refresh_ttl > 0)
         app.refresh_ttl = refresh_ttl;
+    app.refresh_grace = grace;
+    app.proxies = proxies;
     int rc = server_run(api_precheck, api_handle, &app, &cfg);
     app_free(&app);
     return rc;

@@ -26,6 +26,10 @@ bool auth_login(struct app *app, struct request *rq, struct herr *e);
 bool auth_refresh(struct app *app, struct request *rq, bool with_headers, struct herr *e);
 bool business_info(struct app *app, struct request *rq, const char *tenant, struct herr *e);
 
+/* The token of `Authorization: Bearer <token>` (scheme in any case, SP or HTAB around
+ * and between), or NULL. */
+const char *authorization_bearer(struct request *rq);
+
 /* The 404 for a resource, in the shape the spec gives it. */
 void resource_not_found(struct request *rq, const struct resource *r, struct herr *e);
 

@@ -18,6 +18,7 @@ bool app_init(struct app *app, const char *db_path, struct herr *e)
     memset(app, 0, sizeof *app);
     snprintf(app->db_path, sizeof app->db_path, "%s", db_path);
     app->refresh_ttl = REFRESH_TTL_DEFAULT;
+    app->refresh_grace = REFRESH_GRACE_DEFAULT;
     throttle_init(&app->throttle);
     pthread_mutex_init(&app->revoked.mu, NULL);
     pthread_mutex_init(&app->writer, NULL);

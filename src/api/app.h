@@ -9,9 +9,14 @@
 #include "auth/token.h"
 #include "http/http.h"
 #include "store/store.h"
+#include "util/netaddr.h"
 
 #define ACCESS_TTL 1800
 #define REFRESH_TTL_DEFAULT (30L * 24 * 3600)
+/* Seconds after a refresh token's first use during which using it again is taken for a
+ * retry (a fresh pair, same session) rather than theft (the session ends). 0: strict. */
+#define REFRESH_GRACE_DEFAULT 10
+#define REFRESH_GRACE_MAX 3600
 /* How stale the revocation snapshot may get: a revoked client is refused within this. */
 #define REVOCATION_REFRESH_MS 2000
 
@@ -30,7 +35,9 @@ struct app {
     pthread_key_t conn_key; /* each worker thread's store connection */
     pthread_mutex_t writer; /* the store's writers take turns on it */
     long refresh_ttl;
+    long refresh_grace; /* seconds; see REFRESH_GRACE_DEFAULT */
     struct throttle throttle;
+    struct cidrs proxies; /* --trusted-proxy: whose X-Forwarded-For names the client */
     struct revocations revoked;
 };
 

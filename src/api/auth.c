@@ -1,7 +1,6 @@
 /* The business login of connect-auth: client credentials to an access token and a
  * refresh token; refresh with rotation and reuse detection. */
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "api/api.h"
@@ -85,13 +84,17 @@ bool auth_login(struct app *app, struct request *rq, struct herr *e)
         return bad_member(rq, bad, e);
     const char *client_id = in.client_id, *secret = in.client_secret, *sharing_key = in.sharing_key;
     long now = (long)time(NULL);
-    int wait = throttle_begin(&app->throttle, client_id, now);
+    char addr[ADDR_TEXT_MAX], from[ADDR_TEXT_MAX];
+    client_address(&app->proxies, rq->client_addr, app->proxies.n ? http_header_joined(rq, "X-Forwarded-For") : NULL,
+                   addr, sizeof addr);
+    addr_throttle_key(addr, from, sizeof from);
+    int wait = throttle_begin(&app->throttle, client_id, from, now);
     if (wait) {
         e->retry_after = wait;
         return fail(e, 429, "too many failed login attempts; retry later");
     }
     int verdict = check_client(app, rq, client_id, secret, sharing_key, &b_id, &key_id, e);
-    throttle_end(&app->throttle, client_id,
+    throttle_end(&app->throttle, client_id, from,
                  verdict > 0 ? ATTEMPT_OK : verdict == 0 ? ATTEMPT_FAILED : ATTEMPT_UNDECIDED, now);
     if (verdict <= 0) {
         if (verdict == 0)
@@ -129,11 +132,10 @@ bool auth_refresh(struct app *app, struct request *rq, bool with_headers, struct
     struct principal prev = {0};
     const char *access = access_body;
     if (with_headers) {
-        const char *h = http_header(rq, "Authorization");
+        access = authorization_bearer(rq);
         client_hdr = http_header(rq, "Client-Id");
-        if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !client_hdr)
+        if (!access || !client_hdr)
             return fail(e, 401, "Authorization: Bearer <access token> and Client-Id headers are required");
-        access = h + 7;
     }
     /* The access token may have expired, but it must be ours and of the same client. */
     if (access && token_verify_ex(&app->keys, access, now, true, &prev))
@@ -150,13 +152,16 @@ bool auth_refresh(struct app *app, struct request *rq, bool with_headers, struct
         c->ops->rollback(c);
         return false;
     }
+    /* A retry (lost answer) or a concurrent refresh of the same token soon after its first
+     * use gets a pair of its own in the same session, so a later reuse still ends them all. */
+    bool retry = fr == FIND_OK && s.used && app->refresh_grace > 0 && now - s.used_at <= app->refresh_grace;
     if (fr == FIND_MISSING) {
         why = "invalid refresh token";
-    } else if (s.used) {
+    } else if (s.used && !retry) {
         /* Reuse of a rotated token: someone holds a stolen copy. End the whole session. */
         if (!s.revoked && (!c->auth->session_revoke(c, s.family, now, e) || !c->ops->commit(c, e))) {
             c->ops->rollback(c);
-                return false;
+            return false;
         }
         c->ops->rollback(c);
         return fail(e, 401, "refresh token reuse detected; the session is revoked");
@@ -172,7 +177,7 @@ bool auth_refresh(struct app *app, struct request *rq, bool with_headers, struct
         enum find_result cr = c->auth->client_get(c, s.client_id, &rq->arena, &cl, e);
         if (cr == FIND_ERROR) {
             c->ops->rollback(c);
-                return false;
+            return false;
         }
         if (cr != FIND_OK || cl.revoked)
             why = "invalid client credentials";

@@ -27,20 +27,39 @@ static bool method_allowed(enum route_kind kind, enum method m)
     }
 }
 
-/* The token from `auth: <JWT>` or `Authorization: Bearer <JWT>`. */
+static bool ows(char c) { return c == ' ' || c == '\t'; }
+
+/* A header value without the SP and HTAB around it (RFC 9110 §5.5: they are not part
+ * of the value), or NULL when absent or blank. */
+static const char *header_trimmed(struct request *rq, const char *name)
+{
+    const char *v = http_header(rq, name);
+    if (!v)
+        return NULL;
+    while (ows(*v))
+        v++;
+    size_t n = strlen(v);
+    while (n > 0 && ows(v[n - 1]))
+        n--;
+    return n ? arena_strndup(&rq->arena, v, n) : NULL;
+}
+
+const char *authorization_bearer(struct request *rq)
+{
+    const char *h = header_trimmed(rq, "Authorization");
+    if (!h || strncasecmp(h, "Bearer", 6) != 0 || !ows(h[6]))
+        return NULL;
+    h += 6;
+    while (ows(*h))
+        h++;
+    return h;
+}
+
+/* The token from `auth: <JWT>` (preferred) or `Authorization: Bearer <JWT>`. */
 static const char *bearer(struct request *rq)
 {
-    const char *t = http_header(rq, "auth");
-    if (t)
-        return t;
-    const char *h = http_header(rq, "Authorization");
-    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
-        h += 7;
-        while (*h == ' ')
-            h++;
-        return h;
-    }
-    return NULL;
+    const char *t = header_trimmed(rq, "auth");
+    return t ? t : authorization_bearer(rq);
 }
 
 static bool authenticate(struct app *app, struct request *rq, struct caller *who, struct herr *e)

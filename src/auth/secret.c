@@ -18,6 +18,11 @@ static bool read_file(const char *path, char *buf, size_t cap, size_t *len)
     close(fd);
     if (n <= 0)
         return false;
+    if ((size_t)n == cap - 1) { /* longer than any secret may be: report it as too long */
+        buf[n] = '\0';
+        *len = (size_t)n;
+        return true;
+    }
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
         n--;
     buf[n] = '\0';
@@ -47,32 +52,45 @@ static bool create_file(const char *path, char *buf, size_t cap, size_t *len)
     return ok;
 }
 
+/* Adds one operator-supplied secret, or says which one is unfit and why. */
+static bool add_secret(struct keyring *k, const char *what, const char *secret, size_t len, char *err, size_t errlen)
+{
+    if (keyring_add(k, secret, len))
+        return true;
+    snprintf(err, errlen,
+             "%s is %s%zu bytes long; a signing secret must be %d..%d bytes "
+             "(a short one can be guessed from a single token): use e.g. `openssl rand -hex 32`",
+             what, len > KEY_MAX ? "over " : "", len > KEY_MAX ? (size_t)KEY_MAX : len, KEY_MIN, KEY_MAX);
+    return false;
+}
+
 bool secrets_load(struct keyring *k, const char *data_dir, bool create, char *err, size_t errlen)
 {
-    char path[4096], buf[KEY_MAX + 2];
+    char path[4096], buf[KEY_MAX + 64];
     size_t len = 0;
+    bool ok = true;
     memset(k, 0, sizeof *k);
     const char *env = getenv("HIPUSERS_JWT_SECRET");
     if (env && *env) {
-        if (!keyring_add(k, env, strlen(env))) {
-            snprintf(err, errlen, "HIPUSERS_JWT_SECRET must be 1..%d bytes", KEY_MAX);
-            return false;
-        }
+        ok = add_secret(k, "HIPUSERS_JWT_SECRET", env, strlen(env), err, errlen);
     } else {
         snprintf(path, sizeof path, "%s/jwt-secret", data_dir);
-        bool ok = read_file(path, buf, sizeof buf, &len) || (create && create_file(path, buf, sizeof buf, &len));
-        if (!ok || !keyring_add(k, buf, len)) {
+        if (read_file(path, buf, sizeof buf, &len) || (create && create_file(path, buf, sizeof buf, &len))) {
+            ok = add_secret(k, path, buf, len, err, errlen);
+        } else {
             snprintf(err, errlen, "no signing secret: set HIPUSERS_JWT_SECRET or start `serve` once to create %s",
                      path);
-            return false;
+            ok = false;
         }
     }
     const char *prev = getenv("HIPUSERS_JWT_SECRET_PREVIOUS");
     snprintf(path, sizeof path, "%s/jwt-secret.previous", data_dir);
-    if (prev && *prev)
-        keyring_add(k, prev, strlen(prev));
-    else if (read_file(path, buf, sizeof buf, &len))
-        keyring_add(k, buf, len);
+    if (ok && prev && *prev)
+        ok = add_secret(k, "HIPUSERS_JWT_SECRET_PREVIOUS", prev, strlen(prev), err, errlen);
+    else if (ok && read_file(path, buf, sizeof buf, &len))
+        ok = add_secret(k, path, buf, len, err, errlen);
     sodium_memzero(buf, sizeof buf);
-    return true;
+    if (!ok)
+        sodium_memzero(k, sizeof *k);
+    return ok;
 }

@@ -6,7 +6,8 @@
 #include "auth/token.h"
 
 /* Loads HIPUSERS_JWT_SECRET (or <dir>/jwt-secret, created when create is true) and
- * the optional previous secret (HIPUSERS_JWT_SECRET_PREVIOUS or <dir>/jwt-secret.previous). */
+ * the optional previous secret (HIPUSERS_JWT_SECRET_PREVIOUS or <dir>/jwt-secret.previous).
+ * Any of them outside KEY_MIN..KEY_MAX bytes is an error naming it: nothing starts. */
 bool secrets_load(struct keyring *k, const char *data_dir, bool create, char *err, size_t errlen);
 
 #endif

@@ -6,6 +6,8 @@
 #include <stddef.h>
 
 #define KEY_MAX 256
+/* A shorter HMAC key can be guessed offline from one token (a 1-byte one took 10 ms). */
+#define KEY_MIN 32
 #define TOKEN_MAX 8192
 #define CLAIM_MAX 128
 
@@ -29,10 +31,17 @@ struct principal {
     long iat, exp;
 };
 
+/* Adds a key of KEY_MIN..KEY_MAX bytes; false for any other length or a third key. */
 bool keyring_add(struct keyring *k, const char *secret, size_t len);
 
-/* Checks signature (HS256 only), exp when present (unless ignore_exp, for refresh) and
- * the tenant claim (b_id or b-id). Returns NULL when valid, else the reason a client may see. */
+/* Seconds of clock skew allowed for nbf: a token from a server whose clock runs ahead
+ * is accepted up to this early. */
+#define NBF_LEEWAY 60
+
+/* Checks, in order: the shape; the JOSE header (JSON without duplicate keys, alg exactly
+ * "HS256", no crit); the signature; the payload (JSON without duplicate keys); exp when
+ * present (unless ignore_exp, for refresh); nbf when present (NBF_LEEWAY); the tenant
+ * claim (b_id or b-id). Returns NULL when valid, else the reason a client may see. */
 const char *token_verify_ex(const struct keyring *k, const char *token, long now, bool ignore_exp,
                             struct principal *out);
 const char *token_verify(const struct keyring *k, const char *token, long now, struct principal *out);

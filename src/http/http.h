@@ -10,6 +10,7 @@
 #include "http/router.h"
 #include "util/arena.h"
 #include "util/err.h"
+#include "util/netaddr.h"
 
 #define BODY_MAX (1024 * 1024)
 #define JSON_DEPTH_MAX 32
@@ -53,6 +54,7 @@ struct request {
     const char *tenant; /* for the access log, once authenticated */
     const char *log_id; /* the server-issued id of the record the path named, once found */
     uint64_t start_us;
+    char client_addr[ADDR_TEXT_MAX]; /* the peer's IP address as text; "" when it has none */
     void *conn;             /* the libmicrohttpd connection */
     struct guard *guard;
     struct guard_conn *guard_conn;
@@ -61,6 +63,9 @@ struct request {
 
 /* A request header, or NULL. */
 const char *http_header(struct request *rq, const char *name);
+/* Every value of a header that may be sent more than once, in order, joined by ", "
+ * (RFC 9110 §5.3), in the request's arena; NULL when absent. */
+const char *http_header_joined(struct request *rq, const char *name);
 
 /* Responses: all bodies are JSON. */
 void respond_json(struct request *rq, int status, json_t *body); /* steals body */

@@ -259,6 +259,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->guard = &srv->guard;
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         rq->guard_conn = ci ? ci->socket_context : NULL;
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        addr_of_sockaddr(ci ? ci->client_addr : NULL, rq->client_addr, sizeof rq->client_addr);
         guard_headers_done(rq->guard, rq->guard_conn);
         rq->method = parse_method(method);
         rq->method_name = arena_strdup(&rq->arena, method);

@@ -195,7 +195,7 @@ static enum find_result refresh_take(struct store_conn *b, const char *token_has
 {
     sqlite3_stmt *st = sq_bind_texts(C(b),
                                   "SELECT s.family, s.client_id, s.b_id, r.expires_at, r.used_at IS NOT NULL,"
-                                  " s.revoked_at IS NOT NULL FROM refresh_token r JOIN session s USING (family)"
+                                  " s.revoked_at IS NOT NULL, r.used_at FROM refresh_token r JOIN session s USING (family)"
                                   " WHERE r.token_hash = ?",
                                   e, 1, token_hash);
     enum find_result fr = first_row(C(b), st, e);
@@ -207,6 +207,7 @@ static enum find_result refresh_take(struct store_conn *b, const char *token_has
     out->expires_at = sqlite3_column_int64(st, 3);
     out->used = sqlite3_column_int(st, 4) != 0;
     out->revoked = sqlite3_column_int(st, 5) != 0;
+    out->used_at = sqlite3_column_int64(st, 6);
     sqlite3_reset(st);
     if (!out->used) {
         st = sq_bind_texts(C(b), "UPDATE refresh_token SET used_at = ? WHERE token_hash = ? AND used_at IS NULL", e, 0);

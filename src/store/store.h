@@ -58,6 +58,7 @@ struct client_row {
 struct session_row {
     const char *family, *client_id, *b_id;
     int64_t expires_at;
+    int64_t used_at; /* the refresh token's first use (unix seconds), when used */
     bool used, revoked;
 };
 
@@ -88,7 +89,8 @@ struct store_auth_ops {
                            const char *key_id, int64_t now, struct herr *e);
     bool (*refresh_insert)(struct store_conn *c, const char *token_hash, const char *family, int64_t expires_at,
                            int64_t now, struct herr *e);
-    /* Looks a refresh token up and marks it used; out->used tells it had been used before. */
+    /* Looks a refresh token up and marks it used; out->used tells it had been used before
+     * (at out->used_at: a later use never moves it). */
     enum find_result (*refresh_take)(struct store_conn *c, const char *token_hash, int64_t now, struct arena *a,
                                      struct session_row *out, struct herr *e);
     bool (*session_revoke)(struct store_conn *c, const char *family, int64_t now, struct herr *e);

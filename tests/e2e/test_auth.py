@@ -16,6 +16,7 @@ import os
 import re
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import shutil
@@ -25,7 +26,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SECRET, Server, ServerTestCase, b64url, make_token  # noqa: E402
+from harness import BIN, SECRET, Server, ServerTestCase, b64url, free_port, make_token  # noqa: E402
 
 LOGIN = "/connect-auth/v1/account/login"
 REFRESH = "/connect-auth/v1/account/refresh-token"
@@ -113,11 +114,11 @@ def new_sharing_key(srv, owner):
     return kv["key_id"], kv["sharing_key"]
 
 
-def login(srv, cid, secret, sharing_key=None):
+def login(srv, cid, secret, sharing_key=None, headers=None):
     body = {"client_id": cid, "client_secret": secret}
     if sharing_key is not None:
         body["sharing_key"] = sharing_key
-    return srv.request("POST", LOGIN, body)
+    return srv.request("POST", LOGIN, body, headers=headers)
 
 
 def refresh(srv, rt, access=None, client_id=None, body_access=None):
@@ -569,6 +570,25 @@ class RefreshTests(AuthCase):
         self.assertTrue(self.works(p1["access_token"]))
         self.assertTokenPair(refresh(self.srv, p1["refresh_token"], p1["access_token"], cid))
 
+
+class StrictReuseTests(AuthCase):
+    """--refresh-reuse-grace 0: any second use of a refresh token is taken for theft."""
+    server_args = ["--refresh-reuse-grace", "0"]
+
+    def test_immediate_retry_is_reuse_when_strict(self):
+        _, cid, sec = self.client()
+        p1 = self.login_ok(cid, sec)
+        r = refresh(self.srv, p1["refresh_token"], p1["access_token"], cid)
+        self.assertTokenPair(r)
+        p2 = r.json
+        r = refresh(self.srv, p1["refresh_token"], p1["access_token"], cid)
+        self.assertGenericError(r, 401)
+        self.assertIn("reuse", r.json["error"])
+        self.assertNotIn("access_token", r.json)
+        for at in (p2["access_token"], p1["access_token"]):
+            self.assertRefusedWithin(at)
+        self.assertGenericError(refresh(self.srv, p2["refresh_token"], p2["access_token"], cid), 401)
+
     def test_reuse_of_rotated_refresh_token_revokes_family(self):
         _, cid, sec = self.client()
         p1 = self.login_ok(cid, sec)
@@ -623,6 +643,97 @@ class RefreshTests(AuthCase):
         self.assertGenericError(refresh(self.srv, winner["refresh_token"], winner["access_token"], cid), 401)
 
 
+
+# =========================================================================== refresh reuse grace
+def session_of(pair):
+    return jwt_parts(pair["access_token"])[1]["sid"]
+
+
+class RefreshGraceTests(AuthCase):
+    """The default --refresh-reuse-grace (10 s): a refresh token used again soon after its first
+    use (a retry after a lost answer, or a concurrent refresh) gets a pair of its own in the
+    same session, and nothing is ended."""
+
+    def assertAllLive(self, pairs, cid):
+        """Every access token works and every refresh token rotates on: the session is alive
+        (a refresh reads the session's revocation from the database, not a cached list)."""
+        for p in pairs:
+            self.assertTrue(self.works(p["access_token"]), p)
+        for p in pairs:
+            r = refresh(self.srv, p["refresh_token"], p["access_token"], cid)
+            self.assertTokenPair(r)
+            self.assertTrue(self.works(r.json["access_token"]))
+
+    def test_retried_refresh_within_grace_gets_a_working_pair(self):
+        _, cid, sec = self.client()
+        p1 = self.login_ok(cid, sec)
+        r1 = refresh(self.srv, p1["refresh_token"], p1["access_token"], cid)
+        self.assertTokenPair(r1)
+        # the answer was lost: the client retries with the same tokens, on both endpoints
+        r2 = refresh(self.srv, p1["refresh_token"], p1["access_token"], cid)
+        self.assertTokenPair(r2)
+        r3 = refresh_old(self.srv, p1["refresh_token"])
+        self.assertTokenPair(r3)
+        pairs = [r1.json, r2.json, r3.json]
+        self.assertEqual(len({p["access_token"] for p in pairs}), 3)
+        self.assertEqual(len({p["refresh_token"] for p in pairs} | {p1["refresh_token"]}), 4)
+        self.assertEqual({session_of(p) for p in pairs}, {session_of(p1)})
+        self.assertTrue(self.works(p1["access_token"]))
+        self.assertAllLive(pairs, cid)
+
+    def test_concurrent_refreshes_all_succeed(self):
+        _, cid, sec = self.client()
+        p1 = self.login_ok(cid, sec)
+        rs = parallel(lambda i: refresh(self.srv, p1["refresh_token"], p1["access_token"], cid), 6)
+        for r in rs:
+            self.assertTokenPair(r)
+        pairs = [r.json for r in rs]
+        self.assertEqual(len({p["access_token"] for p in pairs}), 6)
+        self.assertEqual(len({p["refresh_token"] for p in pairs}), 6)
+        self.assertEqual({session_of(p) for p in pairs}, {session_of(p1)})
+        self.assertAllLive(pairs, cid)
+
+    def test_grace_does_not_excuse_a_mismatch(self):
+        b_id, cid, sec = self.client()
+        _, cid2, _ = self.client(b_id)
+        p1 = self.login_ok(cid, sec)
+        self.assertTokenPair(refresh(self.srv, p1["refresh_token"], p1["access_token"], cid))
+        r = refresh(self.srv, p1["refresh_token"], p1["access_token"], cid2)
+        self.assertGenericError(r, 401)
+        self.assertNotIn("access_token", r.json)
+
+
+class RefreshGraceWindowTests(AuthCase):
+    """--refresh-reuse-grace 1: within the second, a retry gets a pair; after it, reuse ends
+    the whole session, the pairs handed out during the grace included."""
+    server_args = ["--refresh-reuse-grace", "1"]
+
+    def test_reuse_after_the_window_revokes_the_family(self):
+        _, cid, sec = self.client()
+        other = self.login_ok(cid, sec)
+        p1 = self.login_ok(cid, sec)
+        r1 = refresh(self.srv, p1["refresh_token"], p1["access_token"], cid)
+        used = time.time()  # the server stored the first use at or before this second
+        self.assertTokenPair(r1)
+        r2 = refresh(self.srv, p1["refresh_token"], p1["access_token"], cid)
+        self.assertTokenPair(r2)
+        self.assertTrue(self.works(r2.json["access_token"]))
+        # wait until the window (1 s, whole seconds of the server's clock) has surely passed
+        deadline = int(used) + 2
+        while time.time() < deadline:
+            time.sleep(0.05)
+        r = refresh(self.srv, p1["refresh_token"], p1["access_token"], cid)
+        self.assertGenericError(r, 401)
+        self.assertIn("reuse", r.json["error"])
+        for at in (r1.json["access_token"], r2.json["access_token"], p1["access_token"]):
+            self.assertRefusedWithin(at)
+        for pair in (r1.json, r2.json):
+            self.assertGenericError(refresh(self.srv, pair["refresh_token"], pair["access_token"], cid), 401)
+        # the client's other login lives on
+        self.assertTrue(self.works(other["access_token"]))
+        self.assertTokenPair(refresh(self.srv, other["refresh_token"], other["access_token"], cid))
+
+
 # =========================================================================== revocation
 class RevocationTests(AuthCase):
     server_args = ["--threads", "8"]
@@ -665,8 +776,34 @@ class RevocationTests(AuthCase):
 
 
 # =========================================================================== throttle
-class ThrottleTests(AuthCase):
-    server_args = ["--threads", "8"]
+_addr_seq = itertools.count(1)
+
+
+def fake_addr(v6=False):
+    """An address of its own for each caller, from ranges no real client has
+    (198.18.0.0/15, RFC 2544; 2001:db8::/32, RFC 3849)."""
+    n = next(_addr_seq)
+    if v6:
+        return "2001:db8:%x:%x::1" % (os.getpid() % 0xffff, n)
+    return "198.18.%d.%d" % (n // 256 % 256, n % 256)
+
+
+def login_header_lines(srv, cid, secret, lines):
+    """A login sent on a raw socket, so a header may be repeated; returns (status, json)."""
+    body = json.dumps({"client_id": cid, "client_secret": secret}).encode()
+    head = "POST %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\n" % LOGIN
+    head += "".join("%s: %s\r\n" % (k, v) for k, v in lines)
+    head += "Content-Length: %d\r\n\r\n" % len(body)
+    out = srv.raw_request(head.encode() + body)
+    status = int(out.split(b" ", 2)[1])
+    return status, json.loads(out.partition(b"\r\n\r\n")[2] or b"null")
+
+
+def xff(addr):
+    return {"X-Forwarded-For": addr}
+
+
+class ThrottleBase(AuthCase):
 
     def assertThrottled(self, r):
         self.assertGenericError(r, 429)
@@ -677,30 +814,92 @@ class ThrottleTests(AuthCase):
         self.assertTrue(1 <= int(ra) <= 60, ra)
         return int(ra)
 
+
+class ThrottleTests(ThrottleBase):
+    """Behind a trusted proxy (127.0.0.1, the tests themselves), X-Forwarded-For names the
+    client, so each test speaks from addresses of its own."""
+    server_args = ["--threads", "8", "--trusted-proxy", "127.0.0.1/32"]
+
     def test_throttle_after_ten_failures_for_that_client_only(self):
         b_id, cid, sec = self.client()
         _, other, osec = self.client(b_id)
+        here = xff(fake_addr())
         for i in range(10):
-            self.assertBadCreds(login(self.srv, cid, "wrong-%d" % i))
+            self.assertBadCreds(login(self.srv, cid, "wrong-%d" % i, headers=here))
         # the right secret is throttled too, and again on the next try
-        self.assertThrottled(login(self.srv, cid, sec))
-        self.assertThrottled(login(self.srv, cid, "wrong-again"))
-        self.assertThrottled(login(self.srv, cid, sec))
+        self.assertThrottled(login(self.srv, cid, sec, headers=here))
+        self.assertThrottled(login(self.srv, cid, "wrong-again", headers=here))
+        self.assertThrottled(login(self.srv, cid, sec, headers=here))
         # other client ids are unaffected
-        self.login_ok(other, osec)
-        self.assertBadCreds(login(self.srv, other, "wrong"))
-        self.assertBadCreds(login(self.srv, "EC_other%s" % uniq(), "x"))
+        self.assertTokenPair(login(self.srv, other, osec, headers=here))
+        self.assertBadCreds(login(self.srv, other, "wrong", headers=here))
+        self.assertBadCreds(login(self.srv, "EC_other%s" % uniq(), "x", headers=here))
+
+    def test_locked_client_id_still_logs_in_from_another_address(self):
+        _, cid, sec = self.client()
+        attacker, integrator = xff(fake_addr()), xff(fake_addr())
+        for i in range(10):
+            self.assertBadCreds(login(self.srv, cid, "guess-%d" % i, headers=attacker))
+        self.assertThrottled(login(self.srv, cid, sec, headers=attacker))
+        # the real integrator, elsewhere, is not locked out
+        r = login(self.srv, cid, sec, headers=integrator)
+        self.assertTokenPair(r)
+        self.assertTrue(self.works(r.json["access_token"]))
+        self.assertBadCreds(login(self.srv, cid, "typo", headers=integrator))
+        self.assertTokenPair(login(self.srv, cid, sec, headers=integrator))
+        # while the lock on the attacker's address stays
+        self.assertThrottled(login(self.srv, cid, sec, headers=attacker))
+
+    def test_right_most_untrusted_forwarded_address_counts(self):
+        _, cid, sec = self.client()
+        a, b = fake_addr(), fake_addr()
+        # whatever the client wrote to the left of what the proxy added is ignored
+        for i in range(10):
+            spoof = "%s, %s" % (fake_addr(), a)
+            self.assertBadCreds(login(self.srv, cid, "guess-%d" % i, headers=xff(spoof)))
+        self.assertThrottled(login(self.srv, cid, sec, headers=xff(a)))
+        self.assertThrottled(login(self.srv, cid, sec, headers=xff("%s, %s" % (b, a))))
+        # the same address through a second trusted hop, and as two header lines
+        self.assertThrottled(login(self.srv, cid, sec, headers=xff("%s, 127.0.0.1" % a)))
+        status, js = login_header_lines(self.srv, cid, sec, [("X-Forwarded-For", b), ("X-Forwarded-For", a)])
+        self.assertEqual((status, js.get("code")), (429, 429), js)
+        # another address, even with the locked one spoofed to its left, gets in
+        self.assertTokenPair(login(self.srv, cid, sec, headers=xff("%s, %s" % (a, b))))
+
+    def test_ipv6_counted_per_64(self):
+        _, cid, sec = self.client()
+        net = fake_addr(v6=True).rsplit("::", 1)[0]
+        for i in range(10):  # ten different addresses of one /64
+            self.assertBadCreds(login(self.srv, cid, "guess-%d" % i, headers=xff("%s::%x" % (net, i + 1))))
+        self.assertThrottled(login(self.srv, cid, sec, headers=xff("%s:ffff:ffff:ffff:ffff" % net)))
+        r = login(self.srv, cid, sec, headers=xff(fake_addr(v6=True)))
+        self.assertTokenPair(r)
+
+    def test_address_capped_across_client_ids(self):
+        b_id, cid, sec = self.client()
+        here, elsewhere = xff(fake_addr()), xff(fake_addr())
+        # 50 failures spread over client ids, none of which reaches its own limit of 10
+        for i in range(50):
+            ghost = "EC_spray%s_%d" % (os.getpid(), i // 9)
+            self.assertBadCreds(login(self.srv, ghost, "x", headers=here))
+        # now that address waits, for any client id, even a right secret
+        self.assertThrottled(login(self.srv, "EC_fresh%s" % uniq(), "x", headers=here))
+        self.assertThrottled(login(self.srv, cid, sec, headers=here))
+        # other addresses are not held back
+        self.assertTokenPair(login(self.srv, cid, sec, headers=elsewhere))
+        self.assertBadCreds(login(self.srv, "EC_spray%s_0" % os.getpid(), "x", headers=elsewhere))
 
     def test_unknown_client_ids_throttled_the_same_way(self):
         _, cid, sec = self.client()
+        here = xff(fake_addr())
         ghost = "EC_ghost%s" % uniq()
         for i in range(10):
-            self.assertBadCreds(login(self.srv, ghost, "x%d" % i))
-        r_unknown = login(self.srv, ghost, "y")
+            self.assertBadCreds(login(self.srv, ghost, "x%d" % i, headers=here))
+        r_unknown = login(self.srv, ghost, "y", headers=here)
         self.assertThrottled(r_unknown)
         for i in range(10):
-            self.assertBadCreds(login(self.srv, cid, "x%d" % i))
-        r_known = login(self.srv, cid, sec)
+            self.assertBadCreds(login(self.srv, cid, "x%d" % i, headers=here))
+        r_known = login(self.srv, cid, sec, headers=here)
         self.assertThrottled(r_known)
         self.assertEqual(set(r_unknown.json), set(r_known.json))
         self.assertEqual(r_unknown.json["code"], r_known.json["code"])
@@ -708,7 +907,8 @@ class ThrottleTests(AuthCase):
 
     def test_concurrent_failures_counted_atomically(self):
         _, cid, sec = self.client()
-        rs = parallel(lambda i: login(self.srv, cid, "wrong-%d" % i), 16)
+        here = xff(fake_addr())
+        rs = parallel(lambda i: login(self.srv, cid, "wrong-%d" % i, headers=here), 16)
         statuses = sorted(getattr(r, "status", r) for r in rs)
         self.assertEqual(statuses.count(401), 10, statuses)
         self.assertEqual(statuses.count(429), 6, statuses)
@@ -717,7 +917,48 @@ class ThrottleTests(AuthCase):
                 self.assertThrottled(r)
             else:
                 self.assertBadCreds(r)
+        self.assertThrottled(login(self.srv, cid, sec, headers=here))
+
+
+class ThrottleWithoutProxyTests(ThrottleBase):
+    """Without --trusted-proxy, X-Forwarded-For is the client's own say: ignored."""
+
+    def test_forwarded_for_ignored(self):
+        _, cid, sec = self.client()
+        for i in range(10):
+            self.assertBadCreds(login(self.srv, cid, "guess-%d" % i, headers=xff(fake_addr())))
+        # every one of them came from 127.0.0.1, whatever the header said
+        self.assertThrottled(login(self.srv, cid, sec, headers=xff(fake_addr())))
         self.assertThrottled(login(self.srv, cid, sec))
+
+
+class TrustedProxyFlagTests(ThrottleBase):
+    """--trusted-proxy may be repeated and take comma-separated IPv4 and IPv6 ranges."""
+    server_args = ["--trusted-proxy", "10.0.0.0/8, 2001:db8::/32", "--trusted-proxy", "::1,127.0.0.0/8"]
+
+    def test_ranges_from_every_flag_are_trusted(self):
+        _, cid, sec = self.client()
+        a = fake_addr()
+        # 127.0.0.1 (second flag) is a trusted peer; 10.1.2.3 (first flag) a trusted hop
+        for i in range(10):
+            self.assertBadCreds(login(self.srv, cid, "guess-%d" % i, headers=xff("%s, 10.1.2.3" % a)))
+        self.assertThrottled(login(self.srv, cid, sec, headers=xff(a)))
+        self.assertTokenPair(login(self.srv, cid, sec, headers=xff(fake_addr())))
+
+    def test_bad_ranges_refused_at_start(self):
+        d = tempfile.mkdtemp(prefix="hipusers-proxy-")
+        try:
+            for bad in ("10.0.0.0/33", "example.com", "10.0.0.1,", "::/129", "1.2.3.4/x"):
+                with self.subTest(bad=bad):
+                    r = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:%d" % free_port(), "--db",
+                                        os.path.join(d, "x.db"), "--trusted-proxy", bad],
+                                       capture_output=True, text=True, timeout=60,
+                                       env=dict(os.environ, HIPUSERS_JWT_SECRET=SECRET))
+                    self.assertEqual(r.returncode, 2, r)
+                    self.assertIn("--trusted-proxy", r.stderr)
+                    self.assertIn("is not an IPv4 or IPv6 address or CIDR range", r.stderr)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 # =========================================================================== sharing keys
@@ -1005,6 +1246,142 @@ class HostileTokenTests(AuthCase):
         _, cid, sec = self.client()
         pair = self.login_ok(cid, sec)
         self.assertRefusedEverywhere(pair["refresh_token"])
+
+
+# =========================================================================== token headers
+class TokenHeaderWhitespaceTests(AuthCase):
+    """SP and HTAB around the `auth` and `Authorization` values (and between Bearer and the
+    token) are not part of the token, on /cdr/v1 and on the refresh endpoint alike."""
+
+    def raw_status(self, method, path, header_lines, body=None):
+        data = b"" if body is None else json.dumps(body).encode()
+        head = "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" % (method, path)
+        if body is not None:
+            head += "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(data)
+        out = self.srv.raw_request(head.encode() + b"".join(header_lines) + b"\r\n" + data)
+        return int(out.split(b" ", 2)[1]), json.loads(out.partition(b"\r\n\r\n")[2] or b"null")
+
+    def test_whitespace_around_token_ignored(self):
+        b_id, _ = self.business()
+        t = make_token(b_id).encode()
+        forms = {
+            "auth trailing spaces": b"auth: " + t + b"  \r\n",
+            "auth trailing tab": b"auth: " + t + b"\t\r\n",
+            "auth tabs both sides": b"auth:\t" + t + b" \t\r\n",
+            "bearer trailing space": b"Authorization: Bearer " + t + b" \r\n",
+            "bearer trailing tab": b"Authorization: Bearer " + t + b"\t\r\n",
+            "bearer tab separator": b"Authorization: Bearer\t" + t + b"\r\n",
+            "bearer many separators, lower case": b"Authorization:  bearer \t " + t + b" \t\r\n",
+            "empty auth, bearer with a tab": b"auth: \r\nAuthorization: Bearer " + t + b"\t\r\n",
+        }
+        for what, line in forms.items():
+            with self.subTest(what):
+                status, js = self.raw_status("GET", INFO, [line])
+                self.assertEqual(status, 200, js)
+                self.assertEqual(js["bid"], b_id)
+        # a create through a token with trailing whitespace is stored for that tenant
+        body = {"name": "Whitespace Clinic %s" % uniq(), "address": "1 MG Road"}
+        status, js = self.raw_status("POST", "/cdr/v1/clinic/", [b"auth: " + t + b" \t\r\n"], body)
+        self.assertEqual(status, 201, js)
+        r = self.srv.request("GET", "/cdr/v1/clinic/%s/" % js["ekaid"], token=make_token(b_id))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["clinic"]["name"], body["name"])
+
+    def test_whitespace_inside_or_instead_of_token_still_refused(self):
+        b_id, _ = self.business()
+        t = make_token(b_id).encode()
+        for what, line in (("space inside the token", b"auth: " + t[:20] + b" " + t[20:] + b"\r\n"),
+                           ("no separator after Bearer", b"Authorization: Bearer" + t + b"\r\n"),
+                           ("blank auth", b"auth: \t \r\n"),
+                           ("blank bearer", b"Authorization: Bearer \t \r\n")):
+            with self.subTest(what):
+                status, js = self.raw_status("GET", INFO, [line])
+                self.assertEqual(status, 401, js)
+                self.assertEqual(js["status"], "error", js)
+
+    def test_refresh_token_endpoint_trims_authorization(self):
+        _, cid, sec = self.client()
+        p1 = self.login_ok(cid, sec)
+        lines = [b"Authorization:\tBearer\t" + p1["access_token"].encode() + b" \t\r\n",
+                 ("Client-Id: %s\r\n" % cid).encode()]
+        status, js = self.raw_status("POST", REFRESH, lines, {"refresh_token": p1["refresh_token"]})
+        self.assertEqual(status, 200, js)
+        self.assertTrue(self.works(js["access_token"]))
+
+
+# =========================================================================== signing secrets
+class SecretLengthTests(unittest.TestCase):
+    """An operator-supplied signing secret under 32 bytes (or over 256) stops `serve` and
+    `token` with a message naming it: a short HMAC key is found from one token offline."""
+    GOOD = "g" * 32
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="hipusers-secret-")
+        self.db = os.path.join(self.dir, "hipusers.db")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def env(self, secret=None, previous=None):
+        e = {k: v for k, v in os.environ.items() if not k.startswith("HIPUSERS_")}
+        if secret is not None:
+            e["HIPUSERS_JWT_SECRET"] = secret
+        if previous is not None:
+            e["HIPUSERS_JWT_SECRET_PREVIOUS"] = previous
+        return e
+
+    def write(self, name, text):
+        with open(os.path.join(self.dir, name), "w") as f:
+            f.write(text)
+        os.chmod(os.path.join(self.dir, name), 0o600)
+
+    def assertRefused(self, env, names):
+        """`serve` exits non-zero without listening or creating the database; `token` too."""
+        port = free_port()
+        r = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:%d" % port, "--db", self.db],
+                           capture_output=True, text=True, timeout=60, env=env)
+        self.assertNotEqual(r.returncode, 0, r)
+        for word in (names, "32", "bytes"):
+            self.assertIn(word, r.stderr)
+        self.assertFalse(os.path.exists(self.db), "the database was created")
+        r = subprocess.run([BIN, "token", "--b-id", "1000000000000001", "--db", self.db],
+                           capture_output=True, text=True, timeout=60, env=env)
+        self.assertNotEqual(r.returncode, 0, r)
+        self.assertEqual(r.stdout, "")
+        self.assertIn(names, r.stderr)
+        return r.stderr
+
+    def test_short_secret_in_environment(self):
+        for secret in ("k", "Zq" * 15 + "Z"):
+            with self.subTest(length=len(secret)):
+                err = self.assertRefused(self.env(secret), "HIPUSERS_JWT_SECRET")
+                self.assertIn("is %d bytes long" % len(secret), err)
+                if len(secret) > 1:
+                    self.assertNotIn(secret, err)  # the secret itself is never shown
+
+    def test_overlong_secret_in_environment(self):
+        self.assertRefused(self.env("x" * 257), "HIPUSERS_JWT_SECRET")
+
+    def test_short_previous_secret_in_environment(self):
+        self.assertRefused(self.env(self.GOOD, previous="p" * 31), "HIPUSERS_JWT_SECRET_PREVIOUS")
+
+    def test_short_secret_files(self):
+        self.write("jwt-secret", "short-secret\n")
+        self.assertRefused(self.env(), "jwt-secret")
+        os.unlink(os.path.join(self.dir, "jwt-secret"))
+        self.write("jwt-secret.previous", "q" * 31 + "\n")
+        self.assertRefused(self.env(self.GOOD), "jwt-secret.previous")
+
+    def test_32_bytes_is_enough(self):
+        srv = Server(secret=self.GOOD, env={"HIPUSERS_JWT_SECRET_PREVIOUS": "o" * 32}, data_dir=self.dir).start()
+        try:
+            self.assertEqual(srv.request("GET", HIPUSERS, token=make_token(secret=self.GOOD)).status, 200)
+            self.assertEqual(srv.request("GET", HIPUSERS, token=make_token(secret="o" * 32)).status, 200)
+            r = srv.cli("token", "--b-id", "1000000000000001")
+            self.assertEqual(r.returncode, 0, r)
+            self.assertEqual(srv.request("GET", HIPUSERS, token=r.stdout.strip()).status, 200)
+        finally:
+            srv.stop()
 
 
 # =========================================================================== key rotation

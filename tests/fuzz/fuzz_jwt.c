@@ -13,8 +13,10 @@
  *
  * Invariants: an accepted token names a b_id of 1..128 bytes, is HS256, carries a
  * signature the keyring really made, and has not expired (a numeric exp, integer
- * or not, must lie in the future); a token signed with a foreign key is refused;
- * token_sign's output verifies back to what was signed. */
+ * or not, must lie in the future); its header says exactly "HS256", has no crit and
+ * no key twice, its payload no key twice and no nbf beyond NOW + NBF_LEEWAY; a token
+ * signed with a foreign key is refused; token_sign's output verifies back to what was
+ * signed. */
 #include "fuzz_common.h"
 
 #include "auth/token.h"
@@ -124,6 +126,21 @@ static bool payload_expired(const void *pay, size_t plen)
     return expired;
 }
 
+/* What an accepted token's header and payload must be, read here with jansson alone. */
+static void check_accepted_json(const void *hdr, size_t hlen, const void *pay, size_t plen)
+{
+    json_t *h = json_loadb(hdr, hlen, JSON_REJECT_DUPLICATES, NULL);
+    json_t *p = json_loadb(pay, plen, JSON_REJECT_DUPLICATES, NULL);
+    FUZZ_CHECK(json_is_object(h) && json_is_object(p));
+    const char *alg = json_string_value(json_object_get(h, "alg"));
+    FUZZ_CHECK(alg && strcmp(alg, "HS256") == 0);
+    FUZZ_CHECK(json_object_get(h, "crit") == NULL);
+    json_t *nbf = json_object_get(p, "nbf");
+    FUZZ_CHECK(!nbf || (json_is_number(nbf) && json_number_value(nbf) <= (double)(NOW + NBF_LEEWAY)));
+    json_decref(h);
+    json_decref(p);
+}
+
 static void verify_signed(const uint8_t *sel, const void *hdr, size_t hlen, const void *pay, size_t plen)
 {
     int which = sel ? *sel % 3 : 0;
@@ -136,6 +153,7 @@ static void verify_signed(const uint8_t *sel, const void *hdr, size_t hlen, cons
         check_accepted(&p);
         FUZZ_CHECK(which != 2); /* a foreign key's signature must never pass */
         FUZZ_CHECK(!payload_expired(pay, plen));
+        check_accepted_json(hdr, hlen, pay, plen);
     }
     check_refresh(tok, why == NULL, &p);
     free(tok);

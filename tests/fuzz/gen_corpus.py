@@ -149,6 +149,12 @@ def jwt_corpus():
     # mode 2: header \n payload, both signed as given
     write(t, "m2_none_alg", "20" + '{"alg":"none"}\n' + compact(claims).decode())
     write(t, "m2_kid", "21" + '{"alg":"HS256","kid":"../../etc/passwd"}\n' + compact(claims).decode())
+    write(t, "m2_alg_lower", "20" + '{"alg":"hs256"}\n' + compact(claims).decode())
+    write(t, "m2_crit", "20" + '{"alg":"HS256","crit":["exp"]}\n' + compact(claims).decode())
+    write(t, "m2_dup_header", "20" + '{"alg":"none","alg":"HS256"}\n' + compact(claims).decode())
+    write(t, "m1_dup_claim", "10" + '{"b_id":"a","b_id":"b","exp":1769003600}')
+    write(t, "m1_nbf_future", "10" + compact(dict(claims, nbf=NOW + 61)).decode())
+    write(t, "m1_nbf_leeway", "10" + compact(dict(claims, nbf=NOW + 60)).decode())
     # mode 3: token_sign round trip: ttl byte, then b_id NUL client_id NUL jti NUL sid
     write(t, "m3_round_trip", b"3\x3c123456\x007890\x00jti-1\x00sid-1")
     write(t, "m3_empty_b_id", b"3\x01\x00client")
@@ -197,7 +203,7 @@ DICT_JSON = [
 ]
 DICT_JWT = ["b_id", "b-id", "client_id", "jti", "sid", "iat", "exp", "iss", "alg", "HS256", "HS512", "none", "typ",
             "JWT", "kid", "eyJ", ".", "1769000000", "1769000000.5", "e+30", "E-7", "-", "null", "true", "[]", "{}",
-            "\\u0000"]
+            "\\u0000", "nbf", "crit", "hs256", "1769000060"]
 DICT_PATH = ["/cdr/v1/", "ekauser", "doctor", "clinic", "hipusers", "get_business_info", "/connect-auth/v1/account/",
              "login", "refresh-token", "refresh", "%2F", "%2f", "%00", "%25", "/"]
 

@@ -28,6 +28,11 @@
 #define E_EXPIRED "Token has expired"
 #define E_EXP "Malformed exp claim"
 #define E_BID "Token carries no b_id"
+#define E_NBF "Token is not valid yet (nbf)"
+#define E_NBF_BAD "Malformed nbf claim"
+#define E_CRIT "Unsupported token header: crit"
+#define E_DUP_HEADER "Token header has a duplicate key"
+#define E_DUP_PAYLOAD "Token payload has a duplicate key"
 
 /* ---------------------------------------------------------------- fixture */
 
@@ -206,11 +211,15 @@ static void test_keyring_add(void **state)
     assert_int_equal(k.n, 1);
     assert_int_equal(k.keys[0].len, KEY_MAX);
     assert_memory_equal(k.keys[0].secret, big, KEY_MAX);
-    assert_true(keyring_add(&k, "s", 1));
+    /* under KEY_MIN bytes: refused (one such key was recovered from a token in 10 ms) */
+    assert_false(keyring_add(&k, "s", 1));
+    assert_false(keyring_add(&k, big, KEY_MIN - 1));
+    assert_int_equal(k.n, 1);
+    assert_true(keyring_add(&k, big, KEY_MIN));
     assert_int_equal(k.n, 2);
-    assert_false(keyring_add(&k, "third", 5)); /* two keys at most */
+    assert_false(keyring_add(&k, SECRET, strlen(SECRET))); /* two keys at most */
     assert_int_equal(k.n, 2);
-    assert_int_equal(k.keys[1].len, 1);
+    assert_int_equal(k.keys[1].len, KEY_MIN);
 }
 
 static void test_keyring_kid(void **state)
@@ -323,8 +332,9 @@ static void test_verify_missing_and_malformed(void **state)
     expect_reject(c, "Bearer", E_MALFORMED);
     char *good = hs256(c, "{\"b_id\":\"b\"}");
     expect_reject(c, arena_printf(&c->a, "%s.", good), E_MALFORMED);
-    expect_reject(c, "a.b.c", E_SIG);
-    expect_reject(c, "..", E_SIG);
+    /* segments that are no base64url JSON object */
+    expect_reject(c, "a.b.c", E_MALFORMED);
+    expect_reject(c, "..", E_MALFORMED);
 }
 
 static void test_verify_length_limit(void **state)
@@ -416,10 +426,10 @@ static void test_verify_hs512_rejected(void **state)
     /* correctly signed with the right secret, but not HS256 */
     char *t = make_token(c, "{\"alg\":\"HS512\",\"typ\":\"JWT\"}", "{\"b_id\":\"b\"}", MAC_HS512, SECRET);
     expect_reject(c, t, E_ALG);
-    /* an HS256 header over an HS512 MAC, and the reverse */
+    /* an HS256 header over an HS512 MAC, and the reverse (the header is refused first) */
     expect_reject(c, make_token(c, HS256_HEADER, "{\"b_id\":\"b\"}", MAC_HS512, SECRET), E_SIG);
     expect_reject(c, make_token(c, "{\"alg\":\"HS512\",\"typ\":\"JWT\"}", "{\"b_id\":\"b\"}", MAC_HS256, SECRET),
-                  E_SIG);
+                  E_ALG);
 }
 
 static void test_verify_hs384_rejected(void **state)
@@ -560,7 +570,7 @@ static void test_verify_b_id(void **state)
     struct ctx *c = *state;
     expect_accept(c, hs256(c, "{\"b_id\":\"77088166996724\"}"), "77088166996724");
     expect_accept(c, hs256(c, "{\"b-id\":\"77088166996724\"}"), "77088166996724");
-    expect_accept(c, hs256(c, "{\"b_id\":\"first\",\"b-id\":\"second\"}"), "first");
+    expect_accept(c, hs256(c, "{\"b_id\":\"first\",\"b-id\":\"second\"}"), "first"); /* two names, no duplicate */
     expect_reject(c, hs256(c, "{}"), E_BID);
     expect_reject(c, hs256(c, "{\"client_id\":\"c\",\"exp\":1800000000}"), E_BID);
     expect_reject(c, hs256(c, "{\"b_id\":77088166996724}"), E_BID);
@@ -628,9 +638,98 @@ static void test_verify_garbage_segments(void **state)
     assert_string_equal(c->p.b_id, "");
     why = verify(c, make_token(c, "[]", "{\"b_id\":\"x\"}", MAC_HS256, SECRET));
     assert_non_null(why);
-    /* characters outside base64url */
-    expect_reject(c, "e30=.e30=.e30=", E_SIG);
-    expect_reject(c, "!!!.###.$$$", E_SIG);
+    /* characters outside base64url, padding */
+    expect_reject(c, "e30=.e30=.e30=", E_MALFORMED);
+    expect_reject(c, "!!!.###.$$$", E_MALFORMED);
+    char *good = hs256(c, "{\"b_id\":\"x\"}");
+    char *h, *p, *sg;
+    split3(c, good, &h, &p, &sg);
+    expect_reject(c, arena_printf(&c->a, "%s=.%s.%s", h, p, sg), E_MALFORMED);
+    /* a payload in the standard base64 alphabet ('+' for '-'), still correctly signed */
+    const char *plus_payload = "{\"b_id\":\"x\",\"n\":\">>>\"}"; /* ">>>" encodes as "Pj4-" */
+    char *pp = b64json(c, plus_payload);
+    assert_non_null(strchr(pp, '-'));
+    for (char *q = pp; *q; q++)
+        if (*q == '-')
+            *q = '+';
+    char *signing = arena_printf(&c->a, "%s.%s", b64json(c, HS256_HEADER), pp);
+    unsigned char mac2[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_init(&st, (const unsigned char *)SECRET, strlen(SECRET));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)signing, strlen(signing));
+    crypto_auth_hmacsha256_final(&st, mac2);
+    const char *w = verify(c, arena_printf(&c->a, "%s.%s", signing, b64url(c, mac2, sizeof mac2)));
+    assert_non_null(w);
+    assert_string_equal(c->p.b_id, "");
+}
+
+/* ---------------------------------------------------------------- verify: JOSE header */
+
+/* RFC 7515 §4.1.1: alg is case-sensitive; libjwt alone takes "hs256". */
+static void test_verify_alg_exactly_hs256(void **state)
+{
+    struct ctx *c = *state;
+    const char *payload = "{\"b_id\":\"b\"}";
+    const char *headers[] = {"{\"alg\":\"hs256\"}", "{\"alg\":\"Hs256\",\"typ\":\"JWT\"}", "{\"alg\":\"HS256 \"}",
+                             "{\"alg\":[\"HS256\"]}", "{\"alg\":null}", "{\"typ\":\"JWT\"}"};
+    for (size_t i = 0; i < sizeof headers / sizeof *headers; i++)
+        expect_reject(c, make_token(c, headers[i], payload, MAC_HS256, SECRET), E_ALG);
+    expect_accept(c, make_token(c, "{\"alg\":\"HS256\"}", payload, MAC_HS256, SECRET), "b");
+}
+
+/* RFC 7515 §4.1.11: a crit header names extensions that must be understood; none is. */
+static void test_verify_crit_refused(void **state)
+{
+    struct ctx *c = *state;
+    const char *payload = "{\"b_id\":\"b\",\"exp\":1800000000}";
+    expect_reject(c, make_token(c, "{\"alg\":\"HS256\",\"crit\":[\"exp\"]}", payload, MAC_HS256, SECRET), E_CRIT);
+    expect_reject(c, make_token(c, "{\"alg\":\"HS256\",\"crit\":[\"b64\"],\"b64\":false}", payload, MAC_HS256, SECRET),
+                  E_CRIT);
+    expect_reject(c, make_token(c, "{\"alg\":\"HS256\",\"crit\":[]}", payload, MAC_HS256, SECRET), E_CRIT);
+    /* other header parameters are fine */
+    expect_accept(c, make_token(c, "{\"alg\":\"HS256\",\"kid\":\"x\",\"cty\":\"y\"}", payload, MAC_HS256, SECRET), "b");
+}
+
+/* RFC 7515 §5.2 and RFC 7519 §4: a JSON object with a repeated member is refused, in
+ * the header and in the claims, whatever the values and however the key is spelt. */
+static void test_verify_duplicate_keys(void **state)
+{
+    struct ctx *c = *state;
+    const char *payload = "{\"b_id\":\"b\"}";
+    expect_reject(c, make_token(c, "{\"alg\":\"HS256\",\"alg\":\"HS256\"}", payload, MAC_HS256, SECRET), E_DUP_HEADER);
+    expect_reject(c, make_token(c, "{\"alg\":\"none\",\"alg\":\"HS256\"}", payload, MAC_HS256, SECRET), E_DUP_HEADER);
+    expect_reject(c, make_token(c, "{\"alg\":\"HS256\",\"kid\":\"a\",\"kid\":\"b\"}", payload, MAC_HS256, SECRET),
+                  E_DUP_HEADER);
+    expect_reject(c, hs256(c, "{\"b_id\":\"tenant-b\",\"b_id\":\"tenant-a\"}"), E_DUP_PAYLOAD);
+    expect_reject(c, hs256(c, "{\"b_id\":\"a\",\"b_id\":\"a\"}"), E_DUP_PAYLOAD);
+    expect_reject(c, hs256(c, "{\"b_id\":\"a\",\"b\\u005fid\":\"b\"}"), E_DUP_PAYLOAD);
+    expect_reject(c, hs256(c, "{\"b_id\":\"a\",\"exp\":1,\"exp\":1800000000}"), E_DUP_PAYLOAD);
+    expect_reject(c, hs256(c, "{\"b_id\":\"a\",\"x\":{\"y\":1,\"y\":2}}"), E_DUP_PAYLOAD);
+    /* a forged one is a bad signature first */
+    expect_reject(c, make_token(c, HS256_HEADER, "{\"b_id\":\"a\",\"b_id\":\"b\"}", MAC_HS256, OTHER_SECRET), E_SIG);
+}
+
+/* ---------------------------------------------------------------- verify: nbf */
+
+static void test_verify_nbf(void **state)
+{
+    struct ctx *c = *state;
+    /* in the past, now, and up to NBF_LEEWAY seconds ahead (clock skew): fine */
+    expect_accept(c, hs256(c, "{\"b_id\":\"b\",\"nbf\":1600000000}"), "b");
+    expect_accept(c, hs256(c, "{\"b_id\":\"b\",\"nbf\":1700000000}"), "b");
+    expect_accept(c, hs256(c, arena_printf(&c->a, "{\"b_id\":\"b\",\"nbf\":%ld}", NOW + NBF_LEEWAY)), "b");
+    expect_accept(c, hs256(c, arena_printf(&c->a, "{\"b_id\":\"b\",\"nbf\":%ld.5}", NOW + NBF_LEEWAY - 1)), "b");
+    /* beyond: not valid yet */
+    expect_reject(c, hs256(c, arena_printf(&c->a, "{\"b_id\":\"b\",\"nbf\":%ld}", NOW + NBF_LEEWAY + 1)), E_NBF);
+    expect_reject(c, hs256(c, "{\"b_id\":\"b\",\"nbf\":1800000000,\"exp\":1900000000}"), E_NBF);
+    expect_reject(c, hs256(c, arena_printf(&c->a, "{\"b_id\":\"b\",\"nbf\":%ld.5}", NOW + NBF_LEEWAY)), E_NBF);
+    /* not a number, or out of range */
+    expect_reject(c, hs256(c, "{\"b_id\":\"b\",\"nbf\":\"1600000000\"}"), E_NBF_BAD);
+    expect_reject(c, hs256(c, "{\"b_id\":\"b\",\"nbf\":null}"), E_NBF_BAD);
+    expect_reject(c, hs256(c, "{\"b_id\":\"b\",\"nbf\":1e300}"), E_NBF_BAD);
+    /* refresh ignores exp, never nbf */
+    char *future = hs256(c, "{\"b_id\":\"b\",\"nbf\":1800000000,\"exp\":1600000000}");
+    assert_why(token_verify_ex(&c->k, future, NOW, true, &c->p), E_NBF);
+    assert_string_equal(c->p.b_id, "");
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -661,6 +760,10 @@ int main(void)
         T(test_verify_b_id),
         T(test_verify_other_claims),
         T(test_verify_garbage_segments),
+        T(test_verify_alg_exactly_hs256),
+        T(test_verify_crit_refused),
+        T(test_verify_duplicate_keys),
+        T(test_verify_nbf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
