@@ -10,6 +10,11 @@ for p in $PKGS; do
     missing="$missing $p"
   fi
 done
+# Node.js and npm run the test tools of tools/npm (scripts/npm-tools.sh). Any node and npm on
+# PATH do: NodeSource's nodejs, for one, bundles npm (and conflicts with Debian's npm package).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing="$missing nodejs npm"
+fi
 [ -z "$missing" ] && exit 0
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

@@ -28,8 +28,22 @@ void respond_json(struct request *rq, int status, json_t *body)
     rq->resp.len = strlen(rq->resp.body);
 }
 
+/* Eka's OpenAPI types the 400 of a create (POST on a collection) as {"message": [string]};
+ * every other error's message is a string. The route is matched here when the error came
+ * before routing (HTTP framing), so the shape does not depend on which layer refused. */
+static bool is_create(struct request *rq)
+{
+    if (rq->method != M_POST || !rq->path)
+        return false;
+    struct route rt = rq->route;
+    if (rt.kind == RT_NOT_FOUND && !route_match(rq->path, &rq->arena, &rt))
+        return false;
+    return rt.kind == RT_COLLECTION;
+}
+
 /* Everything under /connect-auth/ answers errors in that API's own shape,
- * {"code":N,"error":"..."}, whichever layer found the error. */
+ * {"code":N,"error":"..."}, whichever layer found the error; /cdr/v1 answers
+ * {"status":"error","message":...} with "errors" when fields are at fault. */
 void respond_error(struct request *rq, const struct herr *e)
 {
     int status = e->status ? e->status : 500;
@@ -40,7 +54,10 @@ void respond_error(struct request *rq, const struct herr *e)
     if (strncmp(rq->path, "/connect-auth/", 14) == 0) {
         o = json_pack("{s:i, s:s}", "code", status, "error", message);
     } else {
-        o = json_pack("{s:s, s:s}", "status", "error", "message", message);
+        json_t *msg = json_string(message);
+        if (status == 400 && is_create(rq))
+            msg = json_pack("[o]", msg);
+        o = json_pack("{s:s, s:o}", "status", "error", "message", msg);
         if (e->fields)
             json_object_set(o, "errors", e->fields);
         if (e->extra)

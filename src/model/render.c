@@ -1,9 +1,15 @@
-/* Records to the JSON a GET shows, driven by the same field table. */
+/* Records to the JSON a GET shows, driven by the same field table. Eka's OpenAPI types
+ * these properties as plain strings and arrays, so a value the record does not have is
+ * left out of the object: null is never rendered. */
 #include <string.h>
 
 #include "model/field.h"
 
-static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+static void set_str(json_t *o, const char *key, const char *s)
+{
+    if (s)
+        json_object_set_new(o, key, json_string(s));
+}
 
 static json_t *render_links(const struct resource *target, const struct reflist *l)
 {
@@ -11,9 +17,9 @@ static json_t *render_links(const struct resource *target, const struct reflist 
     for (size_t i = 0; i < l->n; i++) {
         json_t *o = json_object();
         json_object_set_new(o, "id", json_string(l->items[i].id));
-        json_object_set_new(o, target->summary[0], str_or_null(l->items[i].a));
+        set_str(o, target->summary[0], l->items[i].a);
         if (target->summary[1])
-            json_object_set_new(o, target->summary[1], str_or_null(l->items[i].b));
+            set_str(o, target->summary[1], l->items[i].b);
         json_array_append_new(arr, o);
     }
     return arr;
@@ -26,12 +32,10 @@ json_t *model_render(const struct resource *r, const struct record *rec)
     for (size_t i = 0; i < r->nfields; i++) {
         const struct field *f = &r->fields[i];
         const struct fval *v = &rec->v[i];
-        if (f->type == FT_LINKS)
+        if (f->type == FT_LINKS || v->state != V_SET)
             continue;
         json_t *out;
-        if (v->state != V_SET) {
-            out = json_null();
-        } else if (f->type == FT_BOOL) {
+        if (f->type == FT_BOOL) {
             out = json_boolean(v->b);
         } else if (f->type == FT_STRLIST) {
             out = json_loads(v->s, 0, NULL);
@@ -46,16 +50,15 @@ json_t *model_render(const struct resource *r, const struct record *rec)
         } else {
             out = json_string(v->s);
         }
-        if (f->primary_as) {
-            json_t *first = json_array_get(out, 0);
-            json_object_set_new(o, f->primary_as, first ? json_incref(first) : json_null());
-        }
+        json_t *first = f->primary_as ? json_array_get(out, 0) : NULL;
+        if (json_is_string(first))
+            json_object_set(o, f->primary_as, first);
         json_object_set_new(o, f->name, out);
     }
     for (size_t i = 0; i < r->nviews; i++)
         json_object_set_new(o, r->views[i].json_name,
                             render_links(resource_get(r->views[i].target), &rec->links[i]));
-    json_object_set_new(o, "created_at", str_or_null(rec->created_at));
-    json_object_set_new(o, "updated_at", str_or_null(rec->updated_at));
+    set_str(o, "created_at", rec->created_at);
+    set_str(o, "updated_at", rec->updated_at);
     return o;
 }

@@ -9,6 +9,7 @@ import hmac
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -54,11 +55,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+CREATE_PATH = re.compile(r"/cdr/v1/(ekauser|doctor|clinic)/?(\?.*)?")
+
+
+def is_create(method, path):
+    """A POST on a collection: Eka's OpenAPI types its 400's message as a list of strings."""
+    return method == "POST" and CREATE_PATH.fullmatch(path or "") is not None
+
+
+def error_message(js, create=False):
+    """The message of a /cdr/v1 error body as text: a string, or for a create's 400 the list of
+    strings Eka's OpenAPI gives it (joined). Raises AssertionError when the shape is wrong."""
+    m = js.get("message") if isinstance(js, dict) else None
+    if create:
+        if not (isinstance(m, list) and m and all(isinstance(x, str) and x for x in m)):
+            raise AssertionError(f"a create's 400 message must be a non-empty list of strings: {js!r}")
+        return "; ".join(m)
+    if not (isinstance(m, str) and m):
+        raise AssertionError(f"message must be a non-empty string: {js!r}")
+    return m
+
+
 class Response:
-    def __init__(self, status, headers, raw):
+    def __init__(self, status, headers, raw, method=None, path=None):
         self.status = status
         self.headers = headers  # dict with lower-case names
         self.raw = raw
+        self.method = method
+        self.path = path
         try:
             self.json = json.loads(raw.decode("utf-8")) if raw else None
         except (ValueError, UnicodeDecodeError):
@@ -177,7 +201,7 @@ class Server:
         raw_body = r.read()
         hdrs = {k.lower(): v for k, v in r.getheaders()}
         conn.close()
-        return Response(r.status, hdrs, raw_body)
+        return Response(r.status, hdrs, raw_body, method, path)
 
     def raw_request(self, data: bytes, timeout=5) -> bytes:
         """Sends bytes on a fresh socket and returns everything read until one response is
@@ -255,12 +279,19 @@ class ServerTestCase(unittest.TestCase):
             token = self.tok
         return self.srv.request(method, path, body=body, token=token, **kw)
 
+    def msg(self, r):
+        """The error message of r as text; checks its shape (a list for a create's 400)."""
+        try:
+            return error_message(r.json, r.status == 400 and is_create(r.method, r.path))
+        except AssertionError as e:
+            self.fail(f"{e} ({r.method} {r.path} -> {r.status})")
+
     def assertError(self, r, status, message=None, field=None):
         self.assertEqual(r.status, status, r)
         self.assertIsInstance(r.json, dict, r)
         self.assertEqual(r.json.get("status"), "error", r)
-        self.assertIsInstance(r.json.get("message"), str, r)
+        text = self.msg(r)
         if message is not None:
-            self.assertIn(message, r.json["message"], r)
+            self.assertIn(message, text, r)
         if field is not None:
             self.assertIn(field, r.json.get("errors", {}), r)

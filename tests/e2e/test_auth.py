@@ -38,6 +38,8 @@ BAD_CREDS = {"code": 401, "error": "invalid client credentials"}
 DEFAULT_REFRESH_TTL = 30 * 24 * 3600
 HIPUSER_SPEC_FIELDS = {"id", "firstname", "lastname", "mobile", "email", "is_admin", "seat_type",
                        "doctors", "clinics", "partner_id"}
+# Of those, what every user shows; mobile, email and partner_id are omitted when unset.
+HIPUSER_ALWAYS = HIPUSER_SPEC_FIELDS - {"mobile", "email", "partner_id"}
 NOT_FOUND_ERROR = {"code": "NOT_FOUND", "message": "User not found. Please check the provided ID."}
 
 _seq = itertools.count(1)
@@ -1089,8 +1091,9 @@ class HipUsersTests(AuthCase):
         return r.json["user"]
 
     def assertSameUser(self, hip, eka):
-        self.assertTrue(HIPUSER_SPEC_FIELDS <= set(hip), HIPUSER_SPEC_FIELDS - set(hip))
-        self.assertTrue(set(hip) <= set(eka), set(hip) - set(eka))
+        self.assertTrue(HIPUSER_ALWAYS <= set(hip), HIPUSER_ALWAYS - set(hip))
+        self.assertEqual(set(hip), set(eka))
+        self.assertNotIn(None, hip.values(), hip)
         for k in hip:
             self.assertEqual(hip[k], eka[k], k)
 
@@ -1137,6 +1140,10 @@ class HipUsersTests(AuthCase):
         self.assertEqual(h1["doctors"][0]["id"], did)
         self.assertIs(h1["is_admin"], True)
         self.assertEqual(h1["seat_type"], "p")
+        self.assertTrue(h1["partner_id"].startswith("P-"), h1)
+        h3 = self.srv.request("GET", HIPUSERS + u3, token=self.t).json["user"]
+        self.assertNotIn("email", h3)  # unset: omitted
+        self.assertNotIn("partner_id", h3)
 
     def test_views_follow_changes(self):
         uid = self.create_user(self.t)

@@ -450,7 +450,7 @@ class BodyTests(HttpCase):
                     r = self.req(method, path, raw=raw)
                     self.assertError(r, 400)
                     if raw.strip():
-                        self.assertRegex(r.json["message"], r"\d|end", r)
+                        self.assertRegex(self.msg(r), r"\d|end", r)
         self.assertNothingChanged()
 
     def test_duplicate_keys(self):

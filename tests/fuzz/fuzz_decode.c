@@ -9,7 +9,8 @@
  *  - json_loadb(JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL), the flags request_json()
  *    parses bodies with (NUL inside strings gets to the field rules), then model_decode(); on success the decoded
  *    values are turned into a record and rendered with model_render(), which must
- *    show every non-link field and dump to JSON that parses again; on failure the
+ *    show exactly the fields the record has, hold no null anywhere (Eka's OpenAPI
+ *    types them as strings and arrays) and dump to JSON that parses again; on failure the
  *    error must be a 400 with a message.
  *  - field_validate() directly: every member of a parsed object against every field
  *    of the resource (wrong types included), and the raw bytes as a JSON string
@@ -19,6 +20,28 @@
 #include "model/field.h"
 #include "util/arena.h"
 #include "util/err.h"
+
+/* True when v holds no JSON null at any depth. */
+static bool no_nulls(json_t *v)
+{
+    const char *k;
+    json_t *x;
+    size_t i;
+    if (json_is_null(v))
+        return false;
+    if (json_is_object(v)) {
+        json_object_foreach(v, k, x) {
+            if (!no_nulls(x))
+                return false;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, x) {
+            if (!no_nulls(x))
+                return false;
+        }
+    }
+    return true;
+}
 
 /* A record as the store would hand it back after the write. */
 static void record_from(const struct resource *r, const struct fval *vals, struct arena *a, struct record *rec)
@@ -111,9 +134,13 @@ static void check_decoded(const struct resource *r, const struct fval *vals, boo
     json_t *out = model_render(r, &rec);
     FUZZ_CHECK(out != NULL);
     arena_defer(a, fuzz_json_decref, out);
+    /* a field is shown exactly when the record has a value */
     for (size_t i = 0; i < r->nfields; i++)
-        if (r->fields[i].type != FT_LINKS)
-            FUZZ_CHECK(json_object_get(out, r->fields[i].name) != NULL);
+        if (r->fields[i].type != FT_LINKS) {
+            json_t *shown = json_object_get(out, r->fields[i].name);
+            FUZZ_CHECK((shown != NULL) == (rec.v[i].state == V_SET));
+        }
+    FUZZ_CHECK(no_nulls(out));
     for (size_t i = 0; i < r->nviews; i++)
         FUZZ_CHECK(json_array_size(json_object_get(out, r->views[i].json_name)) == rec.links[i].n);
     char *txt = json_dumps(out, JSON_COMPACT);

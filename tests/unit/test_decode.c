@@ -928,13 +928,12 @@ static void test_render_user(void **state)
     json_t *o = own(c, model_render(u, &rec));
     assert_json_equal(c, o,
                       "{\"id\":\"123456789012345\",\"firstname\":\"Amit\",\"lastname\":\"Kumar\","
-                      "\"mobile\":\"+919876543210\",\"email\":null,\"auth_userid\":null,\"gender\":\"M\","
+                      "\"mobile\":\"+919876543210\",\"gender\":\"M\","
                       "\"dob\":\"1990-05-15\",\"is_admin\":true,\"seat_type\":\"b\",\"persona\":\"D\","
-                      "\"partner_id\":null,"
                       "\"doctors\":[{\"id\":\"do1000000000001\",\"firstname\":\"Asha\",\"lastname\":\"Rao\"},"
-                      "{\"id\":\"do1000000000002\",\"firstname\":\"Ravi\",\"lastname\":null}],"
+                      "{\"id\":\"do1000000000002\",\"firstname\":\"Ravi\"}],"
                       "\"clinics\":[{\"id\":\"c-000000000000000000000001\",\"name\":\"City Clinic\"}],"
-                      "\"created_at\":\"2024-01-02T03:04:05Z\",\"updated_at\":null}");
+                      "\"created_at\":\"2024-01-02T03:04:05Z\"}");
 }
 
 static void test_render_doctor(void **state)
@@ -954,26 +953,33 @@ static void test_render_doctor(void **state)
     json_t *o = own(c, model_render(d, &rec));
     assert_json_equal(c, o,
                       "{\"id\":\"do1234567890123\",\"firstname\":\"Asha\",\"lastname\":\"Rao\",\"gender\":\"F\","
-                      "\"dob\":\"1990-01-01\",\"mobile\":\"9000000001\",\"email\":null,\"about\":null,"
-                      "\"profile_image_url\":null,\"specialisation\":\"Cardiology\","
+                      "\"dob\":\"1990-01-01\",\"mobile\":\"9000000001\",\"specialisation\":\"Cardiology\","
                       "\"specialisations\":[\"Cardiology\",\"Neurology\"],\"qualifications\":[\"MBBS\"],"
-                      "\"partner_id\":null,\"clinics\":[],\"created_at\":null,\"updated_at\":null}");
+                      "\"clinics\":[]}");
 
-    /* no specialisations: both null */
+    /* no specialisations (never set, or cleared): both omitted */
     rec.v[field_index(d, "specialisations")].state = V_ABSENT;
     o = own(c, model_render(d, &rec));
-    assert_true(json_is_null(json_object_get(o, "specialisation")));
-    assert_true(json_is_null(json_object_get(o, "specialisations")));
+    assert_null(json_object_get(o, "specialisation"));
+    assert_null(json_object_get(o, "specialisations"));
+    rec.v[field_index(d, "specialisations")].state = V_NULL;
+    o = own(c, model_render(d, &rec));
+    assert_null(json_object_get(o, "specialisation"));
+    assert_null(json_object_get(o, "specialisations"));
     /* an empty list: [] and no primary */
     set_s(d, &rec, "specialisations", "[]");
     o = own(c, model_render(d, &rec));
-    assert_true(json_is_null(json_object_get(o, "specialisation")));
+    assert_null(json_object_get(o, "specialisation"));
     assert_json_equal(c, json_object_get(o, "specialisations"), "[]");
     /* unreadable stored text renders as [] rather than failing */
     set_s(d, &rec, "specialisations", "not json");
     o = own(c, model_render(d, &rec));
     assert_json_equal(c, json_object_get(o, "specialisations"), "[]");
-    assert_true(json_is_null(json_object_get(o, "specialisation")));
+    assert_null(json_object_get(o, "specialisation"));
+    /* a first item that is not a string is no primary specialisation */
+    set_s(d, &rec, "specialisations", "[7,\"ENT\"]");
+    o = own(c, model_render(d, &rec));
+    assert_null(json_object_get(o, "specialisation"));
     set_s(d, &rec, "specialisations", "{\"a\":1}");
     o = own(c, model_render(d, &rec));
     assert_json_equal(c, json_object_get(o, "specialisations"), "[]");
@@ -995,9 +1001,9 @@ static void test_render_clinic(void **state)
     json_t *o = own(c, model_render(cl, &rec));
     assert_json_equal(c, o,
                       "{\"id\":\"c-0123456789abcdef01234567\",\"name\":\"City Clinic\",\"address\":\"12 MG Road\","
-                      "\"pincode\":null,\"contact\":\"0801234567\",\"city\":null,\"state\":null,\"partner_id\":null,"
+                      "\"contact\":\"0801234567\","
                       "\"doctors\":[{\"id\":\"do1\",\"firstname\":\"Asha\",\"lastname\":\"Rao\"}],"
-                      "\"created_at\":null,\"updated_at\":\"2024-02-02T00:00:00Z\"}");
+                      "\"updated_at\":\"2024-02-02T00:00:00Z\"}");
 }
 
 /* Decoded values render back to what the client sent, normalized. */
@@ -1015,10 +1021,8 @@ static void test_decode_then_render(void **state)
     json_t *o = own(c, model_render(c->r, &rec));
     assert_json_equal(c, o,
                       "{\"id\":\"do1000000000000\",\"firstname\":\"Asha\",\"lastname\":\"Rao\",\"gender\":\"F\","
-                      "\"dob\":\"1990-01-01\",\"mobile\":\"9000000001\",\"email\":null,\"about\":null,"
-                      "\"profile_image_url\":null,\"specialisation\":\"ENT\",\"specialisations\":[\"ENT\",\"Oncology\"],"
-                      "\"qualifications\":null,\"partner_id\":null,\"clinics\":[],\"created_at\":null,"
-                      "\"updated_at\":null}");
+                      "\"dob\":\"1990-01-01\",\"mobile\":\"9000000001\",\"specialisation\":\"ENT\","
+                      "\"specialisations\":[\"ENT\",\"Oncology\"],\"clinics\":[]}");
 }
 
 /* ---------------------------------------------------------------- herr */

@@ -1,0 +1,553 @@
+#!/usr/bin/env python3
+"""Contract test: every response of a standard session validates against Eka's OpenAPI.
+
+Stoplight Prism (installed under build/tools by scripts/npm-tools.sh, which `make test` runs)
+sits as a validating proxy in front of the real server, once per spec file:
+  ../shared/spec/eka-cdr-onboarding.openapi.yaml  for /cdr/v1/...
+  ../shared/spec/eka-connect-auth.openapi.yaml    for /connect-auth/v1/...
+Prism runs without --errors, so every request reaches the server unchanged (with --errors a
+request that breaks the spec on purpose would be answered 422 by Prism and never reach it), and
+reports what it found in the `sl-violations` response header: a JSON list of
+{location, severity, code, message}. location[0] tells a request violation ("request": the
+test sent something the spec does not allow, often on purpose) from a response violation
+("response": the server answered something the spec does not allow).
+
+The session replays all 21 operations of the two specs with minimal and full records, after
+PATCH (including nulls that clear fields) and after DELETE, and the error answers 400, 401,
+404, 405, 409, 415 and 429. It fails on any response violation, with two exceptions that the
+spec itself forces and each step names in advance:
+  - a status the spec does not declare for that operation (401 on most of /cdr/v1, 409, 415):
+    Prism can only warn "Unable to match the returned status code"; the body is then checked
+    here to be the error shape every declared /cdr/v1 error has;
+  - a method the spec has no operation for (405, PATCH on a collection): Prism finds no route
+    and validates nothing; checked here the same way.
+Every answer must also come from the server (X-Request-Id), not from Prism, and no /cdr/v1 or
+connect-auth body may hold a null anywhere.
+
+The checker is itself tested (CheckerSeesViolations): a stub upstream behind a third Prism
+answers with nulls and a string where the spec wants an array, including to requests that
+break the spec, and the same checker must report each response violation.
+
+Run alone: HIPUSERS_BIN=build/hipusers python3 tests/e2e/test_contract.py
+Environment: HIPUSERS_PRISM (the prism executable), HIPUSERS_SPEC_DIR (the spec folder).
+"""
+import ctypes
+import http.client
+import http.server
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Server, free_port, make_token  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+PRISM = os.environ.get("HIPUSERS_PRISM") or os.path.join(ROOT, "build", "tools", "node_modules", ".bin", "prism")
+SPEC_DIR = os.environ.get("HIPUSERS_SPEC_DIR") or os.path.join(ROOT, "..", "shared", "spec")
+CDR_SPEC = os.path.join(SPEC_DIR, "eka-cdr-onboarding.openapi.yaml")
+AUTH_SPEC = os.path.join(SPEC_DIR, "eka-connect-auth.openapi.yaml")
+READY_SECONDS = 120  # two or three Node processes starting on a loaded 2-core machine
+
+# The 21 operations of the two specs: every one must be replayed with a 2xx answer.
+OPERATIONS = {
+    "GET /cdr/v1/get_business_info/",
+    "GET /cdr/v1/hipusers/", "GET /cdr/v1/hipusers/{hip_user_id}",
+    "POST /connect-auth/v1/account/login", "POST /connect-auth/v1/account/refresh-token",
+    "POST /connect-auth/v1/account/refresh",
+} | {f"{m} /cdr/v1/{r}/" for r in ("ekauser", "doctor", "clinic") for m in ("GET", "POST")} \
+  | {f"{m} /cdr/v1/{r}/{{{p}}}/" for r, p in (("ekauser", "user_id"), ("doctor", "doc_id"), ("clinic", "clinic_id"))
+     for m in ("GET", "PATCH", "DELETE")}
+
+CREATES = {f"POST /cdr/v1/{r}/" for r in ("ekauser", "doctor", "clinic")}
+UNDECLARED = "Unable to match the returned status code"
+NO_ROUTE = "route not found"
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the child of a fork only calls it
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In the child before exec: SIGTERM when the test process dies, even by SIGKILL, so a
+    ctest timeout leaves no Prism behind."""
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Prism:
+    """One `prism proxy` process on a free port."""
+
+    def __init__(self, spec, upstream, log_dir, name):
+        self.spec, self.upstream, self.name = spec, upstream, name
+        self.log_path = os.path.join(log_dir, f"prism-{name}.log")
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if k != "NODE_ENV"}  # one process, not -m
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [PRISM, "proxy", self.spec, self.upstream, "--host", "127.0.0.1", "--port", str(self.port)],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+            preexec_fn=_die_with_parent)
+        return self
+
+    def wait_ready(self, deadline):
+        """Polls until Prism accepts connections; fails when it exits or the deadline passes."""
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"prism ({self.name}) exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"prism ({self.name}) not listening after {READY_SECONDS} s:\n{self.log()}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        if getattr(self, "_log", None):
+            self._log.close()
+            self._log = None
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")[-4000:]
+        except OSError:
+            return ""
+
+    def request(self, method, path, body=None, raw=None, headers=None, content_type="application/json"):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        h = dict(headers or {})
+        if data is not None and content_type:
+            h["Content-Type"] = content_type
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        raw_body = r.read()
+        hdrs = {k.lower(): v for k, v in r.getheaders()}
+        conn.close()
+        return Answer(r.status, hdrs, raw_body)
+
+
+class Answer:
+    def __init__(self, status, headers, raw):
+        self.status, self.headers, self.raw = status, headers, raw
+        try:
+            self.json = json.loads(raw.decode("utf-8")) if raw else None
+        except (ValueError, UnicodeDecodeError):
+            self.json = None
+        self.violations = json.loads(headers["sl-violations"]) if "sl-violations" in headers else []
+
+    def side(self, which):
+        """Violations of one side, 'request' or 'response' (one without a location counts as a
+        response violation, so nothing unexplained passes)."""
+        def where(v):
+            loc = v.get("location") or []
+            return "request" if loc and loc[0] == "request" else "response"
+        return [v for v in self.violations if where(v) == which]
+
+    def __repr__(self):
+        return f"<{self.status} {self.raw[:300]!r} violations={self.violations}>"
+
+
+def nulls(v, where="body"):
+    """Paths of every null inside a JSON value."""
+    if v is None:
+        return [where]
+    if isinstance(v, dict):
+        return [p for k, x in v.items() for p in nulls(x, f"{where}.{k}")]
+    if isinstance(v, list):
+        return [p for i, x in enumerate(v) for p in nulls(x, f"{where}[{i}]")]
+    return []
+
+
+def problems(a, status, op, declared=True, bad_request=False, upstream=True, create=False):
+    """Everything wrong with one answer, as a list of sentences (empty when it is right).
+    op: "METHOD /spec/path/{param}" or None when the spec has no such operation;
+    declared: the spec declares this status for op; bad_request: the request breaks the spec
+    on purpose (Prism must say so); create: a POST on a collection (its 400 message is a list)."""
+    out = []
+    if a.status != status:
+        out.append(f"status {a.status}, expected {status}")
+    if upstream and "x-request-id" not in a.headers:
+        out.append("the answer came from Prism, not from the server")
+    req, resp = a.side("request"), a.side("response")
+    if op is None:
+        if not any(NO_ROUTE in v.get("message", "") for v in req):
+            out.append(f"expected Prism to find no operation, got request violations {req}")
+        resp_ok = []
+    elif not declared:
+        resp_ok = [v for v in resp if v.get("severity") == "Warning" and UNDECLARED in v.get("message", "")]
+        if not resp_ok:
+            out.append(f"status {a.status} was expected to be undeclared by the spec; Prism matched it")
+    else:
+        resp_ok = []
+    bad = [v for v in resp if v not in resp_ok]
+    if bad:
+        out.append("RESPONSE VIOLATIONS: " + json.dumps(bad))
+    if op is not None:
+        if bad_request and not req:
+            out.append("the request breaks the spec on purpose but Prism reported no request violation")
+        if not bad_request and req:
+            out.append("unexpected request violations (the test's own request breaks the spec): " + json.dumps(req))
+    if a.json is None and a.raw:
+        out.append("body is not JSON")
+    for p in nulls(a.json):
+        out.append(f"null rendered at {p}")
+    # Answers Prism cannot validate (no operation, undeclared status) get the shape every
+    # declared error of their API has.
+    if a.status >= 400 and (op is None or not declared) and isinstance(a.json, dict):
+        if op is not None and op.split(" ")[1].startswith("/connect-auth/"):
+            if not (a.json.get("code") == a.status and isinstance(a.json.get("error"), str)):
+                out.append(f"connect-auth error shape: {a.json}")
+        elif not (a.json.get("status") == "error" and isinstance(a.json.get("message"), str)):
+            out.append(f"error shape: {a.json}")
+    if create and a.status == 400 and isinstance(a.json, dict):
+        m = a.json.get("message")
+        if not (isinstance(m, list) and m and all(isinstance(x, str) for x in m)):
+            out.append(f"a create's 400 message must be a list of strings: {m!r}")
+    return out
+
+
+def start_all(cls, prisms):
+    for p in prisms:
+        p.start()
+        cls.addClassCleanup(p.stop)
+    deadline = time.time() + READY_SECONDS
+    for p in prisms:
+        p.wait_ready(deadline)
+
+
+def require_tools():
+    if not os.access(PRISM, os.X_OK):
+        raise RuntimeError(f"Prism is missing at {PRISM}: `make test` installs it (scripts/npm-tools.sh)")
+    for spec in (CDR_SPEC, AUTH_SPEC):
+        if not os.path.isfile(spec):
+            raise RuntimeError(f"Eka's OpenAPI is missing at {spec} (set HIPUSERS_SPEC_DIR)")
+
+
+class Contract(unittest.TestCase):
+    """A standard session through Prism; one test so the steps run in order."""
+
+    @classmethod
+    def setUpClass(cls):
+        require_tools()
+        cls.srv = Server()
+        cls.addClassCleanup(cls.srv.cleanup)
+        cls.srv.start()
+        upstream = f"http://127.0.0.1:{cls.srv.port}"
+        cls.cdr = Prism(CDR_SPEC, upstream, cls.srv.data_dir, "cdr")
+        cls.auth = Prism(AUTH_SPEC, upstream, cls.srv.data_dir, "auth")
+        start_all(cls, [cls.cdr, cls.auth])
+
+    def setUp(self):
+        self.failures = []
+        self.replayed = set()
+        self.steps = 0
+
+    def step(self, method, path, status, op, body=None, raw=None, token="access", headers=None,
+             content_type="application/json", declared=True, bad_request=False):
+        """Sends one request through the Prism of its API, records what is wrong with the answer
+        and returns it. token: "access" (the session's), None, or a token string."""
+        prism = self.auth if path.startswith("/connect-auth/") else self.cdr
+        h = dict(headers or {})
+        if token == "access":
+            token = self.access
+        if token is not None:
+            h["auth"] = token
+        a = prism.request(method, path, body=body, raw=raw, headers=h, content_type=content_type)
+        self.steps += 1
+        create = op in CREATES
+        for p in problems(a, status, op, declared, bad_request, create=create):
+            self.failures.append(f"{method} {path} -> {a.status}: {p}\n    body: {a.raw[:400]!r}")
+        if op is not None and declared and 200 <= a.status < 300:
+            self.replayed.add(op)
+        return a
+
+    def ok(self, a, status):
+        """For steps later steps depend on: stop at once when they failed."""
+        self.assertEqual(a.status, status, "\n".join(self.failures) + f"\n{a!r}")
+        return a.json
+
+    def test_session(self):
+        s = self.step
+        r = self.srv.cli("business", "create", "--name", "Contract Clinic Group")
+        self.assertEqual(r.returncode, 0, r)
+        b_id = r.stdout.strip()
+        r = self.srv.cli("client", "create", "--b-id", b_id, "--name", "contract")
+        self.assertEqual(r.returncode, 0, r)
+        kv = dict(line.split("=", 1) for line in r.stdout.split() if "=" in line)
+        cid, secret = kv["client_id"], kv["client_secret"]
+        LOGIN, REFRESH, REFRESH_OLD = ("/connect-auth/v1/account/login", "/connect-auth/v1/account/refresh-token",
+                                       "/connect-auth/v1/account/refresh")
+        OP_LOGIN, OP_REFRESH, OP_REFRESH_OLD = ("POST " + LOGIN, "POST " + REFRESH, "POST " + REFRESH_OLD)
+
+        # ---- connect-auth: login, refresh-token, refresh and their errors (4XX is declared)
+        self.access = None
+        pair = self.ok(s("POST", LOGIN, 200, OP_LOGIN, {"client_id": cid, "client_secret": secret}, token=None), 200)
+        self.access = pair["access_token"]
+        s("POST", LOGIN, 401, OP_LOGIN, {"client_id": cid, "client_secret": "wrong"}, token=None)
+        s("POST", LOGIN, 400, OP_LOGIN, {"client_id": cid}, token=None, bad_request=True)
+        s("POST", LOGIN, 415, OP_LOGIN, raw=b"client_id=x", content_type="text/plain", token=None,
+          bad_request=True)
+        pair = self.ok(s("POST", REFRESH, 200, OP_REFRESH, {"refresh_token": pair["refresh_token"]}, token=None,
+                         headers={"Authorization": "Bearer " + self.access, "Client-Id": cid}), 200)
+        self.access = pair["access_token"]
+        s("POST", REFRESH, 401, OP_REFRESH, {"refresh_token": pair["refresh_token"]}, token=None,
+          bad_request=True)  # the required Authorization and Client-Id headers left out
+        old_rt = pair["refresh_token"]
+        pair = self.ok(s("POST", REFRESH_OLD, 200, OP_REFRESH_OLD, {"refresh_token": old_rt}, token=None), 200)
+        self.access = pair["access_token"]
+        s("POST", REFRESH_OLD, 400, OP_REFRESH_OLD, {"access_token": self.access}, token=None, bad_request=True)
+        for _ in range(10):
+            s("POST", LOGIN, 401, OP_LOGIN, {"client_id": "EC_unknown", "client_secret": "x"}, token=None)
+        a = s("POST", LOGIN, 429, OP_LOGIN, {"client_id": "EC_unknown", "client_secret": "x"}, token=None)
+        self.assertIn("retry-after", a.headers)
+        # the spent refresh token: reuse ends the session, so this is the last auth step
+        s("POST", REFRESH_OLD, 401, OP_REFRESH_OLD, {"refresh_token": old_rt}, token=None)
+        pair = self.ok(s("POST", LOGIN, 200, OP_LOGIN, {"client_id": cid, "client_secret": secret}, token=None), 200)
+        self.access = pair["access_token"]
+
+        # ---- business info
+        info = self.ok(s("GET", "/cdr/v1/get_business_info/", 200, "GET /cdr/v1/get_business_info/"), 200)
+        self.assertEqual(info, {"status": "success", "bid": b_id, "business_name": "Contract Clinic Group"})
+        s("GET", "/cdr/v1/get_business_info/", 401, "GET /cdr/v1/get_business_info/", token=None, bad_request=True)
+        s("GET", "/cdr/v1/get_business_info/", 404, "GET /cdr/v1/get_business_info/",
+          token=make_token("9999999999999999"), declared=False)  # a CLI-style token of no business
+
+        C, D, U = "/cdr/v1/clinic/", "/cdr/v1/doctor/", "/cdr/v1/ekauser/"
+        OPC = {m: f"{m} {C}" for m in ("GET", "POST")}
+        OPD = {m: f"{m} {D}" for m in ("GET", "POST")}
+        OPU = {m: f"{m} {U}" for m in ("GET", "POST")}
+        IC = {m: f"{m} /cdr/v1/clinic/{{clinic_id}}/" for m in ("GET", "PATCH", "DELETE")}
+        ID = {m: f"{m} /cdr/v1/doctor/{{doc_id}}/" for m in ("GET", "PATCH", "DELETE")}
+        IU = {m: f"{m} /cdr/v1/ekauser/{{user_id}}/" for m in ("GET", "PATCH", "DELETE")}
+        HL, HI = "GET /cdr/v1/hipusers/", "GET /cdr/v1/hipusers/{hip_user_id}"
+
+        # ---- empty lists
+        for path, op in ((C, OPC), (D, OPD), (U, OPU)):
+            s("GET", path, 200, op["GET"])
+        s("GET", "/cdr/v1/hipusers/", 200, HL)
+
+        # ---- minimal and full records
+        c_min = self.ok(s("POST", C, 201, OPC["POST"], {"name": "Min Clinic", "address": "1 Road"}), 201)["ekaid"]
+        d_min = self.ok(s("POST", D, 201, OPD["POST"], {"firstname": "Min", "lastname": "Doc", "gender": "F"}),
+                        201)["ekaid"]
+        c_full = self.ok(s("POST", C, 201, OPC["POST"], {
+            "name": "Sunrise Clinic", "address": "123 Main Street, Block A", "partner_id": "Clinic_321_Indore",
+            "pincode": "560001", "contact": "9876543210", "doctor_ids": [d_min], "city": "Bangalore",
+            "state": "Karnataka"}), 201)["ekaid"]
+        d_full = self.ok(s("POST", D, 201, OPD["POST"], {
+            "firstname": "Rajesh", "lastname": "Sharma", "mobile": "9000011111", "dob": "1979-01-01",
+            "email": "dr.rajesh@example.com", "gender": "M", "specialisations": ["Cardiology", "Internal Medicine"],
+            "qualifications": ["MBBS", "MD"], "about": "Cardiologist.",
+            "profile_image_url": "https://example.com/images/dr-rajesh.jpg", "partner_clinic_ids": ["Clinic_321_Indore"],
+            "partner_id": "Part_doc"}), 201)["ekaid"]
+        u_min = self.ok(s("POST", U, 201, OPU["POST"], {"firstname": "Min", "lastname": "User", "gender": "O",
+                                                       "dob": "2000-02-29", "mobile": "9000000001"}), 201)["ekaid"]
+        u_full = self.ok(s("POST", U, 201, OPU["POST"], {
+            "firstname": "Amit", "lastname": "Kumar", "mobile": "9876543210", "email": "amit.kumar@example.com",
+            "auth_userid": "Prateek_@_123", "gender": "M", "dob": "1990-05-15", "is_admin": False, "seat_type": "b",
+            "persona": "S", "doctor_ids": [d_full, d_min], "clinic_ids": [c_full], "partner_id": "Part_user_1"}),
+            201)["ekaid"]
+
+        def views():
+            """GET of everything, as a user would look after each change."""
+            for path, op in ((C, OPC), (D, OPD), (U, OPU)):
+                s("GET", path, 200, op["GET"])
+            s("GET", "/cdr/v1/hipusers/", 200, HL)
+            out = {}
+            for key, path, op in ((c_min, C, IC), (c_full, C, IC), (d_min, D, ID), (d_full, D, ID),
+                                  (u_min, U, IU), (u_full, U, IU)):
+                if key in deleted:
+                    s("GET", path + key + "/", 404, op["GET"])
+                    if path == U:
+                        s("GET", "/cdr/v1/hipusers/" + key, 404, HI)
+                    continue
+                out[key] = s("GET", path + key + "/", 200, op["GET"]).json
+                if path == U:
+                    s("GET", "/cdr/v1/hipusers/" + key, 200, HI)
+            return out
+
+        deleted = set()
+        got = views()
+        # by partner id too
+        s("GET", C + "Clinic_321_Indore/", 200, IC["GET"])
+        s("GET", D + "Part_doc/", 200, ID["GET"])
+        s("GET", U + "Part_user_1/", 200, IU["GET"])
+        # a minimal record shows no optional field at all (omitted, never null)
+        self.assertEqual(set(got[c_min]["clinic"]), {"id", "name", "address", "doctors", "created_at", "updated_at"})
+        self.assertEqual(set(got[d_min]["doctor"]), {"id", "firstname", "lastname", "gender", "dob", "clinics",
+                                                    "created_at", "updated_at"})
+        self.assertEqual(set(got[u_min]["user"]), {"id", "firstname", "lastname", "mobile", "gender", "dob",
+                                                  "is_admin", "seat_type", "persona", "doctors", "clinics",
+                                                  "created_at", "updated_at"})
+        self.assertEqual(got[d_full]["doctor"]["specialisation"], "Cardiology")
+
+        # ---- PATCH: null clears (the spec types these as strings: a request violation on
+        # purpose), values fill in, links change
+        s("PATCH", U + u_full + "/", 200, IU["PATCH"], {"email": None, "partner_id": None, "is_admin": True,
+                                                        "seat_type": "p", "clinic_ids": [c_full, c_min]},
+          bad_request=True)
+        s("PATCH", U + u_min + "/", 200, IU["PATCH"], {"email": "min.user@example.com", "partner_id": "Part_user_2",
+                                                       "doctor_ids": [d_min]})
+        s("PATCH", D + d_full + "/", 200, ID["PATCH"], {"about": None, "specialisations": None, "email": None,
+                                                        "profile_image_url": None}, bad_request=True)
+        s("PATCH", D + d_min + "/", 200, ID["PATCH"], {"about": "Updated bio", "specialisations": ["Dermatology"],
+                                                       "clinic_ids": [c_min]})
+        s("PATCH", C + c_full + "/", 200, IC["PATCH"], {"pincode": None, "contact": None, "city": None},
+          bad_request=True)
+        s("PATCH", C + c_min + "/", 200, IC["PATCH"], {"pincode": "110001", "contact": "01123456789",
+                                                       "doctor_ids": [d_full]})
+        got = views()
+        self.assertNotIn("email", got[u_full]["user"])
+        self.assertNotIn("partner_id", got[u_full]["user"])
+        self.assertNotIn("specialisation", got[d_full]["doctor"])
+        self.assertNotIn("pincode", got[c_full]["clinic"])
+        self.assertEqual(got[u_min]["user"]["email"], "min.user@example.com")
+
+        # ---- error answers
+        s("POST", C, 400, OPC["POST"], {"name": "No Address"}, bad_request=True)
+        s("POST", D, 400, OPD["POST"], {"firstname": "Two", "lastname": "Forms", "gender": "M",
+                                        "clinic_ids": [c_min], "partner_clinic_ids": ["Clinic_321_Indore"]})
+        s("POST", U, 400, OPU["POST"], {"firstname": "Bad", "lastname": "Email", "gender": "M",
+                                        "dob": "1990-01-01", "email": "not-an-email"}, bad_request=True)
+        s("POST", U, 400, OPU["POST"], {"firstname": "Unknown", "lastname": "Doctor", "gender": "M",
+                                        "dob": "1990-01-01", "mobile": "9000000009", "doctor_ids": ["do0"]})
+        s("PATCH", U + u_min + "/", 400, IU["PATCH"], {"gender": "X"}, bad_request=True)
+        s("PATCH", D + d_min + "/", 400, ID["PATCH"], {"mobile": "12"})
+        s("PATCH", C + c_min + "/", 400, IC["PATCH"], {"pincode": "12"})
+        s("PATCH", C, 400, None, {"name": "x"})  # PATCH without an id: the spec has no such operation
+        s("PUT", C + c_min + "/", 405, None, {"name": "x"})
+        s("DELETE", U, 405, None)
+        s("GET", D, 401, OPD["GET"], token=None, declared=False, bad_request=True)
+        s("GET", C + c_min + "/", 401, IC["GET"], token="not-a-token", declared=False)
+        s("GET", "/cdr/v1/hipusers/", 401, HL, token=make_token(secret="another-secret-0123456789abcdef01234567"),
+          declared=False)
+        for path, op in ((C, IC), (D, ID), (U, IU)):
+            s("GET", path + "nope/", 404, op["GET"])
+            s("PATCH", path + "nope/", 404, op["PATCH"], {"partner_id": "x"})
+            s("DELETE", path + "nope/", 404, op["DELETE"])
+        s("GET", "/cdr/v1/hipusers/nope", 404, HI)
+        s("POST", U, 409, OPU["POST"], {"firstname": "Dup", "lastname": "Partner", "gender": "M", "dob": "1990-01-01",
+                                        "mobile": "9000000002", "partner_id": "Part_user_2"}, declared=False)
+        s("PATCH", C + c_min + "/", 409, IC["PATCH"], {"partner_id": "Clinic_321_Indore"}, declared=False)
+        s("POST", C, 415, OPC["POST"], raw=b'{"name":"x","address":"y"}', content_type="text/plain",
+          declared=False, bad_request=True)
+
+        # ---- DELETE, and every view afterwards
+        for key, path, op in ((c_full, C, IC), (d_min, D, ID), (u_min, U, IU)):
+            a = s("DELETE", path + key + "/", 200, op["DELETE"])
+            deleted.add(key)
+            self.assertEqual(a.json.get("status"), "success", a)
+        got = views()
+        self.assertEqual([c["id"] for c in got[d_full]["doctor"]["clinics"]], [c_min])
+        self.assertEqual([d["id"] for d in got[u_full]["user"]["doctors"]], [d_full])
+        for key, path, op in ((d_full, D, ID), (c_min, C, IC), (u_full, U, IU)):
+            s("DELETE", path + key + "/", 200, op["DELETE"])
+            deleted.add(key)
+            s("DELETE", path + key + "/", 404, op["DELETE"])
+        views()
+
+        self.assertEqual(OPERATIONS - self.replayed, set(), "operations never answered 2xx through Prism")
+        if self.failures:
+            self.fail(f"{len(self.failures)} faults in {self.steps} answers:\n" + "\n".join(self.failures))
+
+
+class Stub(http.server.BaseHTTPRequestHandler):
+    """A fake upstream with canned answers: (method, path) -> (status, body)."""
+    answers = {}
+
+    def _answer(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            self.rfile.read(n)
+        status, body = self.answers.get((self.command, self.path), (404, {"status": "error", "message": "Not found"}))
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Request-Id", "stub")
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = _answer
+
+    def log_message(self, *args):
+        pass
+
+
+class CheckerSeesViolations(unittest.TestCase):
+    """The checker of the session reports the faults it exists for: a null where the spec has a
+    string, a string where it has an array, also under request violations sent on purpose."""
+
+    @classmethod
+    def setUpClass(cls):
+        require_tools()
+        Stub.answers = {
+            ("GET", "/cdr/v1/clinic/"): (200, {"status": "success", "clinics": [
+                {"id": "c-1", "name": "Sunrise", "address": "1 Road", "pincode": None, "doctors": []}]}),
+            ("GET", "/cdr/v1/ekauser/u1/"): (200, {"status": "success", "user": {
+                "id": "u1", "firstname": "A", "lastname": "B", "email": None, "is_admin": False,
+                "doctors": [], "clinics": []}}),
+            ("POST", "/cdr/v1/clinic/"): (400, {"status": "error", "message": "address: This field is required."}),
+            ("GET", "/cdr/v1/doctor/"): (200, {"status": "success", "doctors": [
+                {"id": "do1", "firstname": "A", "lastname": "B", "clinics": []}]}),
+        }
+        cls.stub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stub)  # bound, not serving yet
+        cls.addClassCleanup(cls.stub.server_close)
+        cls.dir = tempfile.mkdtemp(prefix="hipusers-contract-")
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
+        cls.prism = Prism(CDR_SPEC, f"http://127.0.0.1:{cls.stub.server_address[1]}", cls.dir, "stub")
+        cls.prism.start()  # forked before the stub's thread exists
+        cls.addClassCleanup(cls.prism.stop)
+        threading.Thread(target=cls.stub.serve_forever, daemon=True).start()
+        cls.addClassCleanup(cls.stub.shutdown)
+        cls.prism.wait_ready(time.time() + READY_SECONDS)
+
+    def test_null_in_a_list_is_a_response_violation(self):
+        a = self.prism.request("GET", "/cdr/v1/clinic/", headers={"auth": "t"})
+        p = problems(a, 200, "GET /cdr/v1/clinic/")
+        self.assertTrue(any("RESPONSE VIOLATIONS" in x and "clinics.0.pincode" in x for x in p), p)
+        self.assertIn("null rendered at body.clinics[0].pincode", p)
+
+    def test_null_in_an_item_is_a_response_violation(self):
+        a = self.prism.request("GET", "/cdr/v1/ekauser/u1/", headers={"auth": "t"})
+        p = problems(a, 200, "GET /cdr/v1/ekauser/{user_id}/")
+        self.assertTrue(any("RESPONSE VIOLATIONS" in x and "user.email" in x for x in p), p)
+
+    def test_request_violations_do_not_mask_response_ones(self):
+        # no auth header and no address: the request breaks the spec twice; the answer's
+        # message is a string where the spec wants an array
+        a = self.prism.request("POST", "/cdr/v1/clinic/", body={"name": "x"})
+        self.assertGreaterEqual(len(a.side("request")), 2, a)
+        self.assertTrue(any("message" in "".join(map(str, v.get("location", []))) for v in a.side("response")), a)
+        p = problems(a, 400, "POST /cdr/v1/clinic/", bad_request=True, create=True)
+        self.assertTrue(any(x.startswith("RESPONSE VIOLATIONS") and "message must be array" in x for x in p), p)
+        self.assertFalse(any("request violation" in x for x in p), p)  # those were expected
+
+    def test_a_valid_answer_passes(self):
+        a = self.prism.request("GET", "/cdr/v1/doctor/", headers={"auth": "t"})
+        self.assertEqual(problems(a, 200, "GET /cdr/v1/doctor/"), [])
+        self.assertEqual(a.violations, [])
+
+
+if __name__ == "__main__":
+    unittest.main()
