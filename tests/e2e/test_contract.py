@@ -249,7 +249,7 @@ class Contract(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         require_tools()
-        cls.srv = Server()
+        cls.srv = Server(args=["--refresh-reuse-grace", "0"])  # a reuse is answered 401 at once
         cls.addClassCleanup(cls.srv.cleanup)
         cls.srv.start()
         upstream = f"http://127.0.0.1:{cls.srv.port}"
