@@ -172,17 +172,18 @@ class TestClinicCreateAndRead(ClinicApi):
         self.assertEqual(r.json["clinic"]["id"], cid)
         self.assertNotFound(self.req("GET", "/cdr/v1/clinic/Clinic%20321/", token=t))
 
-    def test_eka_id_wins_over_partner_id(self):
+    def test_partner_id_equal_to_an_eka_id_is_refused(self):
+        # a partner id shaped like a clinic's Eka id would make {id} match two clinics
         t = self.tenant()
         c1 = self.create(dict(MINIMAL, name="First"), t)
-        c2 = self.create(dict(MINIMAL, name="Second", partner_id=c1), t)
-        self.assertEqual(self.get(c1, t)["name"], "First")
-        r = self.req("PATCH", "/cdr/v1/clinic/%s/" % c1, {"city": "Delhi"}, token=t)
-        self.assertEqual(r.json, {"status": "success", "ekaid": c1})
-        self.assertEqual(self.get(c1, t)["city"], "Delhi")
-        self.assertIsNone(self.get(c2, t)["city"])
-        self.assertEqual(self.req("DELETE", "/cdr/v1/clinic/%s/" % c1, token=t).status, 200)
-        self.assertEqual(self.get(c1, t)["id"], c2)
+        before = self.snapshot(t)
+        r = self.req("POST", "/cdr/v1/clinic/", dict(MINIMAL, name="Second", partner_id=c1), token=t)
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("partner_id", r.json["errors"], r)
+        r = self.req("PATCH", "/cdr/v1/clinic/%s/" % c1, {"partner_id": c1}, token=t)
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("partner_id", r.json["errors"], r)
+        self.assertEqual(self.snapshot(t), before)
 
     def test_not_found(self):
         t = self.tenant()
