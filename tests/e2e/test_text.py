@@ -423,6 +423,24 @@ class TextRuleTests(TextCase):
         self.assertEqual(self.get(CLINICS, cid, t)["name"], "Sunrise\u00a0Clinic")
 
 
+class BusinessNameTests(unittest.TestCase):
+    """The operator's business name (shown by get_business_info) follows the text rules."""
+
+    def test_business_name_rules(self):
+        srv = Server()
+        self.addCleanup(srv.cleanup)
+        for bad in ("Sunrise\u202e Health", "\u3000\u200b", "Line\u2028Two", "\U000e0041"):
+            with self.subTest(name=ascii(bad)):
+                r = srv.cli("business", "create", "--name", bad)
+                self.assertEqual(r.returncode, 2, r.stderr)
+        r = srv.cli("business", "list")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "")
+        r = srv.cli("business", "create", "--name", "\u0d15\u0d3f\u0d30\u0d23\u0d4d\u200d Clinics")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("\u0d15\u0d3f\u0d30\u0d23\u0d4d\u200d Clinics", srv.cli("business", "list").stdout)
+
+
 class CharsetTests(TextCase):
     """JSON is UTF-8: a body declared in another charset would be misread, so it is a 415."""
 
