@@ -63,9 +63,10 @@ int cmd_business(const char *db, int argc, char **argv)
     struct store_conn *c;
     if (strcmp(sub, "create") == 0) {
         const char *name = opt(argc, argv, "--name");
-        size_t start;
+        uint32_t cp;
         long chars = name ? text_codepoints(name, strlen(name)) : -1;
-        if (!name || chars < 0 || chars > 200 || text_trim(name, strlen(name), &start) == 0) {
+        if (!name || chars < 0 || chars > 200 || text_forbidden(name, strlen(name), &cp) ||
+            !text_has_visible(name, strlen(name))) {
             fprintf(stderr, "usage: hipusers business create --name NAME (1..200 characters of text)\n");
             return 2;
         }

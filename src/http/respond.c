@@ -68,9 +68,32 @@ void respond_error(struct request *rq, const struct herr *e)
     rq->resp.retry_after = e->retry_after;
 }
 
-/* "application/json", any case, optionally followed by parameters such as charset. */
-static bool is_json_type(const char *ct)
+/* A media type parameter's value (token or quoted-string, RFC 9110 §5.6.6) equals want,
+ * ignoring case. */
+static bool param_is(const char *v, size_t n, const char *want)
 {
+    if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+        /* quoted: drop the quotes and the backslashes of quoted-pairs */
+        char buf[64];
+        size_t k = 0;
+        for (size_t i = 1; i + 1 < n; i++) {
+            if (v[i] == '\\' && i + 2 < n)
+                i++;
+            if (k + 1 >= sizeof buf)
+                return false;
+            buf[k++] = v[i];
+        }
+        buf[k] = '\0';
+        return strcasecmp(buf, want) == 0;
+    }
+    return strlen(want) == n && strncasecmp(v, want, n) == 0;
+}
+
+/* "application/json", any case, optionally followed by parameters. JSON is UTF-8 (RFC 8259
+ * §8.1): a charset parameter naming anything else means the body would be misread. */
+static bool is_json_type(const char *ct, bool *bad_charset)
+{
+    *bad_charset = false;
     if (!ct)
         return false;
     while (*ct == ' ')
@@ -81,7 +104,32 @@ static bool is_json_type(const char *ct)
     const char *rest = ct + sizeof want - 1;
     while (*rest == ' ' || *rest == '\t')
         rest++;
-    return *rest == '\0' || *rest == ';';
+    if (*rest != '\0' && *rest != ';')
+        return false;
+    while (*rest == ';') {
+        const char *name = rest + 1;
+        while (*name == ' ' || *name == '\t')
+            name++;
+        const char *end = strchr(name, ';');
+        if (!end)
+            end = name + strlen(name);
+        const char *eq = memchr(name, '=', (size_t)(end - name));
+        size_t nlen = (size_t)((eq ? eq : end) - name);
+        while (nlen && (name[nlen - 1] == ' ' || name[nlen - 1] == '\t'))
+            nlen--;
+        if (nlen == 7 && strncasecmp(name, "charset", 7) == 0) {
+            const char *v = eq ? eq + 1 : end, *vend = end;
+            while (v < vend && (*v == ' ' || *v == '\t'))
+                v++;
+            while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t'))
+                vend--;
+            /* "utf8" is the WHATWG Encoding Standard's other label for UTF-8 */
+            if (!param_is(v, (size_t)(vend - v), "utf-8") && !param_is(v, (size_t)(vend - v), "utf8"))
+                *bad_charset = true;
+        }
+        rest = end;
+    }
+    return !*bad_charset;
 }
 
 /* Nesting depth outside strings; jansson's own limit is far deeper than any body here needs. */
@@ -112,8 +160,10 @@ static void json_decref_void(void *p) { json_decref(p); }
 
 json_t *request_json(struct request *rq, struct herr *e)
 {
-    if (!is_json_type(rq->content_type)) {
-        herr_set(e, 415, "Content-Type must be application/json.");
+    bool bad_charset;
+    if (!is_json_type(rq->content_type, &bad_charset)) {
+        herr_set(e, 415, bad_charset ? "Content-Type charset must be utf-8: JSON bodies are UTF-8."
+                                     : "Content-Type must be application/json.");
         return NULL;
     }
     if (rq->body_len == 0) {

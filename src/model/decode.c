@@ -1,13 +1,16 @@
 /* Request bodies to field values: one rule per field type serves create and patch. */
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "model/field.h"
+#include "model/ids.h"
 #include "model/validate.h"
 
 #define MAX_NAME 100
 
-/* Common string checks; returns the reason or NULL and the trimmed span. */
-static const char *string_of(json_t *v, const char **s, size_t *len)
+/* Common string checks; returns the reason or NULL and the span. */
+static const char *string_of(json_t *v, struct arena *a, const char **s, size_t *len)
 {
     if (!json_is_string(v))
         return "Must be a string.";
@@ -15,17 +18,25 @@ static const char *string_of(json_t *v, const char **s, size_t *len)
     *len = json_string_length(v);
     if (text_codepoints(*s, *len) < 0)
         return "Must be valid UTF-8 text without control characters.";
+    uint32_t cp;
+    if (text_forbidden(*s, *len, &cp))
+        return arena_printf(a,
+                            "May not contain U+%04X: bidi controls, line and paragraph separators, "
+                            "noncharacters and tag characters are not allowed.",
+                            (unsigned)cp);
     return NULL;
 }
 
+/* Names, free text, ids: at least one character that shows; names are stored without
+ * the white space around them. Lengths count characters (code points). */
 static const char *text_value(json_t *v, size_t max, bool trim, struct arena *a, struct fval *out)
 {
     const char *s, *why;
     size_t len, start;
-    if ((why = string_of(v, &s, &len)))
+    if ((why = string_of(v, a, &s, &len)))
         return why;
     size_t tlen = text_trim(s, len, &start);
-    if (tlen == 0)
+    if (!text_has_visible(s + start, tlen))
         return "May not be blank.";
     if (trim) {
         s += start;
@@ -34,6 +45,22 @@ static const char *text_value(json_t *v, size_t max, bool trim, struct arena *a,
     if ((size_t)text_codepoints(s, len) > max)
         return arena_printf(a, "Ensure this field has no more than %zu characters.", max);
     out->s = arena_strndup(a, s, len);
+    return NULL;
+}
+
+/* A partner_id is the record's key in paths: it must reach the router unchanged and never
+ * be read as an Eka id of the same resource (a lookup then finds one record, not two). */
+static const char *lookup_key_check(const struct field *f, const char *s, struct arena *a)
+{
+    size_t len = strlen(s), start;
+    if (text_trim(s, len, &start) != len)
+        return "May not start or end with white space.";
+    if (memchr(s, '/', len))
+        return "May not contain '/'.";
+    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return "May not be \".\" or \"..\".";
+    if (id_has_shape(f->target, s, len))
+        return arena_printf(a, "May not have the shape of an Eka id (%s).", id_shape_text(f->target));
     return NULL;
 }
 
@@ -51,10 +78,20 @@ static const char *list_value(json_t *v, size_t maxlen, struct arena *a, struct 
         json_t *it = json_array_get(v, i);
         const char *s;
         size_t len, start;
-        if (string_of(it, &s, &len))
+        uint32_t cp;
+        if (!json_is_string(it))
             return "Every item must be a string of valid text.";
+        s = json_string_value(it);
+        len = json_string_length(it);
+        if (text_codepoints(s, len) < 0)
+            return "Every item must be a string of valid text.";
+        if (text_forbidden(s, len, &cp))
+            return arena_printf(a,
+                                "Items may not contain U+%04X: bidi controls, line and paragraph separators, "
+                                "noncharacters and tag characters are not allowed.",
+                                (unsigned)cp);
         size_t tlen = text_trim(s, len, &start);
-        if (tlen == 0)
+        if (!text_has_visible(s + start, tlen))
             return "Items may not be blank.";
         if ((size_t)text_codepoints(s + start, tlen) > maxlen)
             return "An item is too long.";
@@ -68,8 +105,8 @@ static const char *list_value(json_t *v, size_t maxlen, struct arena *a, struct 
     return NULL;
 }
 
-const char *field_validate(const struct field *f, json_t *v, const char *today, struct arena *a,
-                           struct fval *out)
+static const char *validate_one(const struct field *f, json_t *v, const char *today, struct arena *a,
+                                struct fval *out)
 {
     const char *s, *why;
     size_t len;
@@ -82,11 +119,9 @@ const char *field_validate(const struct field *f, json_t *v, const char *today, 
     case FT_ID:
         if ((why = text_value(v, MAX_ID_LEN, false, a, out)))
             return why;
-        if (strlen(out->s) > MAX_ID_LEN)
-            return "Ensure this field has no more than 128 characters.";
-        return NULL;
+        return (f->flags & F_LOOKUP_KEY) ? lookup_key_check(f, out->s, a) : NULL;
     case FT_MOBILE: {
-        if ((why = string_of(v, &s, &len)))
+        if ((why = string_of(v, a, &s, &len)))
             return why;
         char digits[11];
         if (!mobile_normalize(s, len, digits))
@@ -95,21 +130,21 @@ const char *field_validate(const struct field *f, json_t *v, const char *today, 
         return NULL;
     }
     case FT_EMAIL:
-        if ((why = string_of(v, &s, &len)))
+        if ((why = string_of(v, a, &s, &len)))
             return why;
         if (!email_valid(s, len))
             return "Enter a valid email address.";
         out->s = arena_strndup(a, s, len);
         return NULL;
     case FT_DATE:
-        if ((why = string_of(v, &s, &len)))
+        if ((why = string_of(v, a, &s, &len)))
             return why;
         if ((why = date_check(s, len, today)))
             return why;
         out->s = arena_strndup(a, s, len);
         return NULL;
     case FT_ENUM:
-        if ((why = string_of(v, &s, &len)))
+        if ((why = string_of(v, a, &s, &len)))
             return why;
         for (const char *const *c = f->choices; *c; c++)
             if (strlen(*c) == len && memcmp(*c, s, len) == 0) {
@@ -123,21 +158,21 @@ const char *field_validate(const struct field *f, json_t *v, const char *today, 
         out->b = json_is_true(v);
         return NULL;
     case FT_URL:
-        if ((why = string_of(v, &s, &len)))
+        if ((why = string_of(v, a, &s, &len)))
             return why;
         if (!url_valid(s, len))
             return "Enter a valid http(s) URL.";
         out->s = arena_strndup(a, s, len);
         return NULL;
     case FT_CONTACT:
-        if ((why = string_of(v, &s, &len)))
+        if ((why = string_of(v, a, &s, &len)))
             return why;
         if ((len != 10 && len != 11) || !digits_only(s, len))
             return "Must be 10 or 11 digits.";
         out->s = arena_strndup(a, s, len);
         return NULL;
     case FT_PINCODE:
-        if ((why = string_of(v, &s, &len)))
+        if ((why = string_of(v, a, &s, &len)))
             return why;
         if (len != 6 || !digits_only(s, len))
             return "Must be 6 digits.";
@@ -159,6 +194,20 @@ const char *field_validate(const struct field *f, json_t *v, const char *today, 
         return list_value(v, MAX_ID_LEN, a, out);
     }
     return "Unsupported field.";
+}
+
+const char *field_validate(const struct field *f, json_t *v, const char *today, struct arena *a,
+                           struct fval *out)
+{
+    const char *why = validate_one(f, v, today, a, out);
+    if (why || !(f->flags & F_FOLDED))
+        return why;
+    char *key = text_fold_key(out->s, strlen(out->s));
+    if (!key)
+        return "Could not be processed (out of memory); retry.";
+    out->key = arena_strdup(a, key);
+    free(key);
+    return NULL;
 }
 
 /* A field's default, as if the client had sent it. */

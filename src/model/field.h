@@ -36,6 +36,12 @@ enum {
     F_UNIQUE = 1u << 1,   /* unique among the tenant's undeleted records */
     F_IDENT = 1u << 2,    /* an Eka User's login identity: one of them must remain */
     F_RENDER_91 = 1u << 3, /* mobile shown as +91XXXXXXXXXX */
+    /* The record's second key in paths ({id} is the Eka id or this): no '/', no leading
+     * or trailing white space, not "." or "..", never the shape of an Eka id of .target. */
+    F_LOOKUP_KEY = 1u << 4,
+    /* With F_UNIQUE: unique by the value's normalised key (text_fold_key: NFC, full case
+     * folding), which the store keeps in .key_column beside the value as sent. */
+    F_FOLDED = 1u << 5,
 };
 
 enum rkind { R_EKAUSER, R_DOCTOR, R_CLINIC, R_COUNT };
@@ -53,12 +59,13 @@ struct field {
     unsigned maxlen;                 /* FT_TEXT */
     const char *const *choices;      /* FT_ENUM, NULL-terminated */
     const char *deflt;               /* value on create when absent */
-    /* FT_LINKS only */
+    /* FT_LINKS only (target also for F_LOOKUP_KEY: the resource whose Eka ids it must not look like) */
     enum rel rel;
     enum rkind target;
     bool by_partner;                 /* items are partner ids of the target */
     const char *twin;                /* the other form of the same link */
     const char *primary_as;          /* FT_STRLIST: also render the first item under this name */
+    const char *key_column;          /* F_FOLDED: the column of the normalised key */
 };
 
 struct relation {
@@ -74,6 +81,7 @@ enum fstate { V_ABSENT = 0, V_NULL, V_SET };
 struct fval {
     enum fstate state;
     const char *s;      /* strings, dates, enums; FT_STRLIST as JSON text */
+    const char *key;    /* F_FOLDED: text_fold_key(s) */
     bool b;             /* FT_BOOL */
     const char **items; /* FT_STRLIST, FT_LINKS */
     size_t n;

@@ -40,3 +40,43 @@ void id_generate(enum rkind kind, char out[ID_MAX])
     randombytes_buf(rnd, sizeof rnd);
     id_format(kind, rnd, out);
 }
+
+/* n decimal digits, the first not 0 (as digits() writes them). */
+static bool is_digits(const char *s, size_t n)
+{
+    if (s[0] < '1' || s[0] > '9')
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+bool id_has_shape(enum rkind kind, const char *s, size_t len)
+{
+    switch (kind) {
+    case R_EKAUSER:
+        return len == 15 && is_digits(s, 15);
+    case R_DOCTOR:
+        return len == 15 && memcmp(s, "do", 2) == 0 && is_digits(s + 2, 13);
+    default:
+        if (len != 26 || memcmp(s, "c-", 2) != 0)
+            return false;
+        for (size_t i = 2; i < 26; i++)
+            if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+                return false;
+        return true;
+    }
+}
+
+const char *id_shape_text(enum rkind kind)
+{
+    switch (kind) {
+    case R_EKAUSER:
+        return "15 digits";
+    case R_DOCTOR:
+        return "\"do\" and 13 digits";
+    default:
+        return "\"c-\" and 24 hexadecimal digits";
+    }
+}

@@ -1,60 +1,126 @@
 #include "model/validate.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unicase.h>
+#include <unictype.h>
+#include <uninorm.h>
+#include <unistr.h>
+
+/* Text is checked code point by code point with libunistring: u8_mbtoucr refuses
+ * overlong forms, surrogates and anything beyond U+10FFFF; the character properties
+ * come from its Unicode tables, never from tables of our own. */
+static int next_cp(const char *s, size_t len, size_t i, ucs4_t *uc)
+{
+    return u8_mbtoucr(uc, (const uint8_t *)s + i, len - i);
+}
 
 long text_codepoints(const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s, *end = p + len;
     long n = 0;
-    while (p < end) {
-        unsigned c = *p;
-        unsigned cp;
-        size_t k;
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f)
-                return -1;
-            p++;
-            n++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            cp = c & 0x1f;
-            k = 1;
-        } else if ((c & 0xf0) == 0xe0) {
-            cp = c & 0x0f;
-            k = 2;
-        } else if ((c & 0xf8) == 0xf0) {
-            cp = c & 0x07;
-            k = 3;
-        } else {
+    for (size_t i = 0; i < len; n++) {
+        ucs4_t uc;
+        int k = next_cp(s, len, i, &uc);
+        if (k <= 0 || uc_is_general_category(uc, UC_CATEGORY_Cc)) /* C0, DEL, C1 */
             return -1;
-        }
-        if ((size_t)(end - p) <= k)
-            return -1;
-        for (size_t i = 1; i <= k; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return -1;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        /* overlong forms, surrogates, beyond U+10FFFF, C1 controls */
-        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || (cp >= 0x80 && cp <= 0x9f))
-            return -1;
-        p += k + 1;
-        n++;
+        i += (size_t)k;
     }
     return n;
 }
 
+/* Embeddings, overrides and isolates: they reorder the text around them when shown. */
+static bool bidi_control(ucs4_t uc)
+{
+    switch (uc_bidi_class(uc)) {
+    case UC_BIDI_LRE:
+    case UC_BIDI_RLE:
+    case UC_BIDI_LRO:
+    case UC_BIDI_RLO:
+    case UC_BIDI_PDF:
+    case UC_BIDI_LRI:
+    case UC_BIDI_RLI:
+    case UC_BIDI_FSI:
+    case UC_BIDI_PDI:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool tag_character(ucs4_t uc)
+{
+    const uc_block_t *b = uc_block(uc);
+    return b && strcmp(b->name, "Tags") == 0;
+}
+
+bool text_forbidden(const char *s, size_t len, uint32_t *cp)
+{
+    for (size_t i = 0; i < len;) {
+        ucs4_t uc;
+        int k = next_cp(s, len, i, &uc);
+        if (k <= 0)
+            return false; /* not text at all: text_codepoints says so */
+        if (bidi_control(uc) || uc_is_general_category(uc, UC_CATEGORY_Zl) ||
+            uc_is_general_category(uc, UC_CATEGORY_Zp) || uc_is_property_not_a_character(uc) ||
+            tag_character(uc)) {
+            *cp = uc;
+            return true;
+        }
+        i += (size_t)k;
+    }
+    return false;
+}
+
+bool text_has_visible(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        ucs4_t uc;
+        int k = next_cp(s, len, i, &uc);
+        if (k <= 0)
+            return false;
+        if (!uc_is_property_default_ignorable_code_point(uc) &&
+            (uc_is_general_category(uc, UC_CATEGORY_L) || uc_is_general_category(uc, UC_CATEGORY_M) ||
+             uc_is_general_category(uc, UC_CATEGORY_N) || uc_is_general_category(uc, UC_CATEGORY_P) ||
+             uc_is_general_category(uc, UC_CATEGORY_S)))
+            return true;
+        i += (size_t)k;
+    }
+    return false;
+}
+
 size_t text_trim(const char *s, size_t len, size_t *start)
 {
+    const uint8_t *p = (const uint8_t *)s;
     size_t a = 0, b = len;
-    while (a < b && s[a] == ' ')
-        a++;
-    while (b > a && s[b - 1] == ' ')
-        b--;
+    ucs4_t uc;
+    int k;
+    while (a < b && (k = next_cp(s, b, a, &uc)) > 0 && uc_is_property_white_space(uc))
+        a += (size_t)k;
+    while (b > a) {
+        const uint8_t *prev = u8_prev(&uc, p + b, p + a);
+        if (!prev || !uc_is_property_white_space(uc))
+            break;
+        b = (size_t)(prev - p);
+    }
     *start = a;
     return b - a;
+}
+
+char *text_fold_key(const char *s, size_t len)
+{
+    size_t n = 0;
+    /* NFC(toCasefold(NFD(s))): libunistring decomposes before folding when given a form. */
+    uint8_t *folded = u8_casefold((const uint8_t *)s, len, NULL, UNINORM_NFC, NULL, &n);
+    if (!folded)
+        return NULL;
+    char *out = malloc(n + 1);
+    if (out) {
+        memcpy(out, folded, n);
+        out[n] = '\0';
+    }
+    free(folded);
+    return out;
 }
 
 bool digits_only(const char *s, size_t len)
@@ -83,25 +149,44 @@ bool mobile_normalize(const char *s, size_t len, char out[11])
     return true;
 }
 
-static bool email_char(unsigned char c)
+/* A character beyond ASCII that shows where it stands: no space or separator, no control,
+ * format (U+200B, U+2060, U+FEFF, bidi controls...), private-use, unassigned or
+ * default-ignorable character. Addresses and URLs take only these. */
+static bool shows(ucs4_t uc)
 {
-    /* Printable ASCII except the specials that never belong in a plain address, or UTF-8. */
-    return c > 0x20 && c != 0x7f && !strchr("()<>[]\\,;:\"", c);
+    return !uc_is_general_category(uc, UC_CATEGORY_C) && !uc_is_general_category(uc, UC_CATEGORY_Z) &&
+           !uc_is_property_default_ignorable_code_point(uc);
 }
 
+/* Printable ASCII except the specials that never belong in a plain address, or a
+ * character that shows. */
+static bool email_cp(ucs4_t uc)
+{
+    if (uc < 0x80)
+        return uc > 0x20 && uc != 0x7f && !strchr("()<>[]\\,;:\"", (int)uc);
+    return shows(uc);
+}
+
+/* Lengths are in characters (code points), as the limits are documented. */
 bool email_valid(const char *s, size_t len)
 {
-    if (len < 3 || len > 254)
+    long total = text_codepoints(s, len);
+    if (total < 3 || total > 254)
         return false;
+    for (size_t i = 0; i < len;) {
+        ucs4_t uc;
+        int k = next_cp(s, len, i, &uc);
+        if (k <= 0 || (uc != '@' && !email_cp(uc)))
+            return false;
+        i += (size_t)k;
+    }
     const char *at = memchr(s, '@', len);
     if (!at || memchr(at + 1, '@', len - (size_t)(at - s) - 1))
         return false;
     size_t local = (size_t)(at - s), dom = len - local - 1;
-    if (local == 0 || local > 64 || dom < 3)
+    long local_cps = text_codepoints(s, local), dom_cps = total - local_cps - 1;
+    if (local == 0 || local_cps > 64 || dom_cps < 3)
         return false;
-    for (size_t i = 0; i < len; i++)
-        if (s[i] != '@' && !email_char((unsigned char)s[i]))
-            return false;
     const char *d = at + 1;
     if (!memchr(d, '.', dom) || d[0] == '.' || d[0] == '-' || d[dom - 1] == '.' || d[dom - 1] == '-')
         return false;
@@ -144,7 +229,8 @@ const char *date_check(const char *s, size_t len, const char *today)
 bool url_valid(const char *s, size_t len)
 {
     size_t skip;
-    if (len > 2048)
+    long n = text_codepoints(s, len);
+    if (n < 0 || n > 2048)
         return false;
     if (len > 7 && strncasecmp(s, "http://", 7) == 0)
         skip = 7;
@@ -154,8 +240,12 @@ bool url_valid(const char *s, size_t len)
         return false;
     if (s[skip] == '/' || s[skip] == '?' || s[skip] == '#' || s[skip] == '.')
         return false;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
+    for (size_t i = 0; i < len;) {
+        ucs4_t uc;
+        int k = next_cp(s, len, i, &uc);
+        if (k <= 0 || uc <= 0x20 || uc == 0x7f || (uc >= 0x80 && !shows(uc)))
             return false;
+        i += (size_t)k;
+    }
     return true;
 }

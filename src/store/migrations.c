@@ -1,7 +1,10 @@
 #include "store/migrations.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "model/validate.h"
 #include "util/log.h"
 
 /* Each entry moves the schema one version forward; never edit one that has shipped. */
@@ -62,7 +65,60 @@ static const char *const MIGRATIONS[] = {
     "CREATE INDEX refresh_token_family ON refresh_token(family);",
     /* 3: a session opened with a sharing key remembers it, so revoking the key ends the session */
     "ALTER TABLE session ADD COLUMN key_id TEXT; CREATE INDEX session_key ON session(key_id) WHERE key_id IS NOT NULL;",
+    /* 4: Eka User emails are unique by their normalised key (NFC + full Unicode case folding,
+     * text_fold_key), not by SQLite's ASCII-only NOCASE. Existing rows get their key from the
+     * C function hip_fold_key; where two live users of a tenant already share a key (NOCASE
+     * let "Ä@x.in" and "ä@x.in" both in), the older keeps it and the newer is left without
+     * one, so the migration never fails on old data and no third user can take the address. */
+    "ALTER TABLE ekauser ADD COLUMN email_key TEXT;"
+    "UPDATE ekauser SET email_key = hip_fold_key(email) WHERE email IS NOT NULL;"
+    "CREATE INDEX ekauser_email_key_scan ON ekauser(b_id, email_key);"
+    "UPDATE ekauser SET email_key = NULL WHERE deleted_at IS NULL AND email_key IS NOT NULL AND EXISTS ("
+    "  SELECT 1 FROM ekauser o WHERE o.b_id = ekauser.b_id AND o.email_key = ekauser.email_key"
+    "  AND o.deleted_at IS NULL AND o.rid < ekauser.rid);"
+    "DROP INDEX ekauser_email_key_scan;"
+    "DROP INDEX ekauser_uq_email;"
+    "CREATE UNIQUE INDEX ekauser_uq_email_key ON ekauser(b_id, email_key)"
+    "  WHERE deleted_at IS NULL AND email_key IS NOT NULL;",
 };
+
+/* Migration 4's backfill: the same key the model computes for new writes. */
+static void sql_fold_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    const char *s = (const char *)sqlite3_value_text(argv[0]);
+    int n = sqlite3_value_bytes(argv[0]);
+    errno = 0;
+    char *key = s ? text_fold_key(s, (size_t)n) : NULL;
+    if (!key) {
+        if (errno == ENOMEM)
+            sqlite3_result_error_nomem(ctx);
+        else
+            sqlite3_result_null(ctx); /* not text: no key, as for an absent email */
+        return;
+    }
+    sqlite3_result_text(ctx, key, -1, free);
+}
+
+/* Users that migration 4 left without an email key (counted, never named). */
+static void report_unkeyed_emails(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*) FROM ekauser WHERE deleted_at IS NULL AND email IS NOT NULL"
+                           " AND email_key IS NULL",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+        log_line("warn", "users whose email equals an older user's when case and Unicode spelling are ignored;"
+                         " their email is not unique-checked until it is changed",
+                 NULL, (long)sqlite3_column_int64(st, 0));
+    sqlite3_finalize(st);
+}
 
 int migrations_latest(void) { return (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]); }
 
@@ -85,6 +141,12 @@ bool migrations_apply(sqlite3 *db, struct herr *e)
         herr_set(e, 500, "the database was written by a newer hipusers");
         return false;
     }
+    if (sqlite3_create_function_v2(db, "hip_fold_key", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_fold_key,
+                                   NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        herr_set(e, 500, "could not prepare the schema migration");
+        return false;
+    }
     for (int v = version; v < migrations_latest(); v++) {
         char pragma[64];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", v + 1);
@@ -95,6 +157,8 @@ bool migrations_apply(sqlite3 *db, struct herr *e)
             herr_set(e, 500, "schema migration failed");
             return false;
         }
+        if (v + 1 == 4)
+            report_unkeyed_emails(db);
     }
     if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);

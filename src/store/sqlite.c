@@ -207,6 +207,19 @@ static void sq_rollback(struct store_conn *base)
     release_writer(c);
 }
 
+/* Does an SQLite UNIQUE message ("... failed: t.b_id, t.col") name column col of table? */
+static bool names_column(const char *msg, const char *table, const char *column)
+{
+    char col[96];
+    snprintf(col, sizeof col, "%s.%s", table, column);
+    for (const char *hit = strstr(msg, col); hit; hit = strstr(hit + 1, col)) {
+        char next = hit[strlen(col)];
+        if (next == '\0' || next == ',')
+            return true;
+    }
+    return false;
+}
+
 /* A UNIQUE failure names the index (<table>_uq_<field>) or the columns; report the field. */
 static bool unique_fail(struct sqlite_conn *c, const struct resource *r, struct arena *a, struct herr *e)
 {
@@ -215,15 +228,10 @@ static bool unique_fail(struct sqlite_conn *c, const struct resource *r, struct 
         const struct field *f = &r->fields[i];
         if (!(f->flags & F_UNIQUE))
             continue;
-        char col[96];
-        snprintf(col, sizeof col, "%s.%s", r->table, f->column);
-        const char *hit = strstr(msg, col);
-        if (hit && (hit[strlen(col)] == '\0' || hit[strlen(col)] == ',')) {
-            herr_set(e, 409, arena_printf(a, "%s already in use", f->name));
-            return false;
-        }
-        snprintf(col, sizeof col, "%s_uq_%s", r->table, f->name);
-        if (strstr(msg, col)) {
+        char idx[96];
+        snprintf(idx, sizeof idx, "%s_uq_%s", r->table, f->name);
+        if (names_column(msg, r->table, f->column) || (f->key_column && names_column(msg, r->table, f->key_column)) ||
+            strstr(msg, idx)) {
             herr_set(e, 409, arena_printf(a, "%s already in use", f->name));
             return false;
         }
@@ -239,6 +247,15 @@ static void bind_val(sqlite3_stmt *st, int pos, const struct field *f, const str
         sqlite3_bind_int(st, pos, v->b);
     else
         sqlite3_bind_text(st, pos, v->s, -1, SQLITE_STATIC);
+}
+
+/* The normalised key of an F_FOLDED field, stored beside its value. */
+static void bind_key(sqlite3_stmt *st, int pos, const struct fval *v)
+{
+    if (v->state == V_SET && v->key)
+        sqlite3_bind_text(st, pos, v->key, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, pos);
 }
 
 /* Is this UNIQUE failure about the id column itself (a collision of random ids)? */
@@ -264,6 +281,10 @@ static bool sq_insert(struct store_conn *base, const struct resource *r, const c
             continue;
         sqlcat(sql, sizeof sql, &n, ", %s", r->fields[i].column);
         sqlcat(marks, sizeof marks, &m, ", ?");
+        if (r->fields[i].key_column) {
+            sqlcat(sql, sizeof sql, &n, ", %s", r->fields[i].key_column);
+            sqlcat(marks, sizeof marks, &m, ", ?");
+        }
     }
     sqlcat(sql, sizeof sql, &n, ") VALUES (%s)", marks);
 
@@ -276,9 +297,13 @@ static bool sq_insert(struct store_conn *base, const struct resource *r, const c
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
         int pos = 3;
-        for (size_t i = 0; i < r->nfields; i++)
-            if (r->fields[i].column)
-                bind_val(st, pos++, &r->fields[i], &vals[i]);
+        for (size_t i = 0; i < r->nfields; i++) {
+            if (!r->fields[i].column)
+                continue;
+            bind_val(st, pos++, &r->fields[i], &vals[i]);
+            if (r->fields[i].key_column)
+                bind_key(st, pos++, &vals[i]);
+        }
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc == SQLITE_DONE) {
@@ -303,17 +328,25 @@ static bool sq_update(struct store_conn *base, const struct resource *r, const c
     char sql[SQL_MAX];
     int n = 0;
     sqlcat(sql, sizeof sql, &n, "UPDATE %s SET updated_at = " NOW, r->table);
-    for (size_t i = 0; i < r->nfields; i++)
-        if (r->fields[i].column && vals[i].state != V_ABSENT)
-            sqlcat(sql, sizeof sql, &n, ", %s = ?", r->fields[i].column);
+    for (size_t i = 0; i < r->nfields; i++) {
+        if (!r->fields[i].column || vals[i].state == V_ABSENT)
+            continue;
+        sqlcat(sql, sizeof sql, &n, ", %s = ?", r->fields[i].column);
+        if (r->fields[i].key_column)
+            sqlcat(sql, sizeof sql, &n, ", %s = ?", r->fields[i].key_column);
+    }
     sqlcat(sql, sizeof sql, &n, " WHERE id = ? AND b_id = ? AND deleted_at IS NULL");
     sqlite3_stmt *st = sq_prep(c, sql, e);
     if (!st)
         return false;
     int pos = 1;
-    for (size_t i = 0; i < r->nfields; i++)
-        if (r->fields[i].column && vals[i].state != V_ABSENT)
-            bind_val(st, pos++, &r->fields[i], &vals[i]);
+    for (size_t i = 0; i < r->nfields; i++) {
+        if (!r->fields[i].column || vals[i].state == V_ABSENT)
+            continue;
+        bind_val(st, pos++, &r->fields[i], &vals[i]);
+        if (r->fields[i].key_column)
+            bind_key(st, pos++, &vals[i]);
+    }
     sqlite3_bind_text(st, pos++, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, pos, tenant, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);

@@ -18,6 +18,8 @@
 #include "fuzz_common.h"
 
 #include "model/field.h"
+#include "model/ids.h"
+#include "model/validate.h"
 #include "util/arena.h"
 #include "util/err.h"
 
@@ -86,12 +88,27 @@ static void check_value(const struct field *f, const struct fval *v)
         return;
     case FT_STRLIST:
         FUZZ_CHECK(v->n <= MAX_ARRAY_ITEMS);
+        for (size_t k = 0; k < v->n; k++) {
+            uint32_t cp;
+            FUZZ_CHECK(text_has_visible(v->items[k], strlen(v->items[k])));
+            FUZZ_CHECK(!text_forbidden(v->items[k], strlen(v->items[k]), &cp));
+        }
         break;
     case FT_MOBILE:
         FUZZ_CHECK(v->s && strlen(v->s) == 10);
         break;
     case FT_ID:
-        FUZZ_CHECK(v->s && *v->s && strlen(v->s) <= MAX_ID_LEN);
+        FUZZ_CHECK(v->s && *v->s && text_codepoints(v->s, strlen(v->s)) <= MAX_ID_LEN);
+        FUZZ_CHECK(text_has_visible(v->s, strlen(v->s)));
+        if (f->flags & F_LOOKUP_KEY) {
+            size_t len = strlen(v->s), start;
+            FUZZ_CHECK(!strchr(v->s, '/') && text_trim(v->s, len, &start) == len);
+            FUZZ_CHECK(!id_has_shape(f->target, v->s, len));
+        }
+        break;
+    case FT_NAME:
+    case FT_TEXT:
+        FUZZ_CHECK(v->s && text_has_visible(v->s, strlen(v->s)));
         break;
     case FT_DATE:
         FUZZ_CHECK(v->s && strlen(v->s) == 10 && strcmp(v->s, FUZZ_TODAY) <= 0);
@@ -113,10 +130,22 @@ static void check_value(const struct field *f, const struct fval *v)
         FUZZ_CHECK(v->s && *v->s);
         break;
     }
-    /* Stored text must be storable and renderable: valid UTF-8 without NUL. */
+    /* Stored text must be storable and renderable: valid UTF-8 without NUL, and without
+     * the characters no text field takes. */
     json_t *js = json_string(v->s);
     FUZZ_CHECK(js != NULL);
     json_decref(js);
+    uint32_t cp;
+    FUZZ_CHECK(!text_forbidden(v->s, strlen(v->s), &cp));
+    /* A normalised key is the key of the value, and its own key. */
+    if (f->flags & F_FOLDED) {
+        FUZZ_CHECK(v->key != NULL);
+        char *again = text_fold_key(v->key, strlen(v->key));
+        char *of_value = text_fold_key(v->s, strlen(v->s));
+        FUZZ_CHECK(again && of_value && strcmp(again, v->key) == 0 && strcmp(of_value, v->key) == 0);
+        free(again);
+        free(of_value);
+    }
 }
 
 static void check_decoded(const struct resource *r, const struct fval *vals, bool create, struct arena *a)

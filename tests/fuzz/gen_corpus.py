@@ -99,6 +99,17 @@ def decode_corpus():
     write(t, "doctor_patch_badtypes", dr_p + b'{"dob":"2099-12-31","mobile":1e400,"specialisations":[1,"",null]}')
     write(t, "clinic_patch_unknown", cl_p + b'{"name":"\\u0000x","pincode":"56000","zzz":[]}')
     write(t, "raw_string_email", ek_p + b"dr.rajesh@example.com")
+    # identifiers and text (issue 7 part 4): folded emails, partner_id shapes, hidden characters
+    write(t, "ekauser_create_text", ek_c + compact({"firstname": "\u00a0\u0d15\u0d3f\u0d30\u0d23\u0d4d\u200d\u3000",
+                                                    "lastname": "\u0932\u0915\u094d\u200d\u0937\u094d\u092e\u0940",
+                                                    "email": "A\u0308rzte.\u212a@Klinik.in", "gender": "F",
+                                                    "dob": "1990-05-15", "partner_id": "do1763380326920"}))
+    write(t, "ekauser_patch_hidden", ek_p + compact({"firstname": "A\u202eB", "email": "a\u200b@x.in",
+                                                     "partner_id": "176338032692057", "auth_userid": "\u3164"}))
+    write(t, "doctor_patch_path_key", dr_p + compact({"partner_id": " a/b ", "qualifications": ["\u200d", "MD\U000e0041"],
+                                                      "about": "x\u2028y\ufdd0"}))
+    write(t, "clinic_patch_shape", cl_p + compact({"partner_id": "c-0123456789abcdef01234567", "city": "..",
+                                                   "name": "\ufeff"}))
 
 
 def router_corpus():
@@ -175,6 +186,8 @@ def json_body_corpus():
     write(t, "truncated", b'{"is_admin":tr')
     write(t, "empty_object", b"{}")
     write(t, "not_object", b'["is_admin"]')
+    write(t, "charset_latin1", b"CT:application/json; charset=latin1\n" + compact(EKAUSER_PATCH))
+    write(t, "charset_quoted", b'CT:application/json; charset="UTF-8"; x=y\n' + compact(EKAUSER_PATCH))
 
 
 def login_corpus():
@@ -200,6 +213,10 @@ DICT_JSON = [
     # values and JSON pieces
     "+91", "91", "@", "https://", "http://", "-02-29", "1900-01-01", "null", "true", "false", "\\u0000",
     "\\ud800", "\\u00e9", "1e400", "\":\"", "\":[", "\",\"", "\\\"",
+    # hidden, format and white-space characters; folding; Eka id shapes in partner ids
+    "\\u202e", "\\u2066", "\\u2069", "\\u2028", "\\u2029", "\\u200b", "\\u200c", "\\u200d", "\\u2060",
+    "\\ufeff", "\\u00a0", "\\u3000", "\\u3164", "\\u00ad", "\\ufdd0", "\\uffff", "\\udb40\\udc41", "\\u212a",
+    "\\u0308", "\\u00df", "do", "c-", "/", "..", "176338032692057",
 ]
 DICT_JWT = ["b_id", "b-id", "client_id", "jti", "sid", "iat", "exp", "iss", "alg", "HS256", "HS512", "none", "typ",
             "JWT", "kid", "eyJ", ".", "1769000000", "1769000000.5", "e+30", "E-7", "-", "null", "true", "[]", "{}",
@@ -224,6 +241,7 @@ if __name__ == "__main__":
     json_body_corpus()
     login_corpus()
     write_dict("fuzz_decode", DICT_JSON)
-    write_dict("fuzz_json_body", DICT_JSON + ["CT:", "CT!", "application/json", "; charset=utf-8"])
+    write_dict("fuzz_json_body", DICT_JSON + ["CT:", "CT!", "application/json", "; charset=utf-8", "charset",
+                                              "=\"", "latin1", "utf8"])
     write_dict("fuzz_jwt", DICT_JWT)
     write_dict("fuzz_router", DICT_PATH)

@@ -598,8 +598,187 @@ static void test_id_fields(void **state)
     assert_str_val(c, "auth_userid", " a b "); /* ids are not trimmed */
     expect_create_error(c, R_EKAUSER, USER, "auth_userid", json_string("  "), "May not be blank.");
     expect_create_error(c, R_DOCTOR, DOCTOR, "partner_id", json_integer(12), "Must be a string.");
-    /* 64 two-byte characters: 128 bytes, within the limit */
-    expect_create_ok(c, R_CLINIC, CLINIC, "partner_id", json_string(rep(c, "\xc3\xa9", 64)));
+    /* characters, not bytes: 128 two-byte characters (256 bytes), 128 emoji (512 bytes) */
+    expect_create_ok(c, R_CLINIC, CLINIC, "partner_id", json_string(rep(c, "\xc3\xa9", 128)));
+    assert_str_val(c, "partner_id", rep(c, "\xc3\xa9", 128));
+    expect_create_ok(c, R_EKAUSER, USER, "auth_userid", json_string(rep(c, "\xf0\x9f\x98\x80", 128)));
+    expect_create_error(c, R_CLINIC, CLINIC, "partner_id", json_string(rep(c, "\xc3\xa9", 129)),
+                        "Ensure this field has no more than 128 characters.");
+    expect_create_error(c, R_EKAUSER, USER, "auth_userid", json_string(rep(c, "\xf0\x9f\x98\x80", 129)),
+                        "Ensure this field has no more than 128 characters.");
+}
+
+/* partner_id is the other key in paths: nothing that changes or hides a path, and never the
+ * shape of an Eka id of the same resource (a lookup by id must find one record). */
+static void test_partner_id_rules(void **state)
+{
+    struct ctx *c = *state;
+    const char *ws = "May not start or end with white space.";
+    expect_create_error(c, R_EKAUSER, USER, "partner_id", json_string("a/b"), "May not contain '/'.");
+    expect_create_error(c, R_DOCTOR, DOCTOR, "partner_id", json_string("/"), "May not contain '/'.");
+    expect_create_error(c, R_CLINIC, CLINIC, "partner_id", json_string("x/"), "May not contain '/'.");
+    expect_create_error(c, R_EKAUSER, USER, "partner_id", json_string(" p1"), ws);
+    expect_create_error(c, R_EKAUSER, USER, "partner_id", json_string("p1 "), ws);
+    expect_create_error(c, R_DOCTOR, DOCTOR, "partner_id", json_string("p1\xc2\xa0"), ws);
+    expect_create_error(c, R_CLINIC, CLINIC, "partner_id", json_string("\xe3\x80\x80p1"), ws);
+    expect_create_error(c, R_EKAUSER, USER, "partner_id", json_string("."), "May not be \".\" or \"..\".");
+    expect_create_error(c, R_EKAUSER, USER, "partner_id", json_string(".."), "May not be \".\" or \"..\".");
+    expect_create_error(c, R_EKAUSER, USER, "partner_id", json_string("p\x01"),
+                        "Must be valid UTF-8 text without control characters.");
+    expect_create_error(c, R_EKAUSER, USER, "partner_id", json_string("p\xc2\x9b"),
+                        "Must be valid UTF-8 text without control characters.");
+    /* Eka id shapes, each on its own resource */
+    expect_create_error(c, R_EKAUSER, USER, "partner_id", json_string("176338032692057"),
+                        "May not have the shape of an Eka id (15 digits).");
+    expect_create_error(c, R_DOCTOR, DOCTOR, "partner_id", json_string("do1763380326920"),
+                        "May not have the shape of an Eka id (\"do\" and 13 digits).");
+    expect_create_error(c, R_CLINIC, CLINIC, "partner_id", json_string("c-0123456789abcdef01234567"),
+                        "May not have the shape of an Eka id (\"c-\" and 24 hexadecimal digits).");
+    /* near misses and other resources' shapes are fine */
+    expect_create_ok(c, R_EKAUSER, USER, "partner_id", json_string("076338032692057")); /* leading 0 */
+    expect_create_ok(c, R_EKAUSER, USER, "partner_id", json_string("17633803269205"));  /* 14 digits */
+    expect_create_ok(c, R_EKAUSER, USER, "partner_id", json_string("1763380326920571"));
+    expect_create_ok(c, R_EKAUSER, USER, "partner_id", json_string("do1763380326920"));
+    expect_create_ok(c, R_DOCTOR, DOCTOR, "partner_id", json_string("DO1763380326920"));
+    expect_create_ok(c, R_DOCTOR, DOCTOR, "partner_id", json_string("176338032692057"));
+    expect_create_ok(c, R_CLINIC, CLINIC, "partner_id", json_string("c-0123456789ABCDEF01234567"));
+    expect_create_ok(c, R_CLINIC, CLINIC, "partner_id", json_string("c-0123456789abcdef0123456"));
+    expect_create_ok(c, R_CLINIC, CLINIC, "partner_id", json_string("Clinic_321_Indore"));
+    expect_create_ok(c, R_EKAUSER, USER, "partner_id", json_string("a.b..c"));
+    expect_create_ok(c, R_EKAUSER, USER, "partner_id", json_string("p 1"));
+    assert_str_val(c, "partner_id", "p 1");
+    /* the same rules on PATCH */
+    assert_false(decode(c, R_DOCTOR, "{\"partner_id\":\"do1763380326920\"}", false));
+    assert_field_error(c, "partner_id", "May not have the shape of an Eka id (\"do\" and 13 digits).");
+    /* auth_userid is not a path key: '/' and spaces around stay allowed */
+    expect_create_ok(c, R_EKAUSER, USER, "auth_userid", json_string(" dom/user "));
+    assert_str_val(c, "auth_userid", " dom/user ");
+}
+
+/* Characters no text field takes, in every kind of text field, named in the message. */
+static void test_forbidden_characters_in_every_text_field(void **state)
+{
+    struct ctx *c = *state;
+    const char *rlo = "May not contain U+202E: bidi controls, line and paragraph separators, "
+                      "noncharacters and tag characters are not allowed.";
+    expect_create_error(c, R_EKAUSER, USER, "firstname", json_string("Amit\xe2\x80\xae" "gnp.exe"), rlo);
+    expect_create_error(c, R_DOCTOR, DOCTOR, "about", json_string("\xe2\x80\xae" "x"), rlo);
+    expect_create_error(c, R_CLINIC, CLINIC, "address", json_string("12 MG Road\xe2\x80\xae"), rlo);
+    expect_create_error(c, R_EKAUSER, USER, "partner_id", json_string("p\xe2\x80\xae"), rlo);
+    expect_create_error(c, R_EKAUSER, USER, "auth_userid", json_string("u\xe2\x80\xae"), rlo);
+    expect_create_error(c, R_DOCTOR, DOCTOR, "profile_image_url", json_string("https://x.in/\xe2\x80\xae"), rlo);
+    expect_create_error(c, R_EKAUSER, USER, "lastname", json_string("Kumar\xe2\x81\xa6"),
+                        "May not contain U+2066: bidi controls, line and paragraph separators, "
+                        "noncharacters and tag characters are not allowed.");
+    expect_create_error(c, R_CLINIC, CLINIC, "city", json_string("Pune\xe2\x80\xa8" "East"),
+                        "May not contain U+2028: bidi controls, line and paragraph separators, "
+                        "noncharacters and tag characters are not allowed.");
+    expect_create_error(c, R_DOCTOR, DOCTOR, "about", json_string("a\xe2\x80\xa9" "b"),
+                        "May not contain U+2029: bidi controls, line and paragraph separators, "
+                        "noncharacters and tag characters are not allowed.");
+    expect_create_error(c, R_CLINIC, CLINIC, "state", json_string("\xef\xb7\x90"),
+                        "May not contain U+FDD0: bidi controls, line and paragraph separators, "
+                        "noncharacters and tag characters are not allowed.");
+    expect_create_error(c, R_CLINIC, CLINIC, "name", json_string("N\xef\xbf\xbe"),
+                        "May not contain U+FFFE: bidi controls, line and paragraph separators, "
+                        "noncharacters and tag characters are not allowed.");
+    expect_create_error(c, R_DOCTOR, DOCTOR, "firstname", json_string("A\xf0\x9f\xbf\xbf"),
+                        "May not contain U+1FFFF: bidi controls, line and paragraph separators, "
+                        "noncharacters and tag characters are not allowed.");
+    expect_create_error(c, R_EKAUSER, USER, "firstname", json_string("A\xf3\xa0\x81\x81"),
+                        "May not contain U+E0041: bidi controls, line and paragraph separators, "
+                        "noncharacters and tag characters are not allowed.");
+    expect_create_error(c, R_DOCTOR, DOCTOR, "specialisations", json_pack("[s,s]", "ENT", "Cardio\xe2\x80\xae"),
+                        "Items may not contain U+202E: bidi controls, line and paragraph separators, "
+                        "noncharacters and tag characters are not allowed.");
+    expect_create_error(c, R_CLINIC, CLINIC, "partner_doctor_ids", json_pack("[s]", "d\xe2\x81\xa9"),
+                        "Items may not contain U+2069: bidi controls, line and paragraph separators, "
+                        "noncharacters and tag characters are not allowed.");
+    /* in an email: invalid like any other invisible character */
+    expect_create_error(c, R_EKAUSER, USER, "email", json_string("a\xe2\x80\xae@x.in"), rlo);
+}
+
+/* ZWJ and ZWNJ are part of Indic spelling: kept, stored exactly. */
+static void test_indic_names_with_joiners(void **state)
+{
+    struct ctx *c = *state;
+    /* Malayalam "Kiran" and "Arjun" with chillu letters written as virama + ZWJ */
+    const char *kiran = "\xe0\xb4\x95\xe0\xb4\xbf\xe0\xb4\xb0\xe0\xb4\xa3\xe0\xb5\x8d\xe2\x80\x8d";
+    const char *arjun = "\xe0\xb4\x85\xe0\xb4\xb0\xe0\xb5\x8d\xe2\x80\x8d\xe0\xb4\x9c\xe0\xb5\x81"
+                        "\xe0\xb4\xa8\xe0\xb5\x8d\xe2\x80\x8d";
+    expect_create_ok(c, R_EKAUSER, USER, "firstname", json_string(kiran));
+    assert_str_val(c, "firstname", kiran);
+    expect_create_ok(c, R_DOCTOR, DOCTOR, "lastname", json_string(arjun));
+    assert_str_val(c, "lastname", arjun);
+    /* Hindi with ZWNJ (क्‌ष) and ZWJ (क्‍ष), and in free text */
+    expect_create_ok(c, R_CLINIC, CLINIC, "name", json_string("\xe0\xa4\x95\xe0\xa5\x8d\xe2\x80\x8c\xe0\xa4\xb7"));
+    assert_str_val(c, "name", "\xe0\xa4\x95\xe0\xa5\x8d\xe2\x80\x8c\xe0\xa4\xb7");
+    expect_create_ok(c, R_DOCTOR, DOCTOR, "about", json_string("\xe0\xa4\x95\xe0\xa5\x8d\xe2\x80\x8d\xe0\xa4\xb7"));
+    /* a trailing ZWJ is not white space: not trimmed */
+    expect_create_ok(c, R_EKAUSER, USER, "lastname", json_string(" \xe0\xb4\xa3\xe0\xb5\x8d\xe2\x80\x8d "));
+    assert_str_val(c, "lastname", "\xe0\xb4\xa3\xe0\xb5\x8d\xe2\x80\x8d");
+}
+
+/* Names are trimmed of Unicode white space; a value with nothing visible is blank. */
+static void test_unicode_blank_and_trim(void **state)
+{
+    struct ctx *c = *state;
+    const char *blank = "May not be blank.";
+    expect_create_ok(c, R_EKAUSER, USER, "firstname", json_string("\xc2\xa0" "Amit\xe3\x80\x80"));
+    assert_str_val(c, "firstname", "Amit");
+    expect_create_ok(c, R_CLINIC, CLINIC, "name", json_string("\xe2\x80\x83Sunrise\xc2\xa0" "Clinic\xe2\x80\x83"));
+    assert_str_val(c, "name", "Sunrise\xc2\xa0" "Clinic");
+    /* trimmed before counting: 100 letters between ideographic spaces */
+    char *padded = arena_printf(&c->a, "\xe3\x80\x80%s\xe3\x80\x80", rep(c, "b", 100));
+    expect_create_ok(c, R_DOCTOR, DOCTOR, "firstname", json_string(padded));
+    assert_str_val(c, "firstname", rep(c, "b", 100));
+    expect_create_error(c, R_EKAUSER, USER, "firstname", json_string("\xc2\xa0\xe3\x80\x80"), blank);
+    expect_create_error(c, R_EKAUSER, USER, "lastname", json_string("\xe2\x80\x8b"), blank);
+    expect_create_error(c, R_DOCTOR, DOCTOR, "firstname", json_string("\xe2\x80\x8d"), blank);
+    expect_create_error(c, R_DOCTOR, DOCTOR, "lastname", json_string("\xe2\x80\x8c\xe2\x80\x8d"), blank);
+    expect_create_error(c, R_CLINIC, CLINIC, "name", json_string("\xe3\x85\xa4"), blank); /* HANGUL FILLER */
+    expect_create_error(c, R_CLINIC, CLINIC, "name", json_string("\xef\xbb\xbf"), blank);
+    expect_create_error(c, R_CLINIC, CLINIC, "address", json_string("\xe2\x81\xa0 \xc2\xad"), blank);
+    expect_create_error(c, R_DOCTOR, DOCTOR, "about", json_string("\xe3\x80\x80"), blank);
+    expect_create_error(c, R_EKAUSER, USER, "partner_id", json_string("\xe2\x80\x8b"), blank);
+    expect_create_error(c, R_EKAUSER, USER, "auth_userid", json_string("\xc2\xa0"), blank);
+    expect_create_error(c, R_DOCTOR, DOCTOR, "qualifications", json_pack("[s,s]", "MBBS", "\xe2\x80\x8b"),
+                        "Items may not be blank.");
+    /* list items are trimmed of Unicode white space too */
+    expect_create_ok(c, R_DOCTOR, DOCTOR, "qualifications", json_pack("[s,s]", "\xc2\xa0MBBS\xe3\x80\x80", "MBBS"));
+    assert_str_val(c, "qualifications", "[\"MBBS\"]");
+}
+
+/* Emails: invisible characters refused; the key is NFC + full case folding; the value is
+ * stored as sent. */
+static void test_email_key(void **state)
+{
+    struct ctx *c = *state;
+    const char *bad = "Enter a valid email address.";
+    expect_create_error(c, R_EKAUSER, USER, "email", json_string("amit\xe2\x80\x8b@x.in"), bad);
+    expect_create_error(c, R_EKAUSER, USER, "email", json_string("amit@x\xe2\x81\xa0.in"), bad);
+    expect_create_error(c, R_EKAUSER, USER, "email", json_string("\xef\xbb\xbf" "amit@x.in"), bad);
+    expect_create_error(c, R_DOCTOR, DOCTOR, "email", json_string("amit\xc2\xad@x.in"), bad);
+    expect_create_error(c, R_DOCTOR, DOCTOR, "email", json_string("amit\xc2\xa0@x.in"), bad);
+
+    expect_create_ok(c, R_EKAUSER, USER, "email", json_string("A\xcc\x88rzte@Example.IN"));
+    assert_str_val(c, "email", "A\xcc\x88rzte@Example.IN"); /* as sent */
+    assert_string_equal(val(c, "email")->key, "\xc3\xa4rzte@example.in");
+    expect_create_ok(c, R_EKAUSER, USER, "email", json_string("\xc3\x84RZTE@example.in"));
+    assert_string_equal(val(c, "email")->key, "\xc3\xa4rzte@example.in");
+    expect_create_ok(c, R_EKAUSER, USER, "email", json_string("\xe2\x84\xaa.Rao@x.in"));
+    assert_string_equal(val(c, "email")->key, "k.rao@x.in");
+    /* a doctor's email is not unique: no key */
+    expect_create_ok(c, R_DOCTOR, DOCTOR, "email", json_string("K.Rao@x.in"));
+    assert_null(val(c, "email")->key);
+    /* PATCH to null: no key either */
+    assert_true(decode(c, R_EKAUSER, "{\"email\":null}", false));
+    assert_state(c, "email", V_NULL);
+    assert_null(val(c, "email")->key);
+    /* characters are counted: 64 two-byte letters before the @ */
+    expect_create_ok(c, R_EKAUSER, USER, "email", json_string(arena_printf(&c->a, "%s@x.in", rep(c, "\xc3\xa9", 64))));
+    expect_create_error(c, R_EKAUSER, USER, "email",
+                        json_string(arena_printf(&c->a, "%s@x.in", rep(c, "\xc3\xa9", 65))), bad);
 }
 
 /* The 128-character limit of ids carries its own message; a plain ASCII id one over the
@@ -1087,6 +1266,11 @@ int main(void)
         T(test_text_rules),
         T(test_id_fields),
         T(test_id_field_length_message),
+        T(test_partner_id_rules),
+        T(test_forbidden_characters_in_every_text_field),
+        T(test_indic_names_with_joiners),
+        T(test_unicode_blank_and_trim),
+        T(test_email_key),
         T(test_enum_bool_date_fields),
         T(test_contact_fields),
         T(test_many_errors_at_once),

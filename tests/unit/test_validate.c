@@ -22,6 +22,7 @@
 #define DATE(lit, today) date_check((lit), sizeof(lit) - 1, (today))
 #define DIGITS(lit) digits_only((lit), sizeof(lit) - 1)
 #define URL(lit) url_valid((lit), sizeof(lit) - 1)
+#define TRIM(lit, start) text_trim((lit), sizeof(lit) - 1, (start))
 
 static const char *const TODAY = "2024-06-15";
 
@@ -132,11 +133,177 @@ static void test_trim(void **state)
     assert_int_equal(text_trim("   ", 3, &start), 0);
     assert_int_equal(text_trim("", 0, &start), 0);
     assert_int_equal(start, 0);
-    /* only spaces are trimmed, and only within len */
-    assert_int_equal(text_trim("\tx\t", 3, &start), 3);
-    assert_int_equal(start, 0);
+    /* only within len */
     assert_int_equal(text_trim(" x  yyy", 4, &start), 1);
     assert_int_equal(start, 1);
+}
+
+/* Unicode white space (the White_Space property) is trimmed, not only ASCII space;
+ * invisible characters that are not white space (ZWSP, ZWJ, BOM) are kept. */
+static void test_trim_unicode_white_space(void **state)
+{
+    (void)state;
+    size_t start = 99;
+    assert_int_equal(text_trim("\tx\t", 3, &start), 1);
+    assert_int_equal(start, 1);
+    /* U+00A0 NO-BREAK SPACE, U+3000 IDEOGRAPHIC SPACE around "Amit" */
+    assert_int_equal(TRIM("\xc2\xa0" "Amit" "\xe3\x80\x80", &start), 4);
+    assert_int_equal(start, 2);
+    /* U+2003 EM SPACE, U+205F, U+1680 OGHAM SPACE MARK, U+0085 is a control (not here) */
+    assert_int_equal(TRIM("\xe2\x80\x83\xe2\x81\x9f" "a b" "\xe1\x9a\x80", &start), 3);
+    assert_int_equal(start, 6);
+    /* only white space: nothing left */
+    assert_int_equal(TRIM("\xc2\xa0\xe3\x80\x80 ", &start), 0);
+    /* ZWSP U+200B, ZWJ U+200D and U+FEFF are not white space */
+    assert_int_equal(TRIM("\xe2\x80\x8b" "a", &start), 4);
+    assert_int_equal(start, 0);
+    assert_int_equal(TRIM("a\xe2\x80\x8d", &start), 4);
+    assert_int_equal(TRIM("\xef\xbb\xbf" "a", &start), 4);
+    /* white space inside is kept; a multibyte letter at the edge is not cut */
+    assert_int_equal(TRIM(" \xc3\xa9\xc2\xa0\xc3\xa9 ", &start), 6);
+    assert_int_equal(start, 1);
+}
+
+/* ---------------------------------------------------------------- text_forbidden */
+
+static void assert_forbidden(const char *s, size_t len, uint32_t want)
+{
+    uint32_t cp = 0;
+    if (!text_forbidden(s, len, &cp))
+        print_error("U+%04X was let through\n", (unsigned)want);
+    assert_true(text_forbidden(s, len, &cp));
+    assert_int_equal(cp, want);
+}
+#define FORBIDDEN(lit, want) assert_forbidden((lit), sizeof(lit) - 1, (want))
+
+static void assert_allowed(const char *s, size_t len)
+{
+    uint32_t cp = 0;
+    if (text_forbidden(s, len, &cp))
+        print_error("U+%04X was refused\n", (unsigned)cp);
+    assert_false(text_forbidden(s, len, &cp));
+}
+#define ALLOWED(lit) assert_allowed((lit), sizeof(lit) - 1)
+
+static void test_forbidden_bidi_controls(void **state)
+{
+    (void)state;
+    FORBIDDEN("\xe2\x80\xaa", 0x202a); /* LRE */
+    FORBIDDEN("\xe2\x80\xab", 0x202b); /* RLE */
+    FORBIDDEN("\xe2\x80\xac", 0x202c); /* PDF */
+    FORBIDDEN("\xe2\x80\xad", 0x202d); /* LRO */
+    FORBIDDEN("abc\xe2\x80\xae" "def", 0x202e); /* RLO inside a name */
+    FORBIDDEN("\xe2\x81\xa6", 0x2066); /* LRI */
+    FORBIDDEN("\xe2\x81\xa7", 0x2067); /* RLI */
+    FORBIDDEN("\xe2\x81\xa8", 0x2068); /* FSI */
+    FORBIDDEN("x\xe2\x81\xa9", 0x2069); /* PDI */
+    /* the first one found is the one reported */
+    FORBIDDEN("a\xe2\x81\xa6" "b\xe2\x80\xae", 0x2066);
+}
+
+static void test_forbidden_separators_nonchars_tags(void **state)
+{
+    (void)state;
+    FORBIDDEN("line\xe2\x80\xa8" "two", 0x2028);
+    FORBIDDEN("para\xe2\x80\xa9", 0x2029);
+    FORBIDDEN("\xef\xb7\x90", 0xfdd0);
+    FORBIDDEN("\xef\xb7\xaf", 0xfdef);
+    FORBIDDEN("\xef\xbf\xbe", 0xfffe);
+    FORBIDDEN("\xef\xbf\xbf", 0xffff);
+    FORBIDDEN("\xf0\x9f\xbf\xbe", 0x1fffe);
+    FORBIDDEN("\xf0\x9f\xbf\xbf", 0x1ffff);
+    FORBIDDEN("\xf4\x8f\xbf\xbf", 0x10ffff);
+    FORBIDDEN("\xf3\xa0\x80\x80", 0xe0000); /* first of the Tags block (unassigned) */
+    FORBIDDEN("\xf3\xa0\x80\x81", 0xe0001); /* LANGUAGE TAG */
+    FORBIDDEN("a\xf3\xa0\x81\x81", 0xe0041); /* TAG LATIN CAPITAL LETTER A */
+    FORBIDDEN("\xf3\xa0\x81\xbf", 0xe007f); /* CANCEL TAG */
+    /* the flag of England is a tag sequence: refused too */
+    FORBIDDEN("\xf0\x9f\x8f\xb4\xf3\xa0\x81\xa7\xf3\xa0\x81\xa2", 0xe0067);
+}
+
+static void test_allowed_text(void **state)
+{
+    (void)state;
+    ALLOWED("");
+    ALLOWED("Amit Kumar");
+    /* Malayalam "Kiran" written with a chillu by ZWJ (U+200D), Hindi with ZWNJ (U+200C) */
+    ALLOWED("\xe0\xb4\x95\xe0\xb4\xbf\xe0\xb4\xb0\xe0\xb4\xa3\xe0\xb5\x8d\xe2\x80\x8d");
+    ALLOWED("\xe0\xa4\x95\xe0\xa5\x8d\xe2\x80\x8c\xe0\xa4\xb7");
+    /* a ZWJ family emoji; emoji with a variation selector */
+    ALLOWED("\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x91\xa7");
+    ALLOWED("\xe2\x9d\xa4\xef\xb8\x8f");
+    /* LRM/RLM marks (no embedding), the neighbours of the refused ranges */
+    ALLOWED("\xe2\x80\x8e\xe2\x80\x8f\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa");
+    ALLOWED("\xef\xb7\x8f\xef\xb7\xb0\xef\xbf\xbd"); /* U+FDCF, U+FDF0, U+FFFD */
+    ALLOWED("\xf3\xa0\x84\x80"); /* U+E0100 VARIATION SELECTOR-17, just past Tags */
+    ALLOWED("\xf4\x8f\xbf\xbd"); /* U+10FFFD, private use */
+}
+
+/* ---------------------------------------------------------------- text_has_visible */
+
+#define VISIBLE(lit) text_has_visible((lit), sizeof(lit) - 1)
+
+static void test_visible(void **state)
+{
+    (void)state;
+    assert_false(VISIBLE(""));
+    assert_false(VISIBLE("   "));
+    assert_false(VISIBLE("\xc2\xa0\xe3\x80\x80"));         /* NBSP, ideographic space */
+    assert_false(VISIBLE("\xe2\x80\x8b"));                   /* ZWSP */
+    assert_false(VISIBLE("\xe2\x80\x8d\xe2\x80\x8c"));       /* ZWJ, ZWNJ */
+    assert_false(VISIBLE("\xef\xbb\xbf\xe2\x81\xa0"));       /* BOM, word joiner */
+    assert_false(VISIBLE("\xe3\x85\xa4"));                   /* U+3164 HANGUL FILLER (a letter, but ignorable) */
+    assert_false(VISIBLE("\xc2\xad"));                       /* soft hyphen */
+    assert_false(VISIBLE("\xef\xb8\x8f"));                   /* a variation selector alone */
+    assert_false(VISIBLE("\xee\x80\x80"));                   /* private use */
+    assert_true(VISIBLE("a"));
+    assert_true(VISIBLE("."));
+    assert_true(VISIBLE("\xe2\x80\x8b" "A\xe2\x80\x8b"));
+    assert_true(VISIBLE("\xe0\xb4\x95"));                   /* Malayalam KA */
+    assert_true(VISIBLE("\xf0\x9f\x98\x80"));               /* emoji */
+    assert_true(VISIBLE("\xe0\xa5\xa7"));                   /* Devanagari digit one */
+    assert_true(VISIBLE("\xcc\x81"));                       /* a combining mark is drawn */
+}
+
+/* ---------------------------------------------------------------- text_fold_key */
+
+static void assert_key(const char *s, const char *want)
+{
+    char *k = text_fold_key(s, strlen(s));
+    assert_non_null(k);
+    assert_string_equal(k, want);
+    /* a key is its own key */
+    char *again = text_fold_key(k, strlen(k));
+    assert_non_null(again);
+    assert_string_equal(again, k);
+    free(again);
+    free(k);
+}
+
+static void test_fold_key(void **state)
+{
+    (void)state;
+    assert_key("User@Example.COM", "user@example.com");
+    /* precomposed U+00C4 and U+00E4, decomposed a + U+0308 and A + U+0308: one key, in NFC */
+    assert_key("\xc3\x84rzte@x.in", "\xc3\xa4rzte@x.in");
+    assert_key("\xc3\xa4rzte@x.in", "\xc3\xa4rzte@x.in");
+    assert_key("a\xcc\x88rzte@x.in", "\xc3\xa4rzte@x.in");
+    assert_key("A\xcc\x88RZTE@X.IN", "\xc3\xa4rzte@x.in");
+    /* U+212A KELVIN SIGN is k */
+    assert_key("\xe2\x84\xaa.rao@x.in", "k.rao@x.in");
+    /* full folding: sharp s, the fi ligature, capital I with dot */
+    assert_key("Stra\xc3\x9f" "e@x.de", "strasse@x.de");
+    assert_key("\xef\xac\x81" "le@x.in", "file@x.in");
+    assert_key("\xc4\xb0", "i\xcc\x87");
+    /* Greek final sigma and capital sigma fold together; Devanagari has no case */
+    assert_key("\xce\xa3\xcf\x82", "\xcf\x83\xcf\x83");
+    assert_key("\xe0\xa4\x85\xe0\xa4\x9c\xe0\xa4\xaf@x.in", "\xe0\xa4\x85\xe0\xa4\x9c\xe0\xa4\xaf@x.in");
+    assert_key("", "");
+    /* different addresses keep different keys */
+    char *a = text_fold_key("a@x.in", 6), *b = text_fold_key("b@x.in", 6);
+    assert_string_not_equal(a, b);
+    free(a);
+    free(b);
 }
 
 /* ---------------------------------------------------------------- mobile_normalize */
@@ -255,6 +422,33 @@ static void test_email_consecutive_dots_in_local_part(void **state)
     assert_false(EMAIL("john..doe@example.com"));
 }
 
+/* Invisible and format characters (general category Cf: U+200B, U+2060, U+FEFF, U+00AD,
+ * ZWJ, bidi controls, tags) and spaces beyond ASCII make an address invalid. */
+static void test_email_invisible_chars(void **state)
+{
+    (void)state;
+    assert_false(EMAIL("us\xe2\x80\x8b" "er@example.com"));  /* ZWSP */
+    assert_false(EMAIL("user@exa\xe2\x81\xa0" "mple.com"));  /* WORD JOINER in the domain */
+    assert_false(EMAIL("\xef\xbb\xbf" "user@example.com"));  /* BOM in front */
+    assert_false(EMAIL("user@example.com\xef\xbb\xbf"));
+    assert_false(EMAIL("us\xc2\xad" "er@example.com"));      /* soft hyphen */
+    assert_false(EMAIL("us\xe2\x80\x8d" "er@example.com"));  /* ZWJ */
+    assert_false(EMAIL("us\xe2\x80\x8e" "er@example.com"));  /* LRM */
+    assert_false(EMAIL("us\xe2\x80\xae" "er@example.com"));  /* RLO */
+    assert_false(EMAIL("us\xf3\xa0\x81\x81" "er@example.com")); /* a tag character */
+    assert_false(EMAIL("us\xc2\xa0" "er@example.com"));      /* NBSP */
+    assert_false(EMAIL("user\xe3\x80\x80@example.com"));     /* ideographic space */
+    assert_false(EMAIL("user@example.com\xe2\x80\xa8"));     /* LINE SEPARATOR */
+    assert_false(EMAIL("us\xe3\x85\xa4" "er@example.com"));  /* HANGUL FILLER */
+    assert_false(EMAIL("us\xee\x80\x80" "er@example.com"));  /* private use */
+    assert_false(EMAIL("us\xcd\xb8" "er@example.com"));      /* U+0378, unassigned */
+    /* letters of other scripts, composed or not, are fine */
+    assert_true(EMAIL("m\xc3\xbcller@example.de"));
+    assert_true(EMAIL("mu\xcc\x88ller@example.de"));
+    assert_true(EMAIL("\xe0\xa4\x85\xe0\xa4\x9c\xe0\xa4\xaf@\xe0\xa4\xa1\xe0\xa4\xbe\xe0\xa4\x9f\xe0\xa4\xbe.\xe0\xa4\xad\xe0\xa4\xbe\xe0\xa4\xb0\xe0\xa4\xa4"));
+    assert_true(EMAIL("\xe2\x84\xaa.rao@x.in"));
+}
+
 static void test_email_lengths(void **state)
 {
     (void)state;
@@ -275,6 +469,26 @@ static void test_email_lengths(void **state)
     assert_false(email_valid(buf, 255));
     /* the span is what counts, not the NUL */
     assert_true(email_valid("user@example.comXYZ", 16));
+    /* characters are counted, not bytes: 64 two-byte letters before the @ (128 bytes) */
+    char wide[700];
+    size_t n = 0;
+    for (int i = 0; i < 64; i++, n += 2)
+        memcpy(wide + n, "\xc3\xa9", 2);
+    memcpy(wide + n, "@example.com", 12);
+    assert_true(email_valid(wide, n + 12));
+    memmove(wide + 2, wide, n + 12);
+    memcpy(wide, "\xc3\xa9", 2);
+    assert_false(email_valid(wide, n + 14)); /* 65 */
+    /* 254 characters in all, 300+ bytes: allowed; 255: refused */
+    n = 0;
+    memcpy(wide, "u@", 2);
+    n = 2;
+    for (int i = 0; i < 248; i++, n += 2)
+        memcpy(wide + n, "\xc3\xa9", 2);
+    memcpy(wide + n, ".com", 4);
+    assert_true(email_valid(wide, n + 4)); /* 2 + 248 + 4 = 254 characters, 502 bytes */
+    memcpy(wide + n, "\xc3\xa9.com", 6);
+    assert_false(email_valid(wide, n + 6));
     assert_false(email_valid("user@example.com", 6)); /* "user@e" */
 }
 
@@ -416,6 +630,28 @@ static void test_url_length(void **state)
     memcpy(buf, "https://", 8);
     assert_true(url_valid(buf, 2048));
     assert_false(url_valid(buf, 2049));
+    /* characters, not bytes: 2048 characters of which 1000 are two-byte */
+    char wide[4200];
+    memcpy(wide, "https://x.in/", 13);
+    size_t n = 13;
+    for (int i = 0; i < 1000; i++, n += 2)
+        memcpy(wide + n, "\xc3\xa9", 2);
+    memset(wide + n, 'a', 2048 - 1013);
+    n += 2048 - 1013;
+    assert_true(url_valid(wide, n));
+    wide[n] = 'a';
+    assert_false(url_valid(wide, n + 1));
+}
+
+/* Spaces and invisible characters beyond ASCII are refused like the ASCII space. */
+static void test_url_invisible(void **state)
+{
+    (void)state;
+    assert_false(URL("https://exa\xe2\x80\x8bmple.com"));
+    assert_false(URL("https://example.com/a\xc2\xa0" "b"));
+    assert_false(URL("https://example.com/\xe3\x80\x80"));
+    assert_false(URL("https://example.com/\xe2\x80\xae"));
+    assert_true(URL("https://example.com/caf\xc3\xa9.png"));
 }
 
 /* ---------------------------------------------------------------- arena */
@@ -586,6 +822,12 @@ int main(void)
         cmocka_unit_test(test_codepoints_surrogates_and_range),
         cmocka_unit_test(test_codepoints_truncated_and_stray),
         cmocka_unit_test(test_trim),
+        cmocka_unit_test(test_trim_unicode_white_space),
+        cmocka_unit_test(test_forbidden_bidi_controls),
+        cmocka_unit_test(test_forbidden_separators_nonchars_tags),
+        cmocka_unit_test(test_allowed_text),
+        cmocka_unit_test(test_visible),
+        cmocka_unit_test(test_fold_key),
         cmocka_unit_test(test_mobile_plain),
         cmocka_unit_test(test_mobile_prefixes),
         cmocka_unit_test(test_mobile_rejects),
@@ -593,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_email_invalid_shape),
         cmocka_unit_test(test_email_invalid_chars),
         cmocka_unit_test(test_email_consecutive_dots_in_local_part),
+        cmocka_unit_test(test_email_invisible_chars),
         cmocka_unit_test(test_email_lengths),
         cmocka_unit_test(test_date_valid),
         cmocka_unit_test(test_date_leap_years),
@@ -603,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_url_valid),
         cmocka_unit_test(test_url_invalid),
         cmocka_unit_test(test_url_length),
+        cmocka_unit_test(test_url_invisible),
         cmocka_unit_test(test_arena_alloc_alignment_and_independence),
         cmocka_unit_test(test_arena_zero_size_allocations_are_distinct),
         cmocka_unit_test(test_arena_big_allocation_keeps_small_chunk),
