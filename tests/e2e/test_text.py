@@ -82,7 +82,7 @@ class TextCase(ServerTestCase):
 
     def assertFieldError(self, r, field, status=400, contains=None):
         self.assertError(r, status, field=field)
-        self.assertIn(field, r.json["message"], r)
+        self.assertIn(field, self.msg(r), r)
         if contains is not None:
             self.assertTrue(any(contains in why for why in r.json["errors"][field]), r)
 
@@ -386,7 +386,7 @@ class TextRuleTests(TextCase):
         for base, body, field, cp in cases:
             with self.subTest(field=field, cp=cp):
                 r = self.refused("POST", base, body, t, field, cp)
-                self.assertIn(REFUSED_CHARS, r.json["message"], r)
+                self.assertIn(REFUSED_CHARS, self.msg(r), r)
         self.refused("PATCH", item(USERS, uid), {"firstname": "A\u202eB"}, t, "firstname", "U+202E")
         self.refused("PATCH", item(DOCTORS, did), {"lastname": "R\u2028ao"}, t, "lastname", "U+2028")
 
