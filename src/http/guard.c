@@ -84,6 +84,12 @@ struct guard_conn *guard_opened(struct guard *g, int fd)
     c->fd = fd;
     c->deadline_us = mono_us() + g->header_us;
     pthread_mutex_lock(&g->mu);
+    /* guard_admit and this call are apart: two workers accepting at once can both have
+     * been admitted below the cap. The one over it is cut at once rather than kept. */
+    if (g->open >= g->max) {
+        shutdown(fd, SHUT_RDWR);
+        c->cut = true;
+    }
     c->next = g->head;
     if (g->head)
         g->head->prev = c;

@@ -247,7 +247,7 @@ class AuthCase(ServerTestCase):
     def refused(self, token):
         return self.srv.request("GET", HIPUSERS, token=token).status == 401
 
-    def assertRefusedWithin(self, token, timeout=6.0):
+    def assertRefusedWithin(self, token, timeout=10.0):
         t0 = time.time()
         ok = poll(lambda: self.refused(token), timeout)
         self.assertTrue(ok, "token still accepted %.1f s later" % (time.time() - t0))
@@ -460,23 +460,39 @@ class LoginTests(AuthCase):
         self.assert4xxGeneric(r)
 
     def test_login_timing_does_not_reveal_existing_ids(self):
+        """An unknown or revoked client id costs the server as much work as a wrong secret
+        (a dummy Argon2id verification). Measured as the server's own CPU time per login,
+        read from the kernel's per-thread run time, so a loaded machine does not skew it:
+        without the dummy hash an unknown id costs a small fraction of the others."""
         _, cid, sec = self.client()
         _, rcid, rsec = self.client()
         self.srv.cli("client", "revoke", rcid)
+        pid = self.srv.proc.pid
 
-        def timed(c, s):
-            t0 = time.perf_counter()
+        def cpu_ns():
+            total = 0
+            for tid in os.listdir("/proc/%d/task" % pid):
+                try:
+                    with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                        total += int(f.read().split()[0])
+                except OSError:
+                    pass  # a thread that just ended
+            return total
+
+        def cost(c, s):
+            before = cpu_ns()
             r = login(self.srv, c, s)
-            dt = time.perf_counter() - t0
+            spent = cpu_ns() - before
             self.assertBadCreds(r)
-            return dt
+            return spent
 
-        timed(cid, "warmup")
-        unknown = [timed("EC_unknown%s" % uniq(), "x" * 43) for _ in range(5)]
-        wrong = [timed(cid, sec[::-1]) for _ in range(4)]
-        revoked = [timed(rcid, rsec) for _ in range(5)]
-        meds = {"unknown": statistics.median(unknown), "wrong": statistics.median(wrong),
-                "revoked": statistics.median(revoked)}
+        cost(cid, "warmup")
+        samples = {"unknown": [], "wrong": [], "revoked": []}
+        for _ in range(4):  # interleaved; 4 wrong secrets stay under the throttle's 10
+            samples["unknown"].append(cost("EC_unknown%s" % uniq(), "x" * 43))
+            samples["wrong"].append(cost(cid, sec[::-1]))
+            samples["revoked"].append(cost(rcid, rsec))
+        meds = {k: statistics.median(v) for k, v in samples.items()}
         self.assertLessEqual(max(meds.values()), 3 * min(meds.values()), meds)
 
 
@@ -706,9 +722,10 @@ class RefreshGraceTests(AuthCase):
 
 
 class RefreshGraceWindowTests(AuthCase):
-    """--refresh-reuse-grace 1: within the second, a retry gets a pair; after it, reuse ends
-    the whole session, the pairs handed out during the grace included."""
-    server_args = ["--refresh-reuse-grace", "1"]
+    """--refresh-reuse-grace 3: within the window, a retry gets a pair; after it, reuse ends
+    the whole session, the pairs handed out during the grace included. (3 s, not 1: the retry
+    must land inside the window even on a loaded machine.)"""
+    server_args = ["--refresh-reuse-grace", "3"]
 
     def test_reuse_after_the_window_revokes_the_family(self):
         _, cid, sec = self.client()
@@ -720,8 +737,8 @@ class RefreshGraceWindowTests(AuthCase):
         r2 = refresh(self.srv, p1["refresh_token"], p1["access_token"], cid)
         self.assertTokenPair(r2)
         self.assertTrue(self.works(r2.json["access_token"]))
-        # wait until the window (1 s, whole seconds of the server's clock) has surely passed
-        deadline = int(used) + 2
+        # wait until the window (3 s, whole seconds of the server's clock) has surely passed
+        deadline = int(used) + 4
         while time.time() < deadline:
             time.sleep(0.05)
         r = refresh(self.srv, p1["refresh_token"], p1["access_token"], cid)
