@@ -15,6 +15,7 @@
 #include "auth/secret.h"
 #include "cli/admin.h"
 #include "http/server.h"
+#include "store/store.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define DEFAULT_DB "./data/hipusers.db"
@@ -24,22 +25,23 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: hipusers COMMAND [OPTIONS]\n"
             "\n"
-            "  serve [--listen HOST:PORT] [--db PATH] [--threads N] [--max-connections N]\n"
+            "  serve [--listen HOST:PORT] [--db DB] [--threads N] [--max-connections N]\n"
             "        [--timeout SECONDS] [--refresh-ttl SECONDS] [--refresh-reuse-grace SECONDS]\n"
             "        [--trusted-proxy CIDR[,CIDR...]]... [--no-access-log]\n"
             "      Serve the API. Env: HIPUSERS_LISTEN, HIPUSERS_DB, HIPUSERS_JWT_SECRET,\n"
             "      HIPUSERS_JWT_SECRET_PREVIOUS (secrets of 32..256 bytes). Without\n"
             "      HIPUSERS_JWT_SECRET a random secret is created (mode 0600) next to the\n"
             "      database and reused.\n"
+            "      DB: a SQLite file, as a path or sqlite:PATH (default ./data/hipusers.db).\n"
             "      --refresh-reuse-grace: a refresh token used again within this many seconds\n"
             "      of its first use gets a new pair (default 10; 0: any reuse ends the session).\n"
             "      --trusted-proxy: peers whose X-Forwarded-For names the client (IPv4/IPv6).\n"
-            "  token --b-id ID [--client-id X] [--ttl SECONDS] [--db PATH]\n"
+            "  token --b-id ID [--client-id X] [--ttl SECONDS] [--db DB]\n"
             "      Print an access token signed with the server's secret.\n"
             "  business create --name NAME | business list\n"
             "  client create --b-id B [--name N] | client list [--b-id B] | client revoke CLIENT_ID\n"
             "  sharing-key create --b-id OWNER | sharing-key revoke KEY_ID\n"
-            "      Admin commands on the database named by HIPUSERS_DB (or --db PATH first).\n"
+            "      Admin commands on the database named by HIPUSERS_DB (or --db DB first).\n"
             "  --help, --version\n");
 }
 
@@ -62,11 +64,22 @@ static const char *env_or(const char *name, const char *dflt)
     return v && *v ? v : dflt;
 }
 
-/* The data directory is the database's directory: the secret file lives there too. */
-static const char *data_dir_of(const char *db, char *buf, size_t cap)
+/* The data directory is the SQLite database's directory: the secret file lives there too. */
+static const char *data_dir_of(const char *path, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s", db);
+    snprintf(buf, cap, "%s", path);
     return dirname(buf);
+}
+
+/* A --db value (or HIPUSERS_DB) that is neither a file path nor a URL of a known scheme is
+ * refused here, before anything is created. */
+static bool db_ok(const char *db, struct store_url *u)
+{
+    char err[512];
+    if (store_url_parse(db, u, err, sizeof err))
+        return true;
+    fprintf(stderr, "hipusers: --db: %s\n", err);
+    return false;
 }
 
 static bool mkdirs(const char *dir)
@@ -140,9 +153,12 @@ static int cmd_serve(int argc, char **argv)
     cfg.threads = (int)threads;
     cfg.max_connections = (unsigned)max_conn;
     cfg.timeout_s = (unsigned)timeout;
-    char dirbuf[4096];
-    const char *dir = data_dir_of(db, dirbuf, sizeof dirbuf);
-    if (!mkdirs(dir)) {
+    struct store_url su;
+    if (!db_ok(db, &su))
+        return 2;
+    char dirbuf[4096], shown[512];
+    const char *dir = data_dir_of(su.path, dirbuf, sizeof dirbuf);
+    if (su.kind == STORE_SQLITE && !mkdirs(dir)) {
         fprintf(stderr, "hipusers: cannot create data directory %s\n", dir);
         return 1;
     }
@@ -153,9 +169,9 @@ static int cmd_serve(int argc, char **argv)
         return 1;
     }
     struct app app;
-    struct herr e = {0};
-    if (!app_init(&app, db, &e)) {
-        fprintf(stderr, "hipusers: %s (%s)\n", e.message, db);
+    if (!app_init(&app, db, (unsigned)cfg.threads, err, sizeof err)) {
+        store_url_redact(db, shown, sizeof shown);
+        fprintf(stderr, "hipusers: %s (%s)\n", err, shown);
         sodium_memzero(&keys, sizeof keys);
         return 1;
     }
@@ -193,9 +209,12 @@ static int cmd_token(int argc, char **argv)
         fprintf(stderr, "hipusers token: --b-id is required (1..128 characters); --ttl 1..%ld seconds\n", TEN_YEARS);
         return 2;
     }
+    struct store_url su;
+    if (!db_ok(db, &su))
+        return 2;
     char dirbuf[4096], err[512];
     struct keyring keys;
-    if (!secrets_load(&keys, data_dir_of(db, dirbuf, sizeof dirbuf), false, err, sizeof err)) {
+    if (!secrets_load(&keys, data_dir_of(su.path, dirbuf, sizeof dirbuf), false, err, sizeof err)) {
         fprintf(stderr, "hipusers: %s\n", err);
         return 1;
     }
@@ -241,6 +260,10 @@ int main(int argc, char **argv)
         argv += 2;
         cmd = argv[1];
     }
+    struct store_url su;
+    bool admin = !strcmp(cmd, "business") || !strcmp(cmd, "client") || !strcmp(cmd, "sharing-key");
+    if (admin && !db_ok(db, &su))
+        return 2;
     if (!strcmp(cmd, "business"))
         return cmd_business(db, argc - 1, argv + 1);
     if (!strcmp(cmd, "client"))

@@ -1,72 +1,10 @@
 #include "api/app.h"
 
-#include "util/log.h"
-
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static void close_conn(void *p)
-{
-    struct store_conn *c = p;
-    c->ops->close(c);
-}
-
-bool app_init(struct app *app, const char *db_path, struct herr *e)
-{
-    memset(app, 0, sizeof *app);
-    snprintf(app->db_path, sizeof app->db_path, "%s", db_path);
-    app->refresh_ttl = REFRESH_TTL_DEFAULT;
-    app->refresh_grace = REFRESH_GRACE_DEFAULT;
-    throttle_init(&app->throttle);
-    pthread_mutex_init(&app->revoked.mu, NULL);
-    pthread_mutex_init(&app->writer, NULL);
-    if (pthread_key_create(&app->conn_key, close_conn) != 0) {
-        herr_set(e, 500, "pthread_key_create failed");
-        return false;
-    }
-    /* Open once here so migrations run, and a bad path fails at start, not on the first request. */
-    struct store_conn *c = app_store(app, e);
-    return c != NULL;
-}
-
-static void free_list(char **items, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(items[i]);
-    free(items);
-}
-
-void app_free(struct app *app)
-{
-    free_list(app->revoked.clients, app->revoked.nclients);
-    free_list(app->revoked.sessions, app->revoked.nsessions);
-    struct store_conn *c = pthread_getspecific(app->conn_key);
-    if (c) {
-        pthread_setspecific(app->conn_key, NULL);
-        close_conn(c);
-    }
-    pthread_key_delete(app->conn_key);
-}
-
-struct store_conn *app_store(struct app *app, struct herr *e)
-{
-    struct store_conn *c = pthread_getspecific(app->conn_key);
-    if (c)
-        return c;
-    struct herr why = {0};
-    c = store_sqlite_open(app->db_path, &app->writer, &why);
-    if (!c) {
-        /* The reason stays in the log; the client learns only that storage is unavailable. */
-        log_line("error", "cannot open the database", why.message, why.status);
-        herr_set(e, 503, "Storage is unavailable; retry later.");
-        e->retry_after = 5;
-        return NULL;
-    }
-    pthread_setspecific(app->conn_key, c);
-    return c;
-}
+#include "util/log.h"
 
 static int64_t mono_ms(void)
 {
@@ -75,53 +13,127 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static char **copy_list(const char **src, size_t n)
+struct revocations_unit {
+    int64_t since;
+    const char **clients, **sessions;
+    size_t nclients, nsessions;
+};
+
+static enum store_status revocations_fn(struct store_tx *tx, void *ctx)
 {
-    char **out = calloc(n ? n : 1, sizeof *out);
-    for (size_t i = 0; i < n; i++)
-        out[i] = strdup(src[i]);
-    return out;
+    struct revocations_unit *u = ctx;
+    return store_revocations(tx, u->since, &u->clients, &u->nclients, &u->sessions, &u->nsessions);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(a, *(char *const *)b); }
-
-static bool listed(char **items, size_t n, const char *key)
+static bool load_revocations(void *ctx, struct arena *a, const char ***clients, size_t *nclients,
+                             const char ***sessions, size_t *nsessions)
 {
-    return *key && bsearch(key, items, n, sizeof *items, cmp_str) != NULL;
+    struct app *app = ctx;
+    /* Sessions revoked longer ago than an access token lives can no longer matter. */
+    struct revocations_unit r = {.since = (int64_t)time(NULL) - ACCESS_TTL - 60};
+    struct store_unit u = {.fn = revocations_fn, .ctx = &r, .arena = a};
+    if (store_read(app->store, &u) != STORE_OK) {
+        log_line("error", "cannot load the revocation lists", store_status_name(u.status), 0);
+        return false;
+    }
+    *clients = r.clients;
+    *nclients = r.nclients;
+    *sessions = r.sessions;
+    *nsessions = r.nsessions;
+    return true;
+}
+
+bool app_init(struct app *app, const char *db, unsigned threads, char *err, size_t errlen)
+{
+    memset(app, 0, sizeof *app);
+    app->refresh_ttl = REFRESH_TTL_DEFAULT;
+    app->refresh_grace = REFRESH_GRACE_DEFAULT;
+    throttle_init(&app->throttle);
+    revocation_init(&app->revoked);
+    /* Opened here so migrations run, and a bad database fails at start, not on the first request. */
+    struct store_options opt = {.threads = threads};
+    app->store = store_open(db, &opt, err, errlen);
+    if (!app->store) {
+        revocation_free(&app->revoked);
+        return false;
+    }
+    return true;
+}
+
+void app_free(struct app *app)
+{
+    revocation_free(&app->revoked);
+    store_close(app->store);
+    app->store = NULL;
+}
+
+void api_store_error(const struct store_unit *u, struct herr *e)
+{
+    switch (u->status) {
+    case STORE_OK:
+        return;
+    case STORE_NOT_FOUND:
+        if (!e->status)
+            herr_set(e, 404, "Not found");
+        return;
+    case STORE_ABORT:
+        if (!e->status)
+            herr_set(e, 500, "Internal server error.");
+        return;
+    default:
+        break;
+    }
+    *e = (struct herr){0}; /* whatever the unit had decided, the storage failed under it */
+    switch (u->status) {
+    case STORE_CONFLICT:
+        herr_set(e, 409,
+                 u->conflict && u->arena ? arena_printf(u->arena, "%s already in use", u->conflict)
+                                         : "A unique value is already in use.");
+        break;
+    case STORE_RETRY:
+        herr_set(e, 503, "The database is busy; retry shortly.");
+        e->retry_after = u->retry_after > 0 ? u->retry_after : 1;
+        break;
+    case STORE_UNAVAILABLE:
+        herr_set(e, 503, "Storage is unavailable; retry later.");
+        e->retry_after = u->retry_after > 0 ? u->retry_after : 5;
+        break;
+    default:
+        herr_set(e, 500, "Internal server error.");
+        break;
+    }
+}
+
+bool app_read(struct app *app, struct store_unit *u, struct herr *e)
+{
+    if (store_read(app->store, u) == STORE_OK)
+        return true;
+    api_store_error(u, e);
+    return false;
+}
+
+bool app_write(struct app *app, struct store_unit *u, struct herr *e)
+{
+    if (store_write(app->store, u) == STORE_OK)
+        return true;
+    api_store_error(u, e);
+    return false;
 }
 
 bool app_token_revoked(struct app *app, const struct principal *p, struct herr *e)
 {
     if (!p->client_id[0] && !p->sid[0])
         return false;
-    struct revocations *r = &app->revoked;
-    pthread_mutex_lock(&r->mu);
-    int64_t now = mono_ms();
-    if (!r->loaded_ms || now - r->loaded_ms >= REVOCATION_REFRESH_MS) {
-        struct arena a;
-        arena_init(&a);
-        const char **clients, **sessions;
-        size_t nc, ns;
-        struct store_conn *c = app_store(app, e);
-        /* Sessions revoked longer ago than an access token lives can no longer matter. */
-        int64_t since = (int64_t)time(NULL) - ACCESS_TTL - 60;
-        if (!c || !c->auth->revocations(c, since, &a, &clients, &nc, &sessions, &ns, e)) {
-            arena_release(&a);
-            pthread_mutex_unlock(&r->mu);
-            return true;
-        }
-        free_list(r->clients, r->nclients);
-        free_list(r->sessions, r->nsessions);
-        r->clients = copy_list(clients, nc);
-        r->sessions = copy_list(sessions, ns);
-        r->nclients = nc;
-        r->nsessions = ns;
-        r->loaded_ms = now;
-        arena_release(&a);
-    }
-    bool revoked = listed(r->clients, r->nclients, p->client_id) || listed(r->sessions, r->nsessions, p->sid);
-    pthread_mutex_unlock(&r->mu);
-    if (revoked)
+    int retry_after = 0;
+    switch (revocation_check(&app->revoked, p->client_id, p->sid, mono_ms(), load_revocations, app, &retry_after)) {
+    case REV_OK:
+        return false;
+    case REV_REVOKED:
         herr_set(e, 401, "Token has been revoked");
-    return revoked;
+        return true;
+    default:
+        herr_set(e, 503, "Storage is unavailable; retry later.");
+        e->retry_after = retry_after;
+        return true;
+    }
 }

@@ -2,9 +2,9 @@
 #ifndef HIP_APP_H
 #define HIP_APP_H
 
-#include <pthread.h>
 #include <stdbool.h>
 
+#include "auth/revocation.h"
 #include "auth/throttle.h"
 #include "auth/token.h"
 #include "http/http.h"
@@ -17,36 +17,30 @@
  * retry (a fresh pair, same session) rather than theft (the session ends). 0: strict. */
 #define REFRESH_GRACE_DEFAULT 10
 #define REFRESH_GRACE_MAX 3600
-/* How stale the revocation snapshot may get: a revoked client is refused within this. */
-#define REVOCATION_REFRESH_MS 2000
-
-/* Revoked clients and sessions, reloaded from the store every REVOCATION_REFRESH_MS so
- * a revocation made by any process reaches every worker thread. */
-struct revocations {
-    pthread_mutex_t mu;
-    int64_t loaded_ms;
-    char **clients, **sessions; /* sorted */
-    size_t nclients, nsessions;
-};
 
 struct app {
-    char db_path[4096];
+    struct store *store;
     struct keyring keys;
-    pthread_key_t conn_key; /* each worker thread's store connection */
-    pthread_mutex_t writer; /* the store's writers take turns on it */
     long refresh_ttl;
     long refresh_grace; /* seconds; see REFRESH_GRACE_DEFAULT */
     struct throttle throttle;
     struct cidrs proxies; /* --trusted-proxy: whose X-Forwarded-For names the client */
-    struct revocations revoked;
+    struct revocation_cache revoked; /* revoked clients and sessions, reloaded from the store */
 };
 
-bool app_init(struct app *app, const char *db_path, struct herr *e);
+/* Opens the store named by db (a file path or a URL) for `threads` worker threads. */
+bool app_init(struct app *app, const char *db, unsigned threads, char *err, size_t errlen);
 void app_free(struct app *app);
-/* This thread's store connection, opened on first use and closed when the thread ends. */
-struct store_conn *app_store(struct app *app, struct herr *e);
 
-/* Is this access token's client or session revoked? Fails closed on store errors. */
+/* Run a unit of work on the app's store; false with e set unless it ended STORE_OK. */
+bool app_read(struct app *app, struct store_unit *u, struct herr *e);
+bool app_write(struct app *app, struct store_unit *u, struct herr *e);
+/* The one place a storage status becomes an HTTP error. A unit that ended STORE_ABORT or
+ * STORE_NOT_FOUND with its reason in e keeps it; anything the storage failed at replaces it. */
+void api_store_error(const struct store_unit *u, struct herr *e);
+
+/* Is this access token's client or session revoked? Fails closed (503) when the
+ * revocation lists cannot be had fresh. */
 bool app_token_revoked(struct app *app, const struct principal *p, struct herr *e);
 
 /* Before the body is read: route, method and, on /cdr/v1, the token. false: answered

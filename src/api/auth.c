@@ -23,25 +23,49 @@ static bool bad_member(struct request *rq, const char *name, struct herr *e)
     return fail(e, 400, arena_printf(&rq->arena, "%s: a non-empty string is required", name));
 }
 
-/* Issues an access token and a fresh refresh token of the session `family`. */
-static bool issue(struct app *app, struct request *rq, struct store_conn *c, const char *b_id, const char *client_id,
-                  const char *family, struct herr *e)
+/* A fresh refresh token (the client's copy) and its digest (the store's). */
+struct fresh_refresh {
+    char token[2 * REFRESH_BYTES], digest[DIGEST_HEX];
+};
+
+static void fresh_refresh(struct fresh_refresh *f)
 {
-    long now = (long)time(NULL);
-    char refresh[2 * REFRESH_BYTES], digest[DIGEST_HEX], jti[33];
-    random_b64(refresh, sizeof refresh, REFRESH_BYTES);
-    token_digest(refresh, digest);
+    random_b64(f->token, sizeof f->token, REFRESH_BYTES);
+    token_digest(f->token, f->digest);
+}
+
+/* Answers an access token and the refresh token stored by the unit that just committed. */
+static bool respond_tokens(struct app *app, struct request *rq, const char *b_id, const char *client_id,
+                           const char *family, const struct fresh_refresh *f, long now, struct herr *e)
+{
+    char jti[33];
     random_hex(jti, sizeof jti, 16);
-    if (!c->auth->refresh_insert(c, digest, family, now + app->refresh_ttl, now, e) || !c->ops->commit(c, e))
-        return false;
     char *access = token_sign(&app->keys, b_id, client_id, now, ACCESS_TTL, jti, ISSUER, family);
     if (!access)
         return fail(e, 500, "could not sign the token");
     respond_json(rq, 200,
                  json_pack("{s:s, s:i, s:s, s:I}", "access_token", access, "expires_in", ACCESS_TTL, "refresh_token",
-                           refresh, "refresh_expires_in", (json_int_t)app->refresh_ttl));
+                           f->token, "refresh_expires_in", (json_int_t)app->refresh_ttl));
     free(access);
+    rq->tenant = arena_strdup(&rq->arena, b_id);
     return true;
+}
+
+/* What a login reads: the client, its business and the sharing key. */
+struct login_check {
+    const char *client_id, *key_digest; /* key_digest: NULL without a sharing key */
+    struct client_row cl;
+    bool found, business_ok, key_ok;
+    const char *owner, *key_id;
+};
+
+static enum store_status login_check_fn(struct store_tx *tx, void *ctx)
+{
+    struct login_check *u = ctx;
+    u->found = store_client_get(tx, u->client_id, &u->cl) == STORE_OK;
+    u->business_ok = u->found && store_business_get(tx, u->cl.b_id, NULL) == STORE_OK;
+    u->key_ok = !u->key_digest || store_sharing_key_owner(tx, u->key_digest, &u->owner, &u->key_id) == STORE_OK;
+    return STORE_OK; /* a failed read fails the unit by itself */
 }
 
 /* 1: the credentials are good and *b_id is the token's tenant; 0: they are not (one
@@ -49,28 +73,35 @@ static bool issue(struct app *app, struct request *rq, struct store_conn *c, con
 static int check_client(struct app *app, struct request *rq, const char *client_id, const char *secret,
                         const char *sharing_key, const char **b_id, const char **key_id, struct herr *e)
 {
-    struct store_conn *c = app_store(app, e);
-    struct client_row cl = {0};
-    if (!c || !c->ops->begin(c, false, e))
-        return -1;
-    enum find_result fr = c->auth->client_get(c, client_id, &rq->arena, &cl, e);
-    bool business_ok = fr == FIND_OK && c->auth->business_get(c, cl.b_id, &rq->arena, NULL, e) == FIND_OK;
-    const char *owner = NULL;
-    bool key_ok = true;
+    char digest[DIGEST_HEX];
+    struct login_check lc = {.client_id = client_id};
     if (sharing_key) {
-        char digest[DIGEST_HEX];
         token_digest(sharing_key, digest);
-        key_ok = c->auth->sharing_key_owner(c, digest, &rq->arena, &owner, key_id, e) == FIND_OK;
+        lc.key_digest = digest;
     }
-    c->ops->rollback(c);
-    if (e->status)
+    struct store_unit u = {.fn = login_check_fn, .ctx = &lc, .arena = &rq->arena};
+    if (!app_read(app, &u, e))
         return -1;
     /* The hash is checked whatever happened above so every failure costs the same. */
-    bool secret_ok = secret_verify(fr == FIND_OK ? cl.secret_hash : NULL, secret);
-    if (!secret_ok || fr != FIND_OK || cl.revoked || !business_ok || !key_ok)
+    bool secret_ok = secret_verify(lc.found ? lc.cl.secret_hash : NULL, secret);
+    if (!secret_ok || !lc.found || lc.cl.revoked || !lc.business_ok || !lc.key_ok)
         return 0;
-    *b_id = owner ? owner : cl.b_id;
+    *b_id = lc.owner ? lc.owner : lc.cl.b_id;
+    *key_id = lc.key_id;
     return 1;
+}
+
+/* A login's writes: the session and its first refresh token. */
+struct login_write {
+    const char *family, *client_id, *b_id, *key_id, *digest;
+    int64_t expires_at;
+};
+
+static enum store_status login_write_fn(struct store_tx *tx, void *ctx)
+{
+    struct login_write *u = ctx;
+    enum store_status st = store_session_create(tx, u->family, u->client_id, u->b_id, u->key_id);
+    return st == STORE_OK ? store_refresh_insert(tx, u->digest, u->family, u->expires_at) : st;
 }
 
 bool auth_login(struct app *app, struct request *rq, struct herr *e)
@@ -101,18 +132,67 @@ bool auth_login(struct app *app, struct request *rq, struct herr *e)
             fail(e, 401, "invalid client credentials");
         return false;
     }
-    struct store_conn *c = app_store(app, e);
     char family[33];
     random_hex(family, sizeof family, 16);
-    if (!c || !c->ops->begin(c, true, e))
-        return false;
-    if (!c->auth->session_create(c, family, client_id, b_id, key_id, now, e) ||
-        !issue(app, rq, c, b_id, client_id, family, e)) {
-        c->ops->rollback(c);
-        return false;
+    struct fresh_refresh f;
+    fresh_refresh(&f);
+    struct login_write lw = {.family = family, .client_id = client_id, .b_id = b_id, .key_id = key_id,
+                             .digest = f.digest, .expires_at = now + app->refresh_ttl};
+    struct store_unit u = {.fn = login_write_fn, .ctx = &lw, .arena = &rq->arena};
+    return app_write(app, &u, e) && respond_tokens(app, rq, b_id, client_id, family, &f, now, e);
+}
+
+/* A refresh: take the presented token, check it belongs with the rest, store the next. */
+struct refresh_unit {
+    const char *digest, *client_hdr, *access;
+    const struct principal *prev;
+    long now, grace; /* grace: --refresh-reuse-grace seconds */
+    const char *next_digest;
+    int64_t next_expires_at;
+    struct herr *e;
+    struct session_row s;
+    bool reuse;
+};
+
+static enum store_status refresh_fn(struct store_tx *tx, void *ctx)
+{
+    struct refresh_unit *u = ctx;
+    *u->e = (struct herr){0};
+    u->reuse = false;
+    enum store_status st = store_refresh_take(tx, u->digest, &u->s);
+    const char *why = NULL;
+    if (st == STORE_NOT_FOUND) {
+        why = "invalid refresh token";
+    } else if (st != STORE_OK) {
+        return st;
+    } else if (u->s.used && !(u->grace > 0 && u->now - u->s.used_at <= u->grace)) {
+        /* Reuse of a rotated token: someone holds a stolen copy. End the whole session.
+         * (A retry (lost answer) or a concurrent refresh of the same token soon after its
+         * first use gets a pair of its own in the same session, so a later reuse still ends
+         * them all.) */
+        u->reuse = true;
+        return u->s.revoked ? STORE_OK : store_session_revoke(tx, u->s.family);
+    } else if (u->s.revoked) {
+        why = "the session has been revoked";
+    } else if (u->s.expires_at <= u->now) {
+        why = "refresh token has expired";
+    } else if ((u->client_hdr && strcmp(u->client_hdr, u->s.client_id) != 0) ||
+               (u->access &&
+                (strcmp(u->prev->client_id, u->s.client_id) != 0 || strcmp(u->prev->sid, u->s.family) != 0))) {
+        why = "the tokens do not belong together";
+    } else {
+        struct client_row cl = {0};
+        st = store_client_get(tx, u->s.client_id, &cl);
+        if (st != STORE_OK && st != STORE_NOT_FOUND)
+            return st;
+        if (st == STORE_NOT_FOUND || cl.revoked)
+            why = "invalid client credentials";
     }
-    rq->tenant = arena_strdup(&rq->arena, b_id);
-    return true;
+    if (why) {
+        fail(u->e, 401, why);
+        return STORE_ABORT;
+    }
+    return store_refresh_insert(tx, u->next_digest, u->s.family, u->next_expires_at);
 }
 
 /* with_headers: the current endpoint, which names the access token and client in headers;
@@ -142,72 +222,41 @@ bool auth_refresh(struct app *app, struct request *rq, bool with_headers, struct
         return fail(e, 401, "invalid access token");
     char digest[DIGEST_HEX];
     token_digest(refresh, digest);
-    struct store_conn *c = app_store(app, e);
-    struct session_row s = {0};
-    if (!c || !c->ops->begin(c, true, e))
+    struct fresh_refresh f;
+    fresh_refresh(&f);
+    struct refresh_unit ru = {.digest = digest, .client_hdr = client_hdr, .access = access, .prev = &prev,
+                              .now = now, .grace = app->refresh_grace, .next_digest = f.digest,
+                              .next_expires_at = now + app->refresh_ttl};
+    ru.e = e;
+    struct store_unit u = {.fn = refresh_fn, .ctx = &ru, .arena = &rq->arena};
+    if (!app_write(app, &u, e))
         return false;
-    enum find_result fr = c->auth->refresh_take(c, digest, now, &rq->arena, &s, e);
-    const char *why = NULL;
-    if (fr == FIND_ERROR) {
-        c->ops->rollback(c);
-        return false;
-    }
-    /* A retry (lost answer) or a concurrent refresh of the same token soon after its first
-     * use gets a pair of its own in the same session, so a later reuse still ends them all. */
-    bool retry = fr == FIND_OK && s.used && app->refresh_grace > 0 && now - s.used_at <= app->refresh_grace;
-    if (fr == FIND_MISSING) {
-        why = "invalid refresh token";
-    } else if (s.used && !retry) {
-        /* Reuse of a rotated token: someone holds a stolen copy. End the whole session. */
-        if (!s.revoked && (!c->auth->session_revoke(c, s.family, now, e) || !c->ops->commit(c, e))) {
-            c->ops->rollback(c);
-            return false;
-        }
-        c->ops->rollback(c);
+    if (ru.reuse)
         return fail(e, 401, "refresh token reuse detected; the session is revoked");
-    } else if (s.revoked) {
-        why = "the session has been revoked";
-    } else if (s.expires_at <= now) {
-        why = "refresh token has expired";
-    } else if ((client_hdr && strcmp(client_hdr, s.client_id) != 0) ||
-               (access && (strcmp(prev.client_id, s.client_id) != 0 || strcmp(prev.sid, s.family) != 0))) {
-        why = "the tokens do not belong together";
-    } else {
-        struct client_row cl = {0};
-        enum find_result cr = c->auth->client_get(c, s.client_id, &rq->arena, &cl, e);
-        if (cr == FIND_ERROR) {
-            c->ops->rollback(c);
-            return false;
-        }
-        if (cr != FIND_OK || cl.revoked)
-            why = "invalid client credentials";
-    }
-    if (why) {
-        c->ops->rollback(c);
-        return fail(e, 401, why);
-    }
-    if (!issue(app, rq, c, s.b_id, s.client_id, s.family, e)) {
-        c->ops->rollback(c);
-        return false;
-    }
-    rq->tenant = arena_strdup(&rq->arena, s.b_id);
-    return true;
+    return respond_tokens(app, rq, ru.s.b_id, ru.s.client_id, ru.s.family, &f, now, e);
+}
+
+struct business_unit {
+    const char *b_id, *name;
+    struct herr *e;
+};
+
+static enum store_status business_fn(struct store_tx *tx, void *ctx)
+{
+    struct business_unit *u = ctx;
+    enum store_status st = store_business_get(tx, u->b_id, &u->name);
+    if (st == STORE_NOT_FOUND)
+        herr_set(u->e, 404, "Business not found.");
+    return st;
 }
 
 bool business_info(struct app *app, struct request *rq, const char *tenant, struct herr *e)
 {
-    struct store_conn *c = app_store(app, e);
-    const char *name = NULL;
-    if (!c || !c->ops->begin(c, false, e))
+    struct business_unit bu = {.b_id = tenant, .e = e};
+    struct store_unit u = {.fn = business_fn, .ctx = &bu, .arena = &rq->arena};
+    if (!app_read(app, &u, e))
         return false;
-    enum find_result fr = c->auth->business_get(c, tenant, &rq->arena, &name, e);
-    c->ops->rollback(c);
-    if (fr == FIND_ERROR)
-        return false;
-    if (fr == FIND_MISSING) {
-        herr_set(e, 404, "Business not found.");
-        return false;
-    }
-    respond_json(rq, 200, json_pack("{s:s, s:s, s:s}", "status", "success", "bid", tenant, "business_name", name));
+    respond_json(rq, 200,
+                 json_pack("{s:s, s:s, s:s}", "status", "success", "bid", tenant, "business_name", bu.name));
     return true;
 }

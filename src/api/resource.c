@@ -1,5 +1,5 @@
 /* Create, read, patch, delete and list for any resource, driven by its field table:
- * decode and validate (model), then one transaction on the store, then render. */
+ * decode and validate (model), then one unit of work on the store, then render. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,48 +20,41 @@ static const char *today(struct arena *a)
 
 static int side_of(const struct resource *r, enum rel rel) { return relation_get(rel)->kind[0] == r->kind ? 0 : 1; }
 
-/* Every referenced id must exist, undeleted, in the tenant; all are checked before any write. */
-static bool resolve_links(struct store_conn *c, const struct resource *r, const char *tenant, struct fval *vals,
-                          struct arena *a, struct herr *e)
+/* Every referenced id must exist, live, in the tenant; all are checked before any write.
+ * ids[i] gets the Eka ids of link field i (the inputs stay as given: a unit may run again).
+ * Unknown ones are gathered into e, every field at fault, and the unit stops. */
+static enum store_status resolve_links(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                       const struct fval *vals, const char **ids[], struct arena *a, struct herr *e)
 {
     for (size_t i = 0; i < r->nfields; i++) {
         const struct field *f = &r->fields[i];
+        ids[i] = NULL;
         if (f->type != FT_LINKS || vals[i].state != V_SET || vals[i].n == 0)
             continue;
-        const char **ids = arena_calloc(a, vals[i].n, sizeof *ids);
-        struct herr one = {0};
-        if (!c->ops->resolve(c, resource_get(f->target), tenant, f->name, f->by_partner, vals[i].items, vals[i].n, a,
-                             ids, &one)) {
-            if (one.status != 400) {
-                *e = one;
-                return false;
-            }
-            /* gather every unknown id of every field into one answer */
-            const char *key;
-            json_t *list;
-            json_object_foreach(one.fields, key, list) {
-                size_t k;
-                json_t *why;
-                json_array_foreach(list, k, why) herr_field(e, a, key, json_string_value(why));
-            }
-            continue;
-        }
-        vals[i].items = ids;
+        const struct resource *target = resource_get(f->target);
+        ids[i] = arena_calloc(a, vals[i].n, sizeof *ids[i]);
+        enum store_status st = store_resolve(tx, target, tenant, f->by_partner, vals[i].items, vals[i].n, ids[i]);
+        if (st != STORE_OK)
+            return st;
+        for (size_t k = 0; k < vals[i].n; k++)
+            if (!ids[i][k])
+                herr_field(e, a, f->name, arena_printf(a, "%s %s does not exist.", target->label, vals[i].items[k]));
     }
-    return e->status == 0;
+    return e->status ? STORE_ABORT : STORE_OK;
 }
 
-static bool write_links(struct store_conn *c, const struct resource *r, const char *id, const struct fval *vals,
-                        bool replace, struct herr *e)
+static enum store_status write_links(struct store_tx *tx, const struct resource *r, const char *id,
+                                     const struct fval *vals, const char **ids[], bool replace)
 {
     for (size_t i = 0; i < r->nfields; i++) {
         const struct field *f = &r->fields[i];
         if (f->type != FT_LINKS || vals[i].state != V_SET)
             continue;
-        if (!c->ops->link(c, f->rel, side_of(r, f->rel), id, vals[i].items, vals[i].n, replace, e))
-            return false;
+        enum store_status st = store_link(tx, f->rel, side_of(r, f->rel), id, ids[i], vals[i].n, replace);
+        if (st != STORE_OK)
+            return st;
     }
-    return true;
+    return STORE_OK;
 }
 
 void resource_not_found(struct request *rq, const struct resource *r, struct herr *e)
@@ -79,6 +72,51 @@ static void respond_ekaid(struct request *rq, int status, const char *id)
     respond_json(rq, status, json_pack("{s:s, s:s}", "status", "success", "ekaid", id));
 }
 
+/* One request's unit of work on one record: what it needs and what it found. */
+struct record_unit {
+    struct request *rq;
+    const struct resource *r;
+    const char *tenant;
+    const char *key;         /* the id in the path */
+    const struct fval *vals; /* create, patch */
+    struct herr *e;          /* the unit's own verdicts (404, 400); reset at each run */
+    const char **ids[MAX_FIELDS];
+    struct record rec;
+    char id[ID_MAX];
+};
+
+static void unit_start(struct record_unit *u) { *u->e = (struct herr){0}; }
+
+/* Finds the record named in the path; its 404 is the resource's own. */
+static enum store_status load(struct store_tx *tx, struct record_unit *u)
+{
+    enum store_status st = store_find(tx, u->r, u->tenant, u->key, &u->rec);
+    if (st == STORE_NOT_FOUND)
+        resource_not_found(u->rq, u->r, u->e);
+    if (st == STORE_OK)
+        u->rq->log_id = u->rec.id;
+    return st;
+}
+
+static enum store_status create_fn(struct store_tx *tx, void *ctx)
+{
+    struct record_unit *u = ctx;
+    unit_start(u);
+    enum store_status st = resolve_links(tx, u->r, u->tenant, u->vals, u->ids, &u->rq->arena, u->e);
+    if (st == STORE_OK)
+        st = store_insert(tx, u->r, u->tenant, u->vals, u->id, sizeof u->id);
+    if (st == STORE_OK)
+        st = write_links(tx, u->r, u->id, u->vals, u->ids, true);
+    return st;
+}
+
+static bool run_unit(struct app *app, struct record_unit *ru, store_fn fn, bool write, struct herr *e)
+{
+    struct store_unit u = {.fn = fn, .ctx = ru, .arena = &ru->rq->arena};
+    ru->e = e;
+    return write ? app_write(app, &u, e) : app_read(app, &u, e);
+}
+
 bool resource_create(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
                      struct herr *e)
 {
@@ -88,46 +126,48 @@ bool resource_create(struct app *app, struct request *rq, const struct resource 
     struct fval vals[MAX_FIELDS];
     if (!model_decode(r, body, true, today(&rq->arena), &rq->arena, vals, e))
         return false;
-    struct store_conn *c = app_store(app, e);
-    if (!c || !c->ops->begin(c, true, e))
+    struct record_unit u = {.rq = rq, .r = r, .tenant = tenant, .vals = vals};
+    if (!run_unit(app, &u, create_fn, true, e))
         return false;
-    char id[ID_MAX];
-    if (resolve_links(c, r, tenant, vals, &rq->arena, e) &&
-        c->ops->insert(c, r, tenant, vals, &rq->arena, id, sizeof id, e) && write_links(c, r, id, vals, true, e) &&
-        c->ops->commit(c, e)) {
-        respond_ekaid(rq, 201, id);
-        return true;
-    }
-    c->ops->rollback(c);
-    return false;
+    respond_ekaid(rq, 201, u.id);
+    return true;
 }
 
-/* Finds the record named in the path, inside the caller's transaction. */
-static bool load(struct store_conn *c, struct request *rq, const struct resource *r, const char *tenant,
-                 const char *key, struct record *rec, struct herr *e)
+static enum store_status get_fn(struct store_tx *tx, void *ctx)
 {
-    enum find_result fr = c->ops->find(c, r, tenant, key, &rq->arena, rec, e);
-    if (fr == FIND_MISSING)
-        resource_not_found(rq, r, e);
-    if (fr == FIND_OK)
-        rq->log_id = rec->id;
-    return fr == FIND_OK;
+    struct record_unit *u = ctx;
+    unit_start(u);
+    return load(tx, u);
 }
 
 bool resource_get_one(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
                       const char *key, const char *wrap, struct herr *e)
 {
-    struct store_conn *c = app_store(app, e);
-    struct record rec;
-    if (!c || !c->ops->begin(c, false, e))
-        return false;
-    bool ok = load(c, rq, r, tenant, key, &rec, e);
-    c->ops->rollback(c);
-    if (!ok)
+    struct record_unit u = {.rq = rq, .r = r, .tenant = tenant, .key = key};
+    if (!run_unit(app, &u, get_fn, false, e))
         return false;
     respond_json(rq, 200, json_pack("{s:s, s:o}", "status", "success", wrap ? wrap : r->json_one,
-                                    model_render(r, &rec)));
+                                    model_render(r, &u.rec)));
     return true;
+}
+
+static enum store_status patch_fn(struct store_tx *tx, void *ctx)
+{
+    struct record_unit *u = ctx;
+    unit_start(u);
+    enum store_status st = load(tx, u);
+    if (st != STORE_OK)
+        return st;
+    if (!model_has_identity(u->r, &u->rec, u->vals)) {
+        herr_set(u->e, 400, "At least one of mobile, email or auth_userid must remain set.");
+        return STORE_ABORT;
+    }
+    st = resolve_links(tx, u->r, u->tenant, u->vals, u->ids, &u->rq->arena, u->e);
+    if (st == STORE_OK)
+        st = store_update(tx, u->r, u->tenant, u->rec.id, u->vals);
+    if (st == STORE_OK)
+        st = write_links(tx, u->r, u->rec.id, u->vals, u->ids, u->r->link_mode == LINK_REPLACE);
+    return st;
 }
 
 bool resource_patch(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
@@ -139,55 +179,60 @@ bool resource_patch(struct app *app, struct request *rq, const struct resource *
     struct fval vals[MAX_FIELDS];
     if (!model_decode(r, body, false, today(&rq->arena), &rq->arena, vals, e))
         return false;
-    struct store_conn *c = app_store(app, e);
-    struct record rec;
-    if (!c || !c->ops->begin(c, true, e))
+    struct record_unit u = {.rq = rq, .r = r, .tenant = tenant, .key = key, .vals = vals};
+    if (!run_unit(app, &u, patch_fn, true, e))
         return false;
-    bool ok = load(c, rq, r, tenant, key, &rec, e);
-    if (ok && !model_has_identity(r, &rec, vals)) {
-        herr_set(e, 400, "At least one of mobile, email or auth_userid must remain set.");
-        ok = false;
-    }
-    ok = ok && resolve_links(c, r, tenant, vals, &rq->arena, e) &&
-         c->ops->update(c, r, tenant, rec.id, vals, &rq->arena, e) &&
-         write_links(c, r, rec.id, vals, r->link_mode == LINK_REPLACE, e) && c->ops->commit(c, e);
-    if (!ok) {
-        c->ops->rollback(c);
-        return false;
-    }
-    respond_ekaid(rq, 200, rec.id);
+    respond_ekaid(rq, 200, u.rec.id);
     return true;
+}
+
+static enum store_status delete_fn(struct store_tx *tx, void *ctx)
+{
+    struct record_unit *u = ctx;
+    unit_start(u);
+    enum store_status st = load(tx, u);
+    return st == STORE_OK ? store_soft_delete(tx, u->r, u->tenant, u->rec.id) : st;
 }
 
 bool resource_delete(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
                      const char *key, struct herr *e)
 {
-    struct store_conn *c = app_store(app, e);
-    struct record rec;
-    if (!c || !c->ops->begin(c, true, e))
+    struct record_unit u = {.rq = rq, .r = r, .tenant = tenant, .key = key};
+    if (!run_unit(app, &u, delete_fn, true, e))
         return false;
-    if (!load(c, rq, r, tenant, key, &rec, e) || !c->ops->soft_delete(c, r, tenant, rec.id, e) ||
-        !c->ops->commit(c, e)) {
-        c->ops->rollback(c);
-        return false;
-    }
     respond_json(rq, 200, json_pack("{s:s, s:s}", "status", "success", "message",
                                     arena_printf(&rq->arena, "%s Deleted Successfully", r->label)));
     return true;
 }
 
-/* A list is a stream of batches: memory is bounded by one batch, not by the tenant's size. */
+/* A list is a stream of batches: memory is bounded by one batch, not by the tenant's size.
+ * The first batch is read before the status is chosen, so a storage failure is an error
+ * answer rather than a 200 cut short; a failure on a later batch can only cut the stream. */
 struct list_stream {
     struct app *app;
     const struct resource *r;
     char tenant[CLAIM_MAX + 1];
     const char *wrap;
     int64_t cursor;
-    int phase; /* 0 head, 1 rows, 2 tail, 3 done */
-    bool first, failed;
+    int phase; /* 1 rows, 2 tail, 3 done */
+    bool first;
     char *buf;
     size_t len, off, cap;
 };
+
+struct list_unit {
+    const struct resource *r;
+    const char *tenant;
+    int64_t after, next;
+    struct record *recs;
+    int count;
+};
+
+static enum store_status list_fn(struct store_tx *tx, void *ctx)
+{
+    struct list_unit *u = ctx;
+    return store_list(tx, u->r, u->tenant, u->after, LIST_BATCH, u->recs, &u->count, &u->next);
+}
 
 static bool ls_append(struct list_stream *ls, const char *s, size_t n)
 {
@@ -206,9 +251,8 @@ static bool ls_append(struct list_stream *ls, const char *s, size_t n)
     return true;
 }
 
-static bool ls_row(void *ctx, const struct record *rec)
+static bool ls_row(struct list_stream *ls, const struct record *rec)
 {
-    struct list_stream *ls = ctx;
     json_t *o = model_render(ls->r, rec);
     char *txt = json_dumps(o, JSON_COMPACT);
     json_decref(o);
@@ -217,35 +261,36 @@ static bool ls_row(void *ctx, const struct record *rec)
     bool ok = (ls->first || ls_append(ls, ",", 1)) && ls_append(ls, txt, strlen(txt));
     ls->first = false;
     free(txt);
-    ls->failed = ls->failed || !ok;
     return ok;
+}
+
+/* Reads and renders the next batch into the buffer; false with e set when the read failed,
+ * or without (e.status 0) when memory ran out. */
+static bool ls_batch(struct list_stream *ls, struct herr *e)
+{
+    struct arena a;
+    arena_init(&a);
+    struct list_unit lu = {.r = ls->r, .tenant = ls->tenant, .after = ls->cursor};
+    lu.recs = arena_calloc(&a, LIST_BATCH, sizeof *lu.recs);
+    struct store_unit u = {.fn = list_fn, .ctx = &lu, .arena = &a};
+    bool ok = app_read(ls->app, &u, e);
+    for (int i = 0; ok && i < lu.count; i++)
+        ok = ls_row(ls, &lu.recs[i]);
+    arena_release(&a);
+    if (!ok)
+        return false;
+    ls->cursor = lu.next;
+    if (lu.count < LIST_BATCH)
+        ls->phase = 2;
+    return true;
 }
 
 static bool ls_fill(struct list_stream *ls)
 {
     ls->len = ls->off = 0;
-    if (ls->phase == 0) {
-        char head[64];
-        int n = snprintf(head, sizeof head, "{\"status\":\"success\",\"%s\":[", ls->wrap);
-        ls->phase = 1;
-        return ls_append(ls, head, (size_t)n);
-    }
     if (ls->phase == 1) {
         struct herr e = {0};
-        struct arena a;
-        arena_init(&a);
-        struct store_conn *c = app_store(ls->app, &e);
-        int count = 0;
-        bool ok = c && c->ops->begin(c, false, &e) &&
-                  c->ops->list(c, ls->r, ls->tenant, &ls->cursor, LIST_BATCH, &a, ls_row, ls, &count, &e);
-        if (c)
-            c->ops->rollback(c);
-        arena_release(&a);
-        if (!ok || ls->failed)
-            return false;
-        if (count < LIST_BATCH)
-            ls->phase = 2;
-        return true;
+        return ls_batch(ls, &e);
     }
     if (ls->phase == 2) {
         ls->phase = 3;
@@ -291,6 +336,15 @@ bool resource_list(struct app *app, struct request *rq, const struct resource *r
     snprintf(ls->tenant, sizeof ls->tenant, "%s", tenant);
     ls->wrap = wrap ? wrap : r->json_many;
     ls->first = true;
+    ls->phase = 1;
+    char head[64];
+    int n = snprintf(head, sizeof head, "{\"status\":\"success\",\"%s\":[", ls->wrap);
+    if (!ls_append(ls, head, (size_t)n) || !ls_batch(ls, e)) {
+        ls_free(ls);
+        if (!e->status)
+            herr_set(e, 503, "The server is out of memory; retry shortly.");
+        return false;
+    }
     rq->resp.status = 200;
     rq->resp.stream = ls_read;
     rq->resp.stream_ctx = ls;

@@ -75,6 +75,7 @@ void respond_error(struct request *rq, const struct herr *e);
  * deeper than JSON_DEPTH_MAX are errors. Checks Content-Type first (415). */
 json_t *request_json(struct request *rq, struct herr *e);
 
+/* Microseconds on the monotonic clock: for measuring durations only. */
 uint64_t now_us(void);
 
 #endif

@@ -6,10 +6,11 @@
 #include "http/http.h"
 #include "model/validate.h"
 
+/* For durations: the monotonic clock, which wall-clock steps (NTP, an operator) never move. */
 uint64_t now_us(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 

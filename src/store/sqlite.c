@@ -1,23 +1,20 @@
-/* The SQLite implementation of the storage interface: one connection per worker
- * thread, WAL with synchronous=FULL (a 2xx means the change is on disk), statements
- * prepared once per connection and kept in a small cache keyed by their SQL. */
+/* The SQLite implementation of the storage interface: WAL with synchronous=FULL (a
+ * committed unit is on disk), a pool of connections each with its own statement cache,
+ * and the writers' queue: write units of one process take turns on a mutex before
+ * BEGIN IMMEDIATE, inside store_write, so no caller can leave it held. */
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "model/ids.h"
 #include "store/migrations.h"
-#include "util/log.h"
 #include "store/sqlite_int.h"
-
-/* used inside snprintf formats, hence the doubled percent signs */
-#define NOW "strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ','now')"
-
+#include "util/log.h"
 
 static uint32_t hash(const char *s)
 {
@@ -43,58 +40,83 @@ static void sqlcat(char *buf, size_t cap, int *n, const char *fmt, ...)
     *n += k;
 }
 
-/* Turns an SQLite failure into the error a client should see. Disk trouble is a
- * 503 (retry later), never a 500, and the message never carries data. */
-bool sq_fail(struct sqlite_conn *c, int rc, struct herr *e)
+enum store_status sq_fail(struct store_tx *tx, int rc)
 {
     int prim = rc & 0xff;
-    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED) {
-        herr_set(e, 503, "The database is busy; retry shortly.");
-        e->retry_after = 1;
-    } else if (prim == SQLITE_FULL || prim == SQLITE_READONLY || prim == SQLITE_IOERR || prim == SQLITE_CANTOPEN) {
-        herr_set(e, 503, "Storage is unavailable for writes; retry later.");
-        e->retry_after = 5;
+    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
+        return store_fail(tx, STORE_RETRY, NULL, 1);
+    if (prim == SQLITE_FULL || prim == SQLITE_READONLY || prim == SQLITE_IOERR || prim == SQLITE_CANTOPEN)
+        return store_fail(tx, STORE_UNAVAILABLE, NULL, 5);
+    log_line("error", "sqlite", tx->conn ? sqlite3_errmsg(SQ_CONN(tx)->db) : sqlite3_errstr(rc), rc);
+    return store_fail(tx, STORE_ERROR, NULL, 0);
+}
+
+/* ---- connections and their statement caches ---- */
+
+void sq_conn_unit_start(struct sqlite_conn *c) { c->unit_tick = ++c->tick; }
+
+sqlite3_stmt *sq_cache_prepare(struct sqlite_conn *c, const char *sql, int *rc)
+{
+    uint32_t h = hash(sql);
+    for (int i = 0; i < c->ncached; i++) {
+        struct cached *e = &c->cache[i];
+        if (e->hash == h && strcmp(e->sql, sql) == 0) {
+            sqlite3_reset(e->st);
+            sqlite3_clear_bindings(e->st);
+            e->used = ++c->tick;
+            return e->st;
+        }
+    }
+    struct cached *slot = NULL;
+    if (c->ncached < STMT_CACHE) {
+        slot = &c->cache[c->ncached];
     } else {
-        log_line("error", "sqlite", sqlite3_errmsg(c->db), rc);
-        herr_set(e, 500, "Internal server error.");
+        /* Least recently used, but never one handed out during this unit (its caller may
+         * still hold it) nor one mid-step. */
+        for (int i = 0; i < STMT_CACHE; i++) {
+            struct cached *e = &c->cache[i];
+            if (e->used >= c->unit_tick || sqlite3_stmt_busy(e->st))
+                continue;
+            if (!slot || e->used < slot->used)
+                slot = e;
+        }
+        if (!slot) {
+            *rc = SQLITE_NOMEM;
+            log_line("error", "statement cache: every entry is in use", NULL, STMT_CACHE);
+            return NULL;
+        }
+        sqlite3_finalize(slot->st);
+        free(slot->sql);
+        memset(slot, 0, sizeof *slot);
     }
-    return false;
+    sqlite3_stmt *st = NULL;
+    char *copy = strdup(sql);
+    *rc = copy ? sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) : SQLITE_NOMEM;
+    if (*rc != SQLITE_OK) {
+        free(copy);
+        sqlite3_finalize(st);
+        if (slot != &c->cache[c->ncached]) /* an emptied slot in the middle: fill the hole */
+            *slot = c->cache[--c->ncached];
+        return NULL;
+    }
+    if (slot == &c->cache[c->ncached])
+        c->ncached++;
+    *slot = (struct cached){.hash = h, .sql = copy, .st = st, .used = ++c->tick};
+    return st;
 }
 
-sqlite3_stmt *sq_prep(struct sqlite_conn *c, const char *sql, struct herr *e)
+sqlite3_stmt *sq_prep(struct store_tx *tx, const char *sql)
 {
-    uint32_t h = hash(sql) % STMT_CACHE;
-    for (int i = 0; i < STMT_CACHE; i++) {
-        struct cached *slot = &c->cache[(h + (uint32_t)i) % STMT_CACHE];
-        if (!slot->sql) {
-            if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->st, NULL) != SQLITE_OK) {
-                sq_fail(c, sqlite3_errcode(c->db), e);
-                return NULL;
-            }
-            slot->sql = strdup(sql);
-            return slot->st;
-        }
-        if (strcmp(slot->sql, sql) == 0) {
-            sqlite3_reset(slot->st);
-            sqlite3_clear_bindings(slot->st);
-            return slot->st;
-        }
-    }
-    /* Full: the set of distinct statements is bounded by the field tables, so this only
-     * happens with unusual PATCH mixes; start over rather than grow. */
-    for (int i = 0; i < STMT_CACHE; i++) {
-        sqlite3_finalize(c->cache[i].st);
-        free(c->cache[i].sql);
-        c->cache[i].sql = NULL;
-        c->cache[i].st = NULL;
-    }
-    return sq_prep(c, sql, e);
+    int rc;
+    sqlite3_stmt *st = sq_cache_prepare(SQ_CONN(tx), sql, &rc);
+    if (!st)
+        sq_fail(tx, rc);
+    return st;
 }
 
-/* Binds text arguments in order; NULL binds SQL NULL. */
-sqlite3_stmt *sq_bind_texts(struct sqlite_conn *c, const char *sql, struct herr *e, int n, ...)
+sqlite3_stmt *sq_bind_texts(struct store_tx *tx, const char *sql, int n, ...)
 {
-    sqlite3_stmt *st = sq_prep(c, sql, e);
+    sqlite3_stmt *st = sq_prep(tx, sql);
     if (!st)
         return NULL;
     va_list ap;
@@ -110,36 +132,57 @@ sqlite3_stmt *sq_bind_texts(struct sqlite_conn *c, const char *sql, struct herr 
     return st;
 }
 
-/* Runs a statement that returns no rows; *changes gets the affected row count. */
-bool sq_run(struct sqlite_conn *c, sqlite3_stmt *st, int *changes, struct herr *e)
+enum store_status sq_run(struct store_tx *tx, sqlite3_stmt *st, const char *key, int *changes)
 {
     if (!st)
-        return false;
+        return tx->failed ? tx->failed : STORE_ERROR;
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return store_fail(tx, STORE_CONFLICT, key, 0);
     if (rc != SQLITE_DONE)
-        return sq_fail(c, rc, e);
+        return sq_fail(tx, rc);
     if (changes)
-        *changes = sqlite3_changes(c->db);
-    return true;
+        *changes = sqlite3_changes(SQ_CONN(tx)->db);
+    return STORE_OK;
 }
 
-static bool exec(struct sqlite_conn *c, const char *sql, struct herr *e)
+const char *sq_text(sqlite3_stmt *st, int i, struct arena *a)
 {
-    sqlite3_stmt *st = sq_prep(c, sql, e);
-    if (!st)
-        return false;
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return sq_fail(c, rc, e);
-    return true;
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(st, i)) : NULL;
 }
 
-static void sq_close(struct store_conn *base)
+struct sqlite_conn *sq_conn_open(const char *path, char *err, size_t errlen)
 {
-    struct sqlite_conn *c = (struct sqlite_conn *)base;
-    for (int i = 0; i < STMT_CACHE; i++) {
+    struct sqlite_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(c->db, 5000);
+        sqlite3_extended_result_codes(c->db, 1);
+        rc = sqlite3_exec(c->db,
+                          "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                          "PRAGMA temp_store=MEMORY;",
+                          NULL, NULL, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open the database: %s", c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        sqlite3_close(c->db);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void sq_conn_close(struct sqlite_conn *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->ncached; i++) {
         sqlite3_finalize(c->cache[i].st);
         free(c->cache[i].sql);
     }
@@ -147,64 +190,35 @@ static void sq_close(struct store_conn *base)
     free(c);
 }
 
-/* An operator can make the database read-only while serving (chmod a-w): writes then
- * answer 503 and reads go on. Open descriptors would keep writing, and root ignores
- * permission bits, so the mode is checked here; a stat costs nothing next to an fsync. */
-static bool writable(struct sqlite_conn *c, struct herr *e)
+/* ---- units of work ---- */
+
+#define S(base) ((struct sqlite_store *)(base))
+
+static struct sqlite_conn *pool_take(struct sqlite_store *s)
 {
-    struct stat st;
-    if (stat(c->path, &st) == 0 && !(st.st_mode & S_IWUSR)) {
-        herr_set(e, 503, "The database is read-only; writes are paused. Retry later.");
-        e->retry_after = 30;
-        return false;
-    }
-    return true;
+    pthread_mutex_lock(&s->pool_mu);
+    struct sqlite_conn *c = s->idle;
+    if (c)
+        s->idle = c->next_idle;
+    pthread_mutex_unlock(&s->pool_mu);
+    if (c)
+        return c;
+    char err[256];
+    c = sq_conn_open(s->path, err, sizeof err);
+    if (!c)
+        log_line("error", "cannot open the database", err, 0);
+    return c;
 }
 
-static void release_writer(struct sqlite_conn *c)
+/* A connection goes back idle, never inside a transaction. */
+static void pool_give(struct sqlite_store *s, struct sqlite_conn *c)
 {
-    if (c->holds_writer) {
-        c->holds_writer = false;
-        pthread_mutex_unlock(c->writer);
-    }
-}
-
-/* Writers of one process queue on a mutex before BEGIN IMMEDIATE: SQLite has one writer
- * anyway, and its busy handler would otherwise make the losers sleep 1..100 ms. The busy
- * timeout still arbitrates between processes. */
-static bool sq_begin(struct store_conn *base, bool write, struct herr *e)
-{
-    struct sqlite_conn *c = (struct sqlite_conn *)base;
-    if (!write)
-        return exec(c, "BEGIN", e);
-    if (!writable(c, e))
-        return false;
-    if (c->writer) {
-        pthread_mutex_lock(c->writer);
-        c->holds_writer = true;
-    }
-    if (exec(c, "BEGIN IMMEDIATE", e))
-        return true;
-    release_writer(c);
-    return false;
-}
-
-static bool sq_commit(struct store_conn *base, struct herr *e)
-{
-    struct sqlite_conn *c = (struct sqlite_conn *)base;
-    bool ok = exec(c, "COMMIT", e);
-    if (!ok && !sqlite3_get_autocommit(c->db))
-        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-    release_writer(c);
-    return ok;
-}
-
-static void sq_rollback(struct store_conn *base)
-{
-    struct sqlite_conn *c = (struct sqlite_conn *)base;
     if (!sqlite3_get_autocommit(c->db))
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-    release_writer(c);
+    pthread_mutex_lock(&s->pool_mu);
+    c->next_idle = s->idle;
+    s->idle = c;
+    pthread_mutex_unlock(&s->pool_mu);
 }
 
 /* Does an SQLite UNIQUE message ("... failed: t.b_id, t.col") name column col of table? */
@@ -220,23 +234,71 @@ static bool names_column(const char *msg, const char *table, const char *column)
     return false;
 }
 
-/* A UNIQUE failure names the index (<table>_uq_<field>) or the columns; report the field. */
-static bool unique_fail(struct sqlite_conn *c, const struct resource *r, struct arena *a, struct herr *e)
+/* An operator can make the database read-only while serving (chmod a-w): writes then
+ * answer STORE_UNAVAILABLE and reads go on. Open descriptors would keep writing, and root
+ * ignores permission bits, so the mode is checked here; a stat costs nothing next to an fsync. */
+static bool writable(struct sqlite_store *s)
 {
-    const char *msg = sqlite3_errmsg(c->db);
+    struct stat st;
+    return !(stat(s->path, &st) == 0 && !(st.st_mode & S_IWUSR));
+}
+
+static enum store_status exec(struct store_tx *tx, const char *sql)
+{
+    sqlite3_stmt *st = sq_prep(tx, sql);
+    if (!st)
+        return tx->failed;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? STORE_OK : sq_fail(tx, rc);
+}
+
+static enum store_status sq_run_unit(struct store *base, struct store_tx *tx)
+{
+    struct sqlite_store *s = S(base);
+    if (tx->write && !writable(s))
+        return store_fail(tx, STORE_UNAVAILABLE, NULL, 30);
+    struct sqlite_conn *c = pool_take(s);
+    if (!c)
+        return store_fail(tx, STORE_UNAVAILABLE, NULL, 5);
+    tx->conn = c;
+    sq_conn_unit_start(c);
+    /* Writers queue here rather than in SQLite's busy handler, which would make the losers
+     * sleep 1..100 ms; the busy timeout still arbitrates between processes. */
+    if (tx->write)
+        pthread_mutex_lock(&s->writer);
+    enum store_status st = exec(tx, tx->write ? "BEGIN IMMEDIATE" : "BEGIN");
+    if (st == STORE_OK) {
+        st = store_run_fn(tx);
+        if (st == STORE_OK) {
+            st = exec(tx, "COMMIT");
+        }
+    }
+    pool_give(s, c); /* rolls back whatever did not commit */
+    if (tx->write)
+        pthread_mutex_unlock(&s->writer);
+    tx->conn = NULL;
+    return st;
+}
+
+/* ---- resources ---- */
+
+/* A unique failure names the index (<table>_uq_<field>) or the columns; name the field. */
+static enum store_status unique_fail(struct store_tx *tx, const struct resource *r)
+{
+    const char *msg = sqlite3_errmsg(SQ_CONN(tx)->db);
     for (size_t i = 0; i < r->nfields; i++) {
         const struct field *f = &r->fields[i];
         if (!(f->flags & F_UNIQUE))
             continue;
         char idx[96];
-        snprintf(idx, sizeof idx, "%s_uq_%s", r->table, f->name);
+        snprintf(idx, sizeof idx, "'%s_uq_%s", r->table, f->name);
         if (names_column(msg, r->table, f->column) || (f->key_column && names_column(msg, r->table, f->key_column)) ||
-            strstr(msg, idx)) {
-            herr_set(e, 409, arena_printf(a, "%s already in use", f->name));
-            return false;
-        }
+            strstr(msg, idx))
+            return store_fail(tx, STORE_CONFLICT, f->name, 0);
     }
-    return sq_fail(c, SQLITE_CONSTRAINT, e);
+    log_line("error", "sqlite: unique constraint on no known field", msg, SQLITE_CONSTRAINT_UNIQUE);
+    return store_fail(tx, STORE_ERROR, NULL, 0);
 }
 
 static void bind_val(sqlite3_stmt *st, int pos, const struct field *f, const struct fval *v)
@@ -258,45 +320,46 @@ static void bind_key(sqlite3_stmt *st, int pos, const struct fval *v)
         sqlite3_bind_null(st, pos);
 }
 
-/* Is this UNIQUE failure about the id column itself (a collision of random ids)? */
-static bool id_collision(struct sqlite_conn *c, const struct resource *r)
+/* Is this unique failure about the id column itself (a collision of random ids)? */
+static bool id_collision(struct store_tx *tx, const struct resource *r)
 {
     char idcol[64];
     snprintf(idcol, sizeof idcol, "%s.id", r->table);
-    const char *msg = sqlite3_errmsg(c->db);
+    const char *msg = sqlite3_errmsg(SQ_CONN(tx)->db);
     size_t L = strlen(idcol), ML = strlen(msg);
     return ML > L && strcmp(msg + ML - L, idcol) == 0 && msg[ML - L - 1] == ' ';
 }
 
-static bool sq_insert(struct store_conn *base, const struct resource *r, const char *tenant, const struct fval *vals,
-                      struct arena *a, char *id_out, size_t id_cap, struct herr *e)
+static enum store_status sq_insert(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                   const struct fval *vals, char *id_out, size_t id_cap)
 {
-    struct sqlite_conn *c = (struct sqlite_conn *)base;
     char sql[SQL_MAX], marks[SQL_MAX];
     int n = 0, m = 0;
     sqlcat(sql, sizeof sql, &n, "INSERT INTO %s (id, b_id, created_at, updated_at", r->table);
-    sqlcat(marks, sizeof marks, &m, "?, ?, " NOW ", " NOW);
+    sqlcat(marks, sizeof marks, &m, "?1, ?2, ?3, ?3");
+    int pos = 4;
     for (size_t i = 0; i < r->nfields; i++) {
         if (!r->fields[i].column)
             continue;
         sqlcat(sql, sizeof sql, &n, ", %s", r->fields[i].column);
-        sqlcat(marks, sizeof marks, &m, ", ?");
+        sqlcat(marks, sizeof marks, &m, ", ?%d", pos++);
         if (r->fields[i].key_column) {
             sqlcat(sql, sizeof sql, &n, ", %s", r->fields[i].key_column);
-            sqlcat(marks, sizeof marks, &m, ", ?");
+            sqlcat(marks, sizeof marks, &m, ", ?%d", pos++);
         }
     }
     sqlcat(sql, sizeof sql, &n, ") VALUES (%s)", marks);
 
     for (int attempt = 0; attempt < 8; attempt++) {
-        sqlite3_stmt *st = sq_prep(c, sql, e);
+        sqlite3_stmt *st = sq_prep(tx, sql);
         if (!st)
-            return false;
+            return tx->failed;
         char id[ID_MAX];
         id_generate(r->kind, id);
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
-        int pos = 3;
+        sqlite3_bind_text(st, 3, tx->now_text, -1, SQLITE_STATIC);
+        pos = 4;
         for (size_t i = 0; i < r->nfields; i++) {
             if (!r->fields[i].column)
                 continue;
@@ -308,60 +371,63 @@ static bool sq_insert(struct store_conn *base, const struct resource *r, const c
         sqlite3_reset(st);
         if (rc == SQLITE_DONE) {
             snprintf(id_out, id_cap, "%s", id);
-            return true;
+            return STORE_OK;
         }
         if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-            if (id_collision(c, r))
+            if (id_collision(tx, r))
                 continue;
-            return unique_fail(c, r, a, e);
+            return unique_fail(tx, r);
         }
-        return sq_fail(c, rc, e);
+        return sq_fail(tx, rc);
     }
-    herr_set(e, 500, "Internal server error.");
-    return false;
+    log_line("error", "eight random ids in a row were taken", r->table, 0);
+    return store_fail(tx, STORE_ERROR, NULL, 0);
 }
 
-static bool sq_update(struct store_conn *base, const struct resource *r, const char *tenant, const char *id,
-                      const struct fval *vals, struct arena *a, struct herr *e)
+/* One statement per resource whatever a PATCH names: each column is set from its value
+ * when its flag is 1 and kept otherwise, so PATCH bodies never multiply statements. */
+static enum store_status sq_update(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                   const char *id, const struct fval *vals)
 {
-    struct sqlite_conn *c = (struct sqlite_conn *)base;
     char sql[SQL_MAX];
-    int n = 0;
-    sqlcat(sql, sizeof sql, &n, "UPDATE %s SET updated_at = " NOW, r->table);
+    int n = 0, pos = 2;
+    sqlcat(sql, sizeof sql, &n, "UPDATE %s SET updated_at = ?1", r->table);
     for (size_t i = 0; i < r->nfields; i++) {
-        if (!r->fields[i].column || vals[i].state == V_ABSENT)
+        const char *col = r->fields[i].column;
+        if (!col)
             continue;
-        sqlcat(sql, sizeof sql, &n, ", %s = ?", r->fields[i].column);
-        if (r->fields[i].key_column)
-            sqlcat(sql, sizeof sql, &n, ", %s = ?", r->fields[i].key_column);
+        sqlcat(sql, sizeof sql, &n, ", %s = CASE WHEN ?%d THEN ?%d ELSE %s END", col, pos, pos + 1, col);
+        pos += 2;
+        const char *key = r->fields[i].key_column; /* the normalised key changes with its value */
+        if (key) {
+            sqlcat(sql, sizeof sql, &n, ", %s = CASE WHEN ?%d THEN ?%d ELSE %s END", key, pos - 2, pos, key);
+            pos += 1;
+        }
     }
-    sqlcat(sql, sizeof sql, &n, " WHERE id = ? AND b_id = ? AND deleted_at IS NULL");
-    sqlite3_stmt *st = sq_prep(c, sql, e);
+    sqlcat(sql, sizeof sql, &n, " WHERE id = ?%d AND b_id = ?%d AND deleted_at IS NULL", pos, pos + 1);
+    sqlite3_stmt *st = sq_prep(tx, sql);
     if (!st)
-        return false;
-    int pos = 1;
+        return tx->failed;
+    sqlite3_bind_text(st, 1, tx->now_text, -1, SQLITE_STATIC);
+    pos = 2;
     for (size_t i = 0; i < r->nfields; i++) {
-        if (!r->fields[i].column || vals[i].state == V_ABSENT)
+        if (!r->fields[i].column)
             continue;
-        bind_val(st, pos++, &r->fields[i], &vals[i]);
+        sqlite3_bind_int(st, pos, vals[i].state != V_ABSENT);
+        bind_val(st, pos + 1, &r->fields[i], &vals[i]);
+        pos += 2;
         if (r->fields[i].key_column)
             bind_key(st, pos++, &vals[i]);
     }
-    sqlite3_bind_text(st, pos++, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, pos, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, pos, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, pos + 1, tenant, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_DONE)
-        return true;
+        return sqlite3_changes(SQ_CONN(tx)->db) ? STORE_OK : STORE_NOT_FOUND;
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
-        return unique_fail(c, r, a, e);
-    return sq_fail(c, rc, e);
-}
-
-const char *sq_text(sqlite3_stmt *st, int i, struct arena *a)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(st, i)) : NULL;
+        return unique_fail(tx, r);
+    return sq_fail(tx, rc);
 }
 
 /* SELECT list shared by find and list: rid, id, created_at, updated_at, then the columns. */
@@ -400,9 +466,9 @@ static void read_row(const struct resource *r, sqlite3_stmt *st, struct arena *a
     }
 }
 
-/* Fills the record's link views: the linked records that are still undeleted. */
-static bool load_links(struct sqlite_conn *c, const struct resource *r, const char *tenant, struct arena *a,
-                       struct record *rec, struct herr *e)
+/* Fills the record's link views: the linked records that are still live. */
+static enum store_status load_links(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                    struct record *rec)
 {
     for (size_t v = 0; v < r->nviews; v++) {
         const struct link_view *lv = &r->views[v];
@@ -410,44 +476,43 @@ static bool load_links(struct sqlite_conn *c, const struct resource *r, const ch
         const struct resource *t = resource_get(lv->target);
         int side = rel->kind[0] == r->kind ? 0 : 1;
         char sql[SQL_MAX];
-        snprintf(sql, sizeof sql,
-                 "SELECT t.id, t.%s, %s%s FROM %s l JOIN %s t ON t.id = l.%s "
-                 "WHERE l.%s = ? AND t.b_id = ? AND t.deleted_at IS NULL ORDER BY l.pos",
-                 t->summary[0], t->summary[1] ? "t." : "NULL", t->summary[1] ? t->summary[1] : "", rel->table,
-                 t->table, rel->col[1 - side], rel->col[side]);
-        sqlite3_stmt *st = sq_prep(c, sql, e);
+        int n = 0;
+        sqlcat(sql, sizeof sql, &n,
+               "SELECT t.id, t.%s, %s%s FROM %s l JOIN %s t ON t.id = l.%s "
+               "WHERE l.%s = ? AND t.b_id = ? AND t.deleted_at IS NULL ORDER BY l.pos",
+               t->summary[0], t->summary[1] ? "t." : "NULL", t->summary[1] ? t->summary[1] : "", rel->table,
+               t->table, rel->col[1 - side], rel->col[side]);
+        /* links never cross tenants; checked anyway */
+        sqlite3_stmt *st = sq_bind_texts(tx, sql, 2, rec->id, tenant);
         if (!st)
-            return false;
-        sqlite3_bind_text(st, 1, rec->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC); /* links never cross tenants; checked anyway */
-        size_t cap = 4, n = 0;
-        struct ref *items = arena_alloc(a, cap * sizeof *items);
+            return tx->failed;
+        size_t cap = 4, k = 0;
+        struct ref *items = arena_alloc(tx->a, cap * sizeof *items);
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            if (n == cap) {
-                struct ref *bigger = arena_alloc(a, 2 * cap * sizeof *items);
-                memcpy(bigger, items, n * sizeof *items);
+            if (k == cap) {
+                struct ref *bigger = arena_alloc(tx->a, 2 * cap * sizeof *items);
+                memcpy(bigger, items, k * sizeof *items);
                 items = bigger;
                 cap *= 2;
             }
-            items[n].id = sq_text(st, 0, a);
-            items[n].a = sq_text(st, 1, a);
-            items[n].b = sq_text(st, 2, a);
-            n++;
+            items[k].id = sq_text(st, 0, tx->a);
+            items[k].a = sq_text(st, 1, tx->a);
+            items[k].b = sq_text(st, 2, tx->a);
+            k++;
         }
         sqlite3_reset(st);
         if (rc != SQLITE_DONE)
-            return sq_fail(c, rc, e);
+            return sq_fail(tx, rc);
         rec->links[v].items = items;
-        rec->links[v].n = n;
+        rec->links[v].n = k;
     }
-    return true;
+    return STORE_OK;
 }
 
-static enum find_result sq_find(struct store_conn *base, const struct resource *r, const char *tenant,
-                                const char *key, struct arena *a, struct record *out, struct herr *e)
+static enum store_status sq_find(struct store_tx *tx, const struct resource *r, const char *tenant, const char *key,
+                                 struct record *out)
 {
-    struct sqlite_conn *c = (struct sqlite_conn *)base;
     char sql[SQL_MAX];
     int n = select_cols(r, sql, sizeof sql);
     /* Two probes so the Eka id wins over a partner_id that happens to be equal. */
@@ -455,129 +520,124 @@ static enum find_result sq_find(struct store_conn *base, const struct resource *
     for (int k = 0; k < 2; k++) {
         int end = n;
         sqlcat(sql, sizeof sql, &end, " WHERE %s = ? AND b_id = ? AND deleted_at IS NULL", by[k]);
-        sqlite3_stmt *st = sq_prep(c, sql, e);
+        sqlite3_stmt *st = sq_bind_texts(tx, sql, 2, key, tenant);
         if (!st)
-            return FIND_ERROR;
-        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
+            return tx->failed;
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
-            read_row(r, st, a, out);
+            read_row(r, st, tx->a, out);
             sqlite3_reset(st);
-            return load_links(c, r, tenant, a, out, e) ? FIND_OK : FIND_ERROR;
+            return load_links(tx, r, tenant, out);
         }
         sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-            sq_fail(c, rc, e);
-            return FIND_ERROR;
-        }
+        if (rc != SQLITE_DONE)
+            return sq_fail(tx, rc);
     }
-    return FIND_MISSING;
+    return STORE_NOT_FOUND;
 }
 
-static bool sq_soft_delete(struct store_conn *base, const struct resource *r, const char *tenant, const char *id,
-                           struct herr *e)
+static enum store_status sq_soft_delete(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                        const char *id)
 {
-    struct sqlite_conn *c = (struct sqlite_conn *)base;
     char sql[SQL_MAX];
-    snprintf(sql, sizeof sql,
-             "UPDATE %s SET deleted_at = " NOW ", updated_at = " NOW
-             " WHERE id = ? AND b_id = ? AND deleted_at IS NULL",
-             r->table);
-    return sq_run(c, sq_bind_texts(c, sql, e, 2, id, tenant), NULL, e);
+    int n = 0, changes = 0;
+    sqlcat(sql, sizeof sql, &n,
+           "UPDATE %s SET deleted_at = ?3, updated_at = ?3 WHERE id = ?1 AND b_id = ?2 AND deleted_at IS NULL",
+           r->table);
+    enum store_status st = sq_run(tx, sq_bind_texts(tx, sql, 3, id, tenant, tx->now_text), NULL, &changes);
+    return st == STORE_OK && !changes ? STORE_NOT_FOUND : st;
 }
 
-static bool sq_resolve(struct store_conn *base, const struct resource *target, const char *tenant,
-                       const char *field, bool by_partner, const char **keys, size_t n, struct arena *a,
-                       const char **ids_out, struct herr *e)
+static enum store_status sq_resolve(struct store_tx *tx, const struct resource *target, const char *tenant,
+                                    bool by_partner, const char *const *keys, size_t n, const char **ids_out)
 {
-    struct sqlite_conn *c = (struct sqlite_conn *)base;
     char sql[SQL_MAX];
-    snprintf(sql, sizeof sql, "SELECT id FROM %s WHERE %s = ? AND b_id = ? AND deleted_at IS NULL", target->table,
-             by_partner ? "partner_id" : "id");
+    int len = 0;
+    sqlcat(sql, sizeof sql, &len, "SELECT id FROM %s WHERE %s = ? AND b_id = ? AND deleted_at IS NULL",
+           target->table, by_partner ? "partner_id" : "id");
     for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *st = sq_prep(c, sql, e);
+        sqlite3_stmt *st = sq_bind_texts(tx, sql, 2, keys[i], tenant);
         if (!st)
-            return false;
-        sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
+            return tx->failed;
         int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            ids_out[i] = sq_text(st, 0, a);
-        } else if (rc == SQLITE_DONE) {
-            ids_out[i] = NULL;
-            herr_field(e, a, field, arena_printf(a, "%s %s does not exist.", target->label, keys[i]));
-        } else {
-            sqlite3_reset(st);
-            return sq_fail(c, rc, e);
-        }
+        ids_out[i] = rc == SQLITE_ROW ? sq_text(st, 0, tx->a) : NULL;
         sqlite3_reset(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return sq_fail(tx, rc);
     }
-    return e->status == 0;
+    return STORE_OK;
 }
 
-static bool sq_link(struct store_conn *base, enum rel rel, int side, const char *id, const char **others, size_t n,
-                    bool replace, struct herr *e)
+static enum store_status sq_link(struct store_tx *tx, enum rel rel, int side, const char *id,
+                                 const char *const *others, size_t n, bool replace)
 {
-    struct sqlite_conn *c = (struct sqlite_conn *)base;
     const struct relation *R = relation_get(rel);
     char sql[SQL_MAX];
+    int len = 0;
     if (replace) {
-        snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s = ?", R->table, R->col[side]);
-        if (!sq_run(c, sq_bind_texts(c, sql, e, 1, id), NULL, e))
-            return false;
+        sqlcat(sql, sizeof sql, &len, "DELETE FROM %s WHERE %s = ?", R->table, R->col[side]);
+        enum store_status st = sq_run(tx, sq_bind_texts(tx, sql, 1, id), NULL, NULL);
+        if (st != STORE_OK)
+            return st;
     }
-    snprintf(sql, sizeof sql, "INSERT OR IGNORE INTO %s (%s, %s) VALUES (?, ?)", R->table, R->col[side],
-             R->col[1 - side]);
-    for (size_t i = 0; i < n; i++)
-        if (!sq_run(c, sq_bind_texts(c, sql, e, 2, id, others[i]), NULL, e))
-            return false;
-    return true;
+    len = 0;
+    sqlcat(sql, sizeof sql, &len, "INSERT OR IGNORE INTO %s (%s, %s) VALUES (?, ?)", R->table, R->col[side],
+           R->col[1 - side]);
+    for (size_t i = 0; i < n; i++) {
+        enum store_status st = sq_run(tx, sq_bind_texts(tx, sql, 2, id, others[i]), NULL, NULL);
+        if (st != STORE_OK)
+            return st;
+    }
+    return STORE_OK;
 }
 
-static bool sq_list(struct store_conn *base, const struct resource *r, const char *tenant, int64_t *cursor,
-                    int limit, struct arena *a, store_row_fn fn, void *ctx, int *count, struct herr *e)
+static enum store_status sq_list(struct store_tx *tx, const struct resource *r, const char *tenant, int64_t after,
+                                 int limit, struct record *out, int *count, int64_t *next)
 {
-    struct sqlite_conn *c = (struct sqlite_conn *)base;
     char sql[SQL_MAX];
     int n = select_cols(r, sql, sizeof sql);
     sqlcat(sql, sizeof sql, &n, " WHERE b_id = ? AND deleted_at IS NULL AND rid > ? ORDER BY rid LIMIT ?");
-    /* Rows are copied out first: load_links reuses this connection's statements. */
-    struct record *recs = arena_calloc(a, (size_t)limit, sizeof *recs);
-    int64_t *rids = arena_calloc(a, (size_t)limit, sizeof *rids);
-    sqlite3_stmt *st = sq_prep(c, sql, e);
+    *count = 0;
+    *next = after;
+    sqlite3_stmt *st = sq_bind_texts(tx, sql, 1, tenant);
     if (!st)
-        return false;
-    sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, *cursor);
+        return tx->failed;
+    sqlite3_bind_int64(st, 2, after);
     sqlite3_bind_int(st, 3, limit);
-    int got = 0, rc;
+    /* Rows are copied out first: load_links uses other statements of this connection. */
+    int got = 0, rc = SQLITE_DONE;
     while (got < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        rids[got] = sqlite3_column_int64(st, 0);
-        read_row(r, st, a, &recs[got]);
+        *next = sqlite3_column_int64(st, 0);
+        read_row(r, st, tx->a, &out[got]);
         got++;
     }
-    if (got < limit && rc != SQLITE_DONE) {
-        sqlite3_reset(st);
-        return sq_fail(c, rc, e);
-    }
     sqlite3_reset(st);
-    *count = got;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sq_fail(tx, rc);
     for (int i = 0; i < got; i++) {
-        if (!load_links(c, r, tenant, a, &recs[i], e))
-            return false;
-        *cursor = rids[i];
-        if (!fn(ctx, &recs[i]))
-            break;
+        enum store_status ls = load_links(tx, r, tenant, &out[i]);
+        if (ls != STORE_OK)
+            return ls;
     }
-    return true;
+    *count = got;
+    return STORE_OK;
 }
 
-static const struct store_ops SQLITE_OPS = {
-    .close = sq_close,
-    .begin = sq_begin,
-    .commit = sq_commit,
-    .rollback = sq_rollback,
+static void sq_close(struct store *base)
+{
+    struct sqlite_store *s = S(base);
+    while (s->idle) {
+        struct sqlite_conn *c = s->idle;
+        s->idle = c->next_idle;
+        sq_conn_close(c);
+    }
+    pthread_mutex_destroy(&s->writer);
+    pthread_mutex_destroy(&s->pool_mu);
+    store_base_free(&s->base);
+    free(s);
+}
+
+const struct store_ops SQLITE_OPS = {
     .insert = sq_insert,
     .update = sq_update,
     .find = sq_find,
@@ -585,9 +645,31 @@ static const struct store_ops SQLITE_OPS = {
     .resolve = sq_resolve,
     .link = sq_link,
     .list = sq_list,
+    .business_create = sq_business_create,
+    .business_get = sq_business_get,
+    .business_list = sq_business_list,
+    .client_create = sq_client_create,
+    .client_get = sq_client_get,
+    .client_list = sq_client_list,
+    .client_revoke = sq_client_revoke,
+    .sharing_key_create = sq_sharing_key_create,
+    .sharing_key_owner = sq_sharing_key_owner,
+    .sharing_key_revoke = sq_sharing_key_revoke,
+    .session_create = sq_session_create,
+    .refresh_insert = sq_refresh_insert,
+    .refresh_take = sq_refresh_take,
+    .session_revoke = sq_session_revoke,
+    .revocations = sq_revocations,
 };
 
-struct store_conn *store_sqlite_open(const char *path, pthread_mutex_t *writer, struct herr *e)
+static const struct store_backend SQLITE_BACKEND = {
+    .run = sq_run_unit,
+    .close = sq_close,
+    .max_attempts = 1, /* writers are queued; SQLite's busy timeout waits between processes */
+    .ops = &SQLITE_OPS,
+};
+
+struct store *store_sqlite_open(const char *path, const struct store_options *opt, char *err, size_t errlen)
 {
     /* Personal data and secret hashes: the file (and the WAL and shm SQLite derives from it)
      * is owner-only whoever creates it, the server or an admin command. O_EXCL matters:
@@ -596,34 +678,33 @@ struct store_conn *store_sqlite_open(const char *path, pthread_mutex_t *writer, 
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd >= 0)
         close(fd);
-    struct sqlite_conn *c = calloc(1, sizeof *c);
-    if (!c) {
-        herr_set(e, 500, "out of memory");
+    struct sqlite_store *s = calloc(1, sizeof *s);
+    if (!s || !store_base_init(&s->base, &SQLITE_BACKEND, STORE_SQLITE, opt)) {
+        snprintf(err, errlen, "out of memory");
+        free(s);
         return NULL;
     }
-    c->writer = writer;
-    c->base.ops = &SQLITE_OPS;
-    c->base.auth = &SQLITE_AUTH_OPS;
-    snprintf(c->path, sizeof c->path, "%s", path);
-    int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        herr_set(e, 500, "cannot open the database");
-        sqlite3_close(c->db);
-        free(c);
+    snprintf(s->path, sizeof s->path, "%s", path);
+    pthread_mutex_init(&s->writer, NULL);
+    pthread_mutex_init(&s->pool_mu, NULL);
+    /* The first connection migrates the schema, then waits in the pool. */
+    struct sqlite_conn *c = sq_conn_open(path, err, errlen);
+    struct herr e = {0};
+    if (!c || !migrations_apply(c->db, &e)) {
+        if (c)
+            snprintf(err, errlen, "%s", e.message ? e.message : "cannot initialise the database");
+        sq_conn_close(c);
+        sq_close(&s->base);
         return NULL;
     }
-    sqlite3_busy_timeout(c->db, 5000);
-    sqlite3_extended_result_codes(c->db, 1);
-    if (sqlite3_exec(c->db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-                     "PRAGMA temp_store=MEMORY;",
-                     NULL, NULL, NULL) != SQLITE_OK ||
-        !migrations_apply(c->db, e)) {
-        if (!e->status)
-            herr_set(e, 500, "cannot initialise the database");
-        sqlite3_close(c->db);
-        free(c);
-        return NULL;
+    s->idle = c;
+    for (unsigned i = 1; opt && i < opt->threads; i++) {
+        if (!(c = sq_conn_open(path, err, errlen))) {
+            sq_close(&s->base);
+            return NULL;
+        }
+        c->next_idle = s->idle;
+        s->idle = c;
     }
-    return &c->base;
+    return &s->base;
 }

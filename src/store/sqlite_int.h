@@ -1,39 +1,86 @@
-/* Shared by the SQLite store's files: the connection and its statement helpers. */
+/* Shared by the SQLite store's files: connections, the statement cache and helpers. */
 #ifndef HIP_SQLITE_INT_H
 #define HIP_SQLITE_INT_H
 
 #include <pthread.h>
 #include <sqlite3.h>
 
-#include "store/store.h"
+#include "store/backend.h"
 
 #define STMT_CACHE 128
-#define SQL_MAX 2048
+#define SQL_MAX 4096
 
 struct cached {
+    uint32_t hash;
     char *sql;
     sqlite3_stmt *st;
+    uint64_t used; /* the connection's tick when last handed out */
 };
 
+/* One SQLite connection; it serves one unit at a time, on whichever thread runs it. */
 struct sqlite_conn {
-    struct store_conn base;
     sqlite3 *db;
-    char path[4096];
-    pthread_mutex_t *writer; /* shared by the process's connections, or NULL */
-    bool holds_writer;
+    struct sqlite_conn *next_idle;
+    uint64_t tick;      /* counts statements handed out */
+    uint64_t unit_tick; /* tick at the start of the current unit: entries used since are in use */
+    int ncached;
     struct cached cache[STMT_CACHE];
 };
 
-/* A prepared statement for sql, reset and unbound, kept for the connection's life. */
-sqlite3_stmt *sq_prep(struct sqlite_conn *c, const char *sql, struct herr *e);
-/* Maps an SQLite failure to the error a client should see; always returns false. */
-bool sq_fail(struct sqlite_conn *c, int rc, struct herr *e);
+struct sqlite_store {
+    struct store base;
+    char path[4096];
+    pthread_mutex_t writer; /* the writers' queue: one write unit at a time in this process */
+    pthread_mutex_t pool_mu;
+    struct sqlite_conn *idle;
+};
+
+/* A connection with the server's settings (WAL, synchronous=FULL, foreign keys, busy timeout). */
+struct sqlite_conn *sq_conn_open(const char *path, char *err, size_t errlen);
+void sq_conn_close(struct sqlite_conn *c);
+/* Marks the start of a unit: statements handed out from now on are in use until the next. */
+void sq_conn_unit_start(struct sqlite_conn *c);
+/* A prepared statement for sql, reset and unbound, kept in the connection's cache. A full
+ * cache drops its least recently used statement that is neither running nor handed out
+ * during the current unit; NULL (with *rc) when the statement cannot be prepared or no
+ * entry can be dropped. */
+sqlite3_stmt *sq_cache_prepare(struct sqlite_conn *c, const char *sql, int *rc);
+
+/* The same, on the unit's connection; a failure is recorded on tx. */
+sqlite3_stmt *sq_prep(struct store_tx *tx, const char *sql);
+/* Maps an SQLite failure to a storage status and records it on tx. */
+enum store_status sq_fail(struct store_tx *tx, int rc);
 const char *sq_text(sqlite3_stmt *st, int i, struct arena *a);
 /* sq_prep with n text arguments bound in order (NULL binds SQL NULL). */
-sqlite3_stmt *sq_bind_texts(struct sqlite_conn *c, const char *sql, struct herr *e, int n, ...);
-/* Runs a statement that returns no rows; *changes (when given) gets the rows it touched. */
-bool sq_run(struct sqlite_conn *c, sqlite3_stmt *st, int *changes, struct herr *e);
+sqlite3_stmt *sq_bind_texts(struct store_tx *tx, const char *sql, int n, ...);
+/* Runs a statement that returns no rows; *changes (when given) gets the rows it touched. A
+ * unique or primary key violation is STORE_CONFLICT on `key`. */
+enum store_status sq_run(struct store_tx *tx, sqlite3_stmt *st, const char *key, int *changes);
 
-extern const struct store_auth_ops SQLITE_AUTH_OPS;
+#define SQ_CONN(tx) ((struct sqlite_conn *)(tx)->conn)
+
+extern const struct store_ops SQLITE_OPS;
+/* The login tables' operations, filled into SQLITE_OPS. */
+enum store_status sq_business_create(struct store_tx *tx, const char *b_id, const char *name);
+enum store_status sq_business_get(struct store_tx *tx, const char *b_id, const char **name_out);
+enum store_status sq_business_list(struct store_tx *tx, store_cols_fn fn, void *ctx);
+enum store_status sq_client_create(struct store_tx *tx, const char *client_id, const char *b_id, const char *name,
+                                   const char *secret_hash);
+enum store_status sq_client_get(struct store_tx *tx, const char *client_id, struct client_row *out);
+enum store_status sq_client_list(struct store_tx *tx, const char *b_id, store_cols_fn fn, void *ctx);
+enum store_status sq_client_revoke(struct store_tx *tx, const char *client_id);
+enum store_status sq_sharing_key_create(struct store_tx *tx, const char *key_id, const char *owner,
+                                        const char *key_hash);
+enum store_status sq_sharing_key_owner(struct store_tx *tx, const char *key_hash, const char **owner_out,
+                                       const char **key_id_out);
+enum store_status sq_sharing_key_revoke(struct store_tx *tx, const char *key_id);
+enum store_status sq_session_create(struct store_tx *tx, const char *family, const char *client_id,
+                                    const char *b_id, const char *key_id);
+enum store_status sq_refresh_insert(struct store_tx *tx, const char *token_hash, const char *family,
+                                    int64_t expires_at);
+enum store_status sq_refresh_take(struct store_tx *tx, const char *token_hash, struct session_row *out);
+enum store_status sq_session_revoke(struct store_tx *tx, const char *family);
+enum store_status sq_revocations(struct store_tx *tx, int64_t since, const char ***clients, size_t *nclients,
+                                 const char ***sessions, size_t *nsessions);
 
 #endif

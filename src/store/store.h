@@ -1,55 +1,122 @@
-/* The storage interface. Handlers speak only this; SQLite implements it today and
- * PostgreSQL will implement the same operations later. A store_conn belongs to one
- * thread at a time; every request runs inside one transaction on it. */
+/* The storage interface. A store is opened by URL and runs units of work: a unit is a
+ * function and its context that does one request's reads and writes through the
+ * operations below, inside one transaction the store begins and ends itself. Every
+ * operation and every unit answers a storage status, never an HTTP code; the API layer
+ * maps statuses to HTTP in one place (api_store_error).
+ *
+ * A unit's function may run more than once (a backend re-runs it after a serialization
+ * failure), so it must start from its inputs each time and keep no effect outside the
+ * transaction other than memory in the unit's arena. It must not start another unit.
+ * Nothing about a unit ties it to the calling thread: a writer thread could take queued
+ * units and run each in its own SAVEPOINT of one batch transaction (group commit). */
 #ifndef HIP_STORE_H
 #define HIP_STORE_H
 
-#include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "model/field.h"
 #include "util/arena.h"
-#include "util/err.h"
 
-struct store_conn;
-
-/* Called for each record of a list; return false to stop early. */
-typedef bool (*store_row_fn)(void *ctx, const struct record *rec);
-
-enum find_result { FIND_ERROR = -1, FIND_OK = 0, FIND_MISSING = 1 };
-
-struct store_ops {
-    void (*close)(struct store_conn *c);
-    bool (*begin)(struct store_conn *c, bool write, struct herr *e);
-    bool (*commit)(struct store_conn *c, struct herr *e);
-    void (*rollback)(struct store_conn *c);
-
-    /* Creates a record with a fresh id (written to id_out). */
-    bool (*insert)(struct store_conn *c, const struct resource *r, const char *tenant, const struct fval *vals,
-                   struct arena *a, char *id_out, size_t id_cap, struct herr *e);
-    /* Changes the fields whose state is V_SET or V_NULL. */
-    bool (*update)(struct store_conn *c, const struct resource *r, const char *tenant, const char *id,
-                   const struct fval *vals, struct arena *a, struct herr *e);
-    /* key is the Eka id or, failing that, the partner_id, among undeleted records of the tenant. */
-    enum find_result (*find)(struct store_conn *c, const struct resource *r, const char *tenant, const char *key,
-                             struct arena *a, struct record *out, struct herr *e);
-    bool (*soft_delete)(struct store_conn *c, const struct resource *r, const char *tenant, const char *id,
-                        struct herr *e);
-    /* Maps Eka ids or partner ids of the tenant's undeleted records to Eka ids; an unknown one
-     * is a 400 naming it under the field's name. */
-    bool (*resolve)(struct store_conn *c, const struct resource *target, const char *tenant, const char *field,
-                    bool by_partner, const char **keys, size_t n, struct arena *a, const char **ids_out,
-                    struct herr *e);
-    /* Sets (replace=true) or extends the links of record id on its side of rel. */
-    bool (*link)(struct store_conn *c, enum rel rel, int side, const char *id, const char **others, size_t n,
-                 bool replace, struct herr *e);
-    /* Streams up to limit undeleted records with cursor > *cursor in creation order; advances *cursor. */
-    bool (*list)(struct store_conn *c, const struct resource *r, const char *tenant, int64_t *cursor, int limit,
-                 struct arena *a, store_row_fn fn, void *ctx, int *count, struct herr *e);
+enum store_status {
+    STORE_OK = 0,
+    STORE_NOT_FOUND,   /* the record or row named does not exist (or is deleted) */
+    STORE_CONFLICT,    /* a unique key is taken: store_unit.conflict names it */
+    STORE_ABORT,       /* the unit chose to stop: rolled back, its reason is in its context */
+    STORE_RETRY,       /* contention (busy, serialization failures past the retries): retry shortly */
+    STORE_UNAVAILABLE, /* the storage cannot serve now (disk full, read-only, connection lost) */
+    STORE_ERROR,       /* a bug or a broken database: logged */
 };
 
-/* Business login. Ids and hashes are made by the caller; the store only keeps them. */
+const char *store_status_name(enum store_status st);
+
+struct store;
+struct store_tx;
+
+typedef enum store_status (*store_fn)(struct store_tx *tx, void *ctx);
+
+struct store_unit {
+    store_fn fn;
+    void *ctx;
+    struct arena *arena; /* what the operations hand back lives here */
+    /* filled by store_read / store_write */
+    enum store_status status;
+    const char *conflict; /* STORE_CONFLICT: the field name of the unique key taken (static) */
+    int retry_after;      /* STORE_RETRY, STORE_UNAVAILABLE: seconds worth waiting */
+    int attempts;         /* how many times fn ran */
+};
+
+struct store_options {
+    /* The wall clock every stored timestamp comes from, in ms since the epoch; read once
+     * when a unit starts. NULL: the system clock. */
+    int64_t (*clock_ms)(void *ctx);
+    void *clock_ctx;
+    /* How many threads will run units at once: the connection pool is sized for them and
+     * opened at start (SQLite opens more should a unit find none idle). 0: one. */
+    unsigned threads;
+};
+
+/* A file path, sqlite:PATH, sqlite://PATH, or postgresql:// / postgres:// URL. */
+enum store_kind { STORE_SQLITE, STORE_POSTGRES };
+struct store_url {
+    enum store_kind kind;
+    char path[4096]; /* SQLite: the database file */
+};
+/* Parses a --db value; false (with a message in err) when it is neither a file path nor
+ * a URL of a known scheme. */
+bool store_url_parse(const char *url, struct store_url *out, char *err, size_t errlen);
+
+/* The URL as it may be shown: a PostgreSQL password (in the user part or a password=
+ * parameter) becomes ***. */
+void store_url_redact(const char *url, char *out, size_t cap);
+
+/* Opens (and migrates) the store; NULL with a message in err. */
+struct store *store_open(const char *url, const struct store_options *opt, char *err, size_t errlen);
+void store_close(struct store *s);
+enum store_kind store_kind(const struct store *s);
+
+/* Run a unit in a read-only or in a read-write transaction. The unit's result is
+ * committed only when fn answers STORE_OK and no operation failed; any other answer
+ * rolls everything back. The first failure of an operation (anything but STORE_OK and
+ * STORE_NOT_FOUND) dooms the transaction: later operations answer it again and the
+ * unit ends with it, whatever fn answers. Returns u->status. */
+enum store_status store_read(struct store *s, struct store_unit *u);
+enum store_status store_write(struct store *s, struct store_unit *u);
+
+/* The unit's time, from the store's clock: ms since the epoch. */
+int64_t store_now(const struct store_tx *tx);
+/* A time as stored: UTC ISO 8601 with milliseconds, "2024-05-01T12:34:56.789Z". */
+void store_format_time(int64_t ms, char out[32]);
+
+/* ---- the onboarding resources ---- */
+
+/* Creates a record with a fresh id (written to id_out). STORE_CONFLICT: a unique field. */
+enum store_status store_insert(struct store_tx *tx, const struct resource *r, const char *tenant,
+                               const struct fval *vals, char *id_out, size_t id_cap);
+/* Changes the fields whose state is V_SET or V_NULL of a live record. */
+enum store_status store_update(struct store_tx *tx, const struct resource *r, const char *tenant, const char *id,
+                               const struct fval *vals);
+/* key is the Eka id or, failing that, the partner_id, among live records of the tenant. */
+enum store_status store_find(struct store_tx *tx, const struct resource *r, const char *tenant, const char *key,
+                             struct record *out);
+enum store_status store_soft_delete(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                    const char *id);
+/* Maps Eka ids (or partner ids) to the Eka ids of the tenant's live records of target;
+ * ids_out[i] is NULL for a key that names none. */
+enum store_status store_resolve(struct store_tx *tx, const struct resource *target, const char *tenant,
+                                bool by_partner, const char *const *keys, size_t n, const char **ids_out);
+/* Sets (replace) or extends the links of record id on its side of rel; links keep the
+ * order they were given in, a link made twice is kept once. */
+enum store_status store_link(struct store_tx *tx, enum rel rel, int side, const char *id, const char *const *others,
+                             size_t n, bool replace);
+/* Up to limit live records of the tenant after cursor `after` (0: from the start), in
+ * creation order; *next is the cursor after the last one returned. */
+enum store_status store_list(struct store_tx *tx, const struct resource *r, const char *tenant, int64_t after,
+                             int limit, struct record *out, int *count, int64_t *next);
+
+/* ---- business login: ids and hashes are made by the caller; the store keeps them ---- */
+
 struct client_row {
     const char *client_id, *b_id, *name, *secret_hash, *created_at;
     bool revoked;
@@ -57,56 +124,43 @@ struct client_row {
 
 struct session_row {
     const char *family, *client_id, *b_id;
-    int64_t expires_at;
-    int64_t used_at; /* the refresh token's first use (unix seconds), when used */
+    int64_t expires_at; /* unix seconds */
+    int64_t used_at;    /* the refresh token's first use (unix seconds), when used */
     bool used, revoked;
 };
 
 /* Called per row of an admin listing: up to four text columns. */
 typedef void (*store_cols_fn)(void *ctx, const char *const *cols, int n);
 
-struct store_auth_ops {
-    bool (*business_create)(struct store_conn *c, const char *b_id, const char *name, struct herr *e);
-    /* name_out may be NULL; FIND_MISSING when there is no such business */
-    enum find_result (*business_get)(struct store_conn *c, const char *b_id, struct arena *a, const char **name_out,
-                                     struct herr *e);
-    bool (*business_list)(struct store_conn *c, store_cols_fn fn, void *ctx, struct herr *e);
-    bool (*client_create)(struct store_conn *c, const char *client_id, const char *b_id, const char *name,
-                          const char *secret_hash, struct herr *e);
-    enum find_result (*client_get)(struct store_conn *c, const char *client_id, struct arena *a,
-                                   struct client_row *out, struct herr *e);
-    bool (*client_list)(struct store_conn *c, const char *b_id, store_cols_fn fn, void *ctx, struct herr *e);
-    enum find_result (*client_revoke)(struct store_conn *c, const char *client_id, struct herr *e);
-    bool (*sharing_key_create)(struct store_conn *c, const char *key_id, const char *owner, const char *key_hash,
-                               struct herr *e);
-    /* The owner business and key id of an unrevoked sharing key. */
-    enum find_result (*sharing_key_owner)(struct store_conn *c, const char *key_hash, struct arena *a,
-                                          const char **owner_out, const char **key_id_out, struct herr *e);
-    /* Revokes the key and every session opened with it. */
-    enum find_result (*sharing_key_revoke)(struct store_conn *c, const char *key_id, int64_t now, struct herr *e);
-    /* A login starts a session (the family of its refresh tokens); key_id: the sharing key used, or NULL. */
-    bool (*session_create)(struct store_conn *c, const char *family, const char *client_id, const char *b_id,
-                           const char *key_id, int64_t now, struct herr *e);
-    bool (*refresh_insert)(struct store_conn *c, const char *token_hash, const char *family, int64_t expires_at,
-                           int64_t now, struct herr *e);
-    /* Looks a refresh token up and marks it used; out->used tells it had been used before
-     * (at out->used_at: a later use never moves it). */
-    enum find_result (*refresh_take)(struct store_conn *c, const char *token_hash, int64_t now, struct arena *a,
-                                     struct session_row *out, struct herr *e);
-    bool (*session_revoke)(struct store_conn *c, const char *family, int64_t now, struct herr *e);
-    /* Revoked clients (all), and sessions revoked since `since` (unix seconds). */
-    bool (*revocations)(struct store_conn *c, int64_t since, struct arena *a, const char ***clients, size_t *nclients,
-                        const char ***sessions, size_t *nsessions, struct herr *e);
-};
-
-struct store_conn {
-    const struct store_ops *ops;
-    const struct store_auth_ops *auth;
-};
-
-/* Opens a connection to the SQLite database at path, migrating the schema on the way.
- * Connections of one process that share `writer` take turns to write without sleeping
- * in SQLite's busy handler; NULL for a lone connection (the CLI). */
-struct store_conn *store_sqlite_open(const char *path, pthread_mutex_t *writer, struct herr *e);
+enum store_status store_business_create(struct store_tx *tx, const char *b_id, const char *name);
+/* name_out may be NULL */
+enum store_status store_business_get(struct store_tx *tx, const char *b_id, const char **name_out);
+enum store_status store_business_list(struct store_tx *tx, store_cols_fn fn, void *ctx);
+enum store_status store_client_create(struct store_tx *tx, const char *client_id, const char *b_id, const char *name,
+                                      const char *secret_hash);
+enum store_status store_client_get(struct store_tx *tx, const char *client_id, struct client_row *out);
+/* b_id NULL: every client */
+enum store_status store_client_list(struct store_tx *tx, const char *b_id, store_cols_fn fn, void *ctx);
+/* STORE_NOT_FOUND: no such client, or revoked already */
+enum store_status store_client_revoke(struct store_tx *tx, const char *client_id);
+enum store_status store_sharing_key_create(struct store_tx *tx, const char *key_id, const char *owner,
+                                           const char *key_hash);
+/* The owner business and key id of an unrevoked sharing key. */
+enum store_status store_sharing_key_owner(struct store_tx *tx, const char *key_hash, const char **owner_out,
+                                          const char **key_id_out);
+/* Revokes the key and every session opened with it; STORE_NOT_FOUND: none active. */
+enum store_status store_sharing_key_revoke(struct store_tx *tx, const char *key_id);
+/* A login starts a session (the family of its refresh tokens); key_id: the sharing key used, or NULL. */
+enum store_status store_session_create(struct store_tx *tx, const char *family, const char *client_id,
+                                       const char *b_id, const char *key_id);
+enum store_status store_refresh_insert(struct store_tx *tx, const char *token_hash, const char *family,
+                                       int64_t expires_at);
+/* Looks a refresh token up and marks it used; out->used tells it had been used before
+ * (at out->used_at: a later use never moves it). */
+enum store_status store_refresh_take(struct store_tx *tx, const char *token_hash, struct session_row *out);
+enum store_status store_session_revoke(struct store_tx *tx, const char *family);
+/* Revoked clients (all), and sessions revoked since `since` (unix seconds), each sorted. */
+enum store_status store_revocations(struct store_tx *tx, int64_t since, const char ***clients, size_t *nclients,
+                                    const char ***sessions, size_t *nsessions);
 
 #endif

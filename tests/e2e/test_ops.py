@@ -7,6 +7,7 @@ import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -55,6 +56,70 @@ class CommandLineTests(unittest.TestCase):
         srv.start()
         try:
             self.assertEqual(srv.request("GET", "/cdr/v1/ekauser/", token=tok).status, 200)
+        finally:
+            srv.cleanup()
+
+
+class DatabaseArgumentTests(unittest.TestCase):
+    """--db (and HIPUSERS_DB) is a file path, sqlite:PATH, or a postgresql:// URL; anything
+    that looks like another URL is refused with a clear message and creates nothing."""
+
+    def run_in(self, cwd, *args, env=None):
+        e = dict(os.environ, HIPUSERS_JWT_SECRET="x" * 32)
+        e.pop("HIPUSERS_DB", None)
+        e.update(env or {})
+        return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=30, env=e, cwd=cwd)
+
+    def test_unknown_scheme_refused_and_nothing_created(self):
+        with tempfile.TemporaryDirectory() as cwd:
+            for db in ("mysql://db.example.com/hipusers", "http://x/y.db", "file:data.db", "sqlite3:x.db"):
+                scheme = db.split(":")[0]
+                r = self.run_in(cwd, "serve", "--listen", "127.0.0.1:%d" % free_port(), "--db", db)
+                self.assertEqual(r.returncode, 2, r)
+                self.assertIn("unknown database URL scheme '%s:'" % scheme, r.stderr)
+                r = self.run_in(cwd, "business", "list", env={"HIPUSERS_DB": db})
+                self.assertEqual(r.returncode, 2, r)
+                self.assertIn("unknown database URL scheme", r.stderr)
+                r = self.run_in(cwd, "token", "--b-id", "1", "--db", db)
+                self.assertEqual(r.returncode, 2, r)
+            self.assertEqual(os.listdir(cwd), [])
+
+    def test_malformed_urls_refused(self):
+        with tempfile.TemporaryDirectory() as cwd:
+            for db, words in (("sqlite:", "needs a file path"), ("postgresql:hipusers", "postgresql://"),
+                              ("postgres:", "postgresql://")):
+                r = self.run_in(cwd, "serve", "--db", db)
+                self.assertEqual(r.returncode, 2, r)
+                self.assertIn(words, r.stderr)
+            self.assertEqual(os.listdir(cwd), [])
+
+    def test_postgresql_url_not_yet_supported_and_password_not_shown(self):
+        with tempfile.TemporaryDirectory() as cwd:
+            url = "postgresql://hip:s3cretpw@127.0.0.1:1/hipusers?password=other"
+            r = self.run_in(cwd, "serve", "--listen", "127.0.0.1:%d" % free_port(), "--db", url)
+            self.assertEqual(r.returncode, 1, r)
+            self.assertIn("PostgreSQL", r.stderr)
+            self.assertNotIn("s3cretpw", r.stderr)
+            self.assertNotIn("other", r.stderr)
+            self.assertEqual(os.listdir(cwd), [])  # no SQLite file named like the URL
+
+    def test_sqlite_url_and_path_name_the_same_file(self):
+        srv = Server()
+        path = srv.db
+        srv.db = "sqlite:" + path
+        srv.start()
+        try:
+            tok = make_token("5550000000000007")
+            r = srv.request("POST", "/cdr/v1/clinic/", body={"name": "URL", "address": "x"}, token=tok)
+            self.assertEqual(r.status, 201, r)
+            self.assertTrue(os.path.exists(path))
+            srv.stop()
+            srv.db = path  # the same database by its plain path
+            srv.start()
+            r = srv.request("GET", "/cdr/v1/clinic/", token=tok)
+            self.assertEqual([c["name"] for c in r.json["clinics"]], ["URL"])
+            r = srv.cli("business", "list", env={"HIPUSERS_DB": "sqlite://" + path})
+            self.assertEqual(r.returncode, 0, r.stderr)
         finally:
             srv.cleanup()
 

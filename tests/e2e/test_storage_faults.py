@@ -129,5 +129,39 @@ class StorageFaultTests(unittest.TestCase):
         self.assert_integrity()
 
 
+class ListReadFailureTests(unittest.TestCase):
+    """A list reads its first batch before it chooses its status: when that read fails the
+    answer is a JSON error, not a 200 whose body is cut short."""
+
+    def test_list_whose_first_read_fails_is_an_error(self):
+        srv = Server().start()
+        try:
+            for i in range(3):
+                r = srv.request("POST", "/cdr/v1/clinic/", body={"name": f"C{i}", "address": "x"}, token=TOKEN)
+                self.assertEqual(r.status, 201, r)
+            r = srv.request("GET", "/cdr/v1/clinic/", token=TOKEN)
+            self.assertEqual(len(r.json["clinics"]), 3)
+            # Another process takes the table away under the server: every read of it fails.
+            db = sqlite3.connect(srv.db, timeout=30)
+            db.execute("ALTER TABLE clinic RENAME TO clinic_away")
+            db.commit()
+            try:
+                r = srv.request("GET", "/cdr/v1/clinic/", token=TOKEN)
+                self.assertEqual(r.status, 500, r)
+                self.assertEqual(r.json, {"status": "error", "message": "Internal server error."})
+                self.assertNotIn("transfer-encoding", r.headers)
+                r = srv.request("GET", "/cdr/v1/doctor/", token=TOKEN)  # other lists are unaffected
+                self.assertEqual(r.status, 200, r)
+            finally:
+                db.execute("ALTER TABLE clinic_away RENAME TO clinic")
+                db.commit()
+                db.close()
+            r = srv.request("GET", "/cdr/v1/clinic/", token=TOKEN)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual([c["name"] for c in r.json["clinics"]], ["C0", "C1", "C2"])
+        finally:
+            srv.cleanup()
+
+
 if __name__ == "__main__":
     unittest.main()

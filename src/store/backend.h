@@ -1,0 +1,93 @@
+/* What a storage backend implements, and the transaction state the generic part
+ * (store.c) shares with it. Only src/store includes this. */
+#ifndef HIP_STORE_BACKEND_H
+#define HIP_STORE_BACKEND_H
+
+#include <pthread.h>
+
+#include "store/store.h"
+
+struct store_ops {
+    enum store_status (*insert)(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                const struct fval *vals, char *id_out, size_t id_cap);
+    enum store_status (*update)(struct store_tx *tx, const struct resource *r, const char *tenant, const char *id,
+                                const struct fval *vals);
+    enum store_status (*find)(struct store_tx *tx, const struct resource *r, const char *tenant, const char *key,
+                              struct record *out);
+    enum store_status (*soft_delete)(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                     const char *id);
+    enum store_status (*resolve)(struct store_tx *tx, const struct resource *target, const char *tenant,
+                                 bool by_partner, const char *const *keys, size_t n, const char **ids_out);
+    enum store_status (*link)(struct store_tx *tx, enum rel rel, int side, const char *id, const char *const *others,
+                              size_t n, bool replace);
+    enum store_status (*list)(struct store_tx *tx, const struct resource *r, const char *tenant, int64_t after,
+                              int limit, struct record *out, int *count, int64_t *next);
+
+    enum store_status (*business_create)(struct store_tx *tx, const char *b_id, const char *name);
+    enum store_status (*business_get)(struct store_tx *tx, const char *b_id, const char **name_out);
+    enum store_status (*business_list)(struct store_tx *tx, store_cols_fn fn, void *ctx);
+    enum store_status (*client_create)(struct store_tx *tx, const char *client_id, const char *b_id,
+                                       const char *name, const char *secret_hash);
+    enum store_status (*client_get)(struct store_tx *tx, const char *client_id, struct client_row *out);
+    enum store_status (*client_list)(struct store_tx *tx, const char *b_id, store_cols_fn fn, void *ctx);
+    enum store_status (*client_revoke)(struct store_tx *tx, const char *client_id);
+    enum store_status (*sharing_key_create)(struct store_tx *tx, const char *key_id, const char *owner,
+                                            const char *key_hash);
+    enum store_status (*sharing_key_owner)(struct store_tx *tx, const char *key_hash, const char **owner_out,
+                                           const char **key_id_out);
+    enum store_status (*sharing_key_revoke)(struct store_tx *tx, const char *key_id);
+    enum store_status (*session_create)(struct store_tx *tx, const char *family, const char *client_id,
+                                        const char *b_id, const char *key_id);
+    enum store_status (*refresh_insert)(struct store_tx *tx, const char *token_hash, const char *family,
+                                        int64_t expires_at);
+    enum store_status (*refresh_take)(struct store_tx *tx, const char *token_hash, struct session_row *out);
+    enum store_status (*session_revoke)(struct store_tx *tx, const char *family);
+    enum store_status (*revocations)(struct store_tx *tx, int64_t since, const char ***clients, size_t *nclients,
+                                     const char ***sessions, size_t *nsessions);
+};
+
+struct store_backend {
+    /* One attempt of a unit: take a connection, begin, store_run_fn(tx), commit when it
+     * answers STORE_OK or roll back, give the connection back (never inside a
+     * transaction). Sets tx->rerun when the whole unit should run again. */
+    enum store_status (*run)(struct store *s, struct store_tx *tx);
+    void (*close)(struct store *s);
+    int max_attempts; /* runs of one unit at most (re-runs after serialization failures) */
+    const struct store_ops *ops;
+};
+
+struct store {
+    const struct store_backend *be;
+    enum store_kind kind;
+    int64_t (*clock_ms)(void *ctx);
+    void *clock_ctx;
+    pthread_key_t in_unit; /* set while this thread runs a unit: a unit must not start another */
+};
+
+struct store_tx {
+    struct store *s;
+    struct store_unit *unit;
+    struct arena *a;
+    void *conn; /* the backend's connection */
+    bool write;
+    int64_t now_ms;
+    char now_text[32]; /* now_ms as stored */
+    enum store_status failed; /* the first failure of an operation: the transaction is doomed */
+    const char *conflict;
+    int retry_after;
+    bool rerun;
+};
+
+/* For backends: runs the unit's function; the first operation failure wins over its answer. */
+enum store_status store_run_fn(struct store_tx *tx);
+/* For backends: a failure with its details (conflict: the field; retry_after: seconds). */
+enum store_status store_fail(struct store_tx *tx, enum store_status st, const char *conflict, int retry_after);
+
+/* Initialises the generic part of a backend's store. */
+bool store_base_init(struct store *s, const struct store_backend *be, enum store_kind kind,
+                     const struct store_options *opt);
+void store_base_free(struct store *s);
+
+struct store *store_sqlite_open(const char *path, const struct store_options *opt, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,365 @@
+/* The backend-independent part of the store: URLs, units of work (attempts, sticky
+ * failures, the nesting guard, the clock) and the operations' entry points. */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/backend.h"
+#include "util/log.h"
+
+const char *store_status_name(enum store_status st)
+{
+    switch (st) {
+    case STORE_OK: return "ok";
+    case STORE_NOT_FOUND: return "not found";
+    case STORE_CONFLICT: return "conflict";
+    case STORE_ABORT: return "abort";
+    case STORE_RETRY: return "retry";
+    case STORE_UNAVAILABLE: return "unavailable";
+    case STORE_ERROR: return "error";
+    }
+    return "?";
+}
+
+static bool starts(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
+bool store_url_parse(const char *url, struct store_url *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (!url || !*url) {
+        snprintf(err, errlen, "the database is empty: give a file path, sqlite:PATH or postgresql://...");
+        return false;
+    }
+    if (starts(url, "postgresql://") || starts(url, "postgres://")) {
+        out->kind = STORE_POSTGRES;
+        return true;
+    }
+    if (starts(url, "postgresql:") || starts(url, "postgres:")) {
+        snprintf(err, errlen, "a PostgreSQL database is a URL: postgresql://[user@]host[:port]/dbname");
+        return false;
+    }
+    const char *path = url;
+    if (starts(url, "sqlite:")) {
+        path = url + 7;
+        if (starts(path, "//")) /* sqlite:///abs/path.db is /abs/path.db */
+            path += 2;
+        if (!*path) {
+            snprintf(err, errlen, "sqlite: needs a file path (sqlite:/var/lib/hipusers/hipusers.db)");
+            return false;
+        }
+    } else {
+        /* scheme ":" as RFC 3986 spells it; anything else is a file path */
+        size_t n = 0;
+        if (isalpha((unsigned char)url[0]))
+            while (isalnum((unsigned char)url[n]) || url[n] == '+' || url[n] == '-' || url[n] == '.')
+                n++;
+        if (n && url[n] == ':') {
+            snprintf(err, errlen,
+                     "unknown database URL scheme '%.*s:': give a file path, sqlite:PATH or postgresql://... "
+                     "(write ./%s for a file whose name has a colon)",
+                     (int)(n > 32 ? 32 : n), url, n > 32 ? "NAME" : url);
+            return false;
+        }
+    }
+    if (strlen(path) >= sizeof out->path) {
+        snprintf(err, errlen, "the database path is too long");
+        return false;
+    }
+    out->kind = STORE_SQLITE;
+    snprintf(out->path, sizeof out->path, "%s", path);
+    return true;
+}
+
+static void put(char *out, size_t cap, size_t *n, const char *s, size_t len)
+{
+    while (len-- && *n + 1 < cap)
+        out[(*n)++] = *s++;
+    out[*n] = '\0';
+}
+
+void store_url_redact(const char *url, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (!cap)
+        return;
+    out[0] = '\0';
+    if (!starts(url, "postgresql://") && !starts(url, "postgres://")) {
+        put(out, cap, &n, url, strlen(url));
+        return;
+    }
+    const char *auth = strstr(url, "://") + 3, *auth_end = auth + strcspn(auth, "/?#"), *at = NULL, *p = url;
+    for (const char *c = auth; c < auth_end; c++)
+        if (*c == '@')
+            at = c;
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (colon) {
+        put(out, cap, &n, url, (size_t)(colon + 1 - url));
+        put(out, cap, &n, "***", 3);
+        p = at;
+    }
+    const char *q = strchr(p, '?');
+    if (!q) {
+        put(out, cap, &n, p, strlen(p));
+        return;
+    }
+    put(out, cap, &n, p, (size_t)(q + 1 - p));
+    for (p = q + 1; *p;) {
+        size_t len = strcspn(p, "&#");
+        if (starts(p, "password="))
+            put(out, cap, &n, "password=***", 12);
+        else
+            put(out, cap, &n, p, len);
+        p += len;
+        if (*p == '&') {
+            put(out, cap, &n, "&", 1);
+            p++;
+        } else if (*p == '#') {
+            put(out, cap, &n, p, strlen(p));
+            break;
+        }
+    }
+}
+
+static int64_t system_clock_ms(void *ctx)
+{
+    (void)ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void store_format_time(int64_t ms, char out[32])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    /* the ranges keep the compiler's truncation check satisfied; gmtime's fields are in them */
+    snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)(tm.tm_year + 1900) % 10000u,
+             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u,
+             (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u, (unsigned)(ms % 1000) % 1000u);
+}
+
+bool store_base_init(struct store *s, const struct store_backend *be, enum store_kind kind,
+                     const struct store_options *opt)
+{
+    s->be = be;
+    s->kind = kind;
+    s->clock_ms = opt && opt->clock_ms ? opt->clock_ms : system_clock_ms;
+    s->clock_ctx = opt ? opt->clock_ctx : NULL;
+    return pthread_key_create(&s->in_unit, NULL) == 0;
+}
+
+void store_base_free(struct store *s) { pthread_key_delete(s->in_unit); }
+
+struct store *store_open(const char *url, const struct store_options *opt, char *err, size_t errlen)
+{
+    struct store_url u;
+    if (!store_url_parse(url, &u, err, errlen))
+        return NULL;
+    if (u.kind == STORE_POSTGRES) {
+        snprintf(err, errlen, "PostgreSQL is not supported by this build of hipusers yet; use a SQLite file");
+        return NULL;
+    }
+    return store_sqlite_open(u.path, opt, err, errlen);
+}
+
+void store_close(struct store *s)
+{
+    if (s)
+        s->be->close(s);
+}
+
+enum store_kind store_kind(const struct store *s) { return s->kind; }
+
+int64_t store_now(const struct store_tx *tx) { return tx->now_ms; }
+
+enum store_status store_fail(struct store_tx *tx, enum store_status st, const char *conflict, int retry_after)
+{
+    if (st == STORE_OK || st == STORE_NOT_FOUND || tx->failed)
+        return st;
+    tx->failed = st;
+    tx->conflict = conflict;
+    tx->retry_after = retry_after;
+    return st;
+}
+
+enum store_status store_run_fn(struct store_tx *tx)
+{
+    enum store_status st = tx->unit->fn(tx, tx->unit->ctx);
+    return tx->failed ? tx->failed : st;
+}
+
+static enum store_status run_unit(struct store *s, struct store_unit *u, bool write)
+{
+    u->conflict = NULL;
+    u->retry_after = 0;
+    u->attempts = 0;
+    if (pthread_getspecific(s->in_unit)) {
+        /* SQLite's writers' queue would wait on itself; a pooled backend could run dry. */
+        log_line("error", "a unit of work started another unit of work", NULL, 0);
+        return u->status = STORE_ERROR;
+    }
+    pthread_setspecific(s->in_unit, u);
+    enum store_status st = STORE_ERROR;
+    for (int attempt = 0; attempt < s->be->max_attempts; attempt++) {
+        struct store_tx tx = {.s = s, .unit = u, .a = u->arena, .write = write, .now_ms = s->clock_ms(s->clock_ctx)};
+        store_format_time(tx.now_ms, tx.now_text);
+        u->attempts++;
+        st = s->be->run(s, &tx);
+        u->conflict = st == STORE_CONFLICT ? tx.conflict : NULL;
+        u->retry_after = tx.retry_after;
+        if (!tx.rerun)
+            break;
+        if (attempt + 1 < s->be->max_attempts) {
+            /* a short pause before running it again: 1, 2, 4.. ms plus up to 1 ms of jitter */
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            struct timespec pause = {0, (1000000L << attempt) + now.tv_nsec % 1000000L};
+            nanosleep(&pause, NULL);
+        }
+    }
+    if (st == STORE_RETRY && !u->retry_after)
+        u->retry_after = 1;
+    pthread_setspecific(s->in_unit, NULL);
+    return u->status = st;
+}
+
+enum store_status store_read(struct store *s, struct store_unit *u) { return run_unit(s, u, false); }
+enum store_status store_write(struct store *s, struct store_unit *u) { return run_unit(s, u, true); }
+
+/* Every operation: nothing more once the transaction is doomed; a failure dooms it. */
+#define OP(name, ...)                                                                                              \
+    do {                                                                                                           \
+        if (tx->failed)                                                                                            \
+            return tx->failed;                                                                                     \
+        enum store_status st_ = tx->s->be->ops->name(tx, __VA_ARGS__);                                             \
+        return store_fail(tx, st_, NULL, 0);                                                                       \
+    } while (0)
+
+/* A write in a read unit is a bug in the unit: refused, and the unit fails. */
+#define WOP(name, ...)                                                                                             \
+    do {                                                                                                           \
+        if (!tx->write && !tx->failed) {                                                                           \
+            log_line("error", "a read unit tried to write", #name, 0);                                             \
+            return store_fail(tx, STORE_ERROR, NULL, 0);                                                           \
+        }                                                                                                          \
+        OP(name, __VA_ARGS__);                                                                                     \
+    } while (0)
+
+enum store_status store_insert(struct store_tx *tx, const struct resource *r, const char *tenant,
+                               const struct fval *vals, char *id_out, size_t id_cap)
+{
+    WOP(insert, r, tenant, vals, id_out, id_cap);
+}
+
+enum store_status store_update(struct store_tx *tx, const struct resource *r, const char *tenant, const char *id,
+                               const struct fval *vals)
+{
+    WOP(update, r, tenant, id, vals);
+}
+
+enum store_status store_find(struct store_tx *tx, const struct resource *r, const char *tenant, const char *key,
+                             struct record *out)
+{
+    OP(find, r, tenant, key, out);
+}
+
+enum store_status store_soft_delete(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                    const char *id)
+{
+    WOP(soft_delete, r, tenant, id);
+}
+
+enum store_status store_resolve(struct store_tx *tx, const struct resource *target, const char *tenant,
+                                bool by_partner, const char *const *keys, size_t n, const char **ids_out)
+{
+    OP(resolve, target, tenant, by_partner, keys, n, ids_out);
+}
+
+enum store_status store_link(struct store_tx *tx, enum rel rel, int side, const char *id, const char *const *others,
+                             size_t n, bool replace)
+{
+    WOP(link, rel, side, id, others, n, replace);
+}
+
+enum store_status store_list(struct store_tx *tx, const struct resource *r, const char *tenant, int64_t after,
+                             int limit, struct record *out, int *count, int64_t *next)
+{
+    OP(list, r, tenant, after, limit, out, count, next);
+}
+
+enum store_status store_business_create(struct store_tx *tx, const char *b_id, const char *name)
+{
+    WOP(business_create, b_id, name);
+}
+
+enum store_status store_business_get(struct store_tx *tx, const char *b_id, const char **name_out)
+{
+    OP(business_get, b_id, name_out);
+}
+
+enum store_status store_business_list(struct store_tx *tx, store_cols_fn fn, void *ctx)
+{
+    OP(business_list, fn, ctx);
+}
+
+enum store_status store_client_create(struct store_tx *tx, const char *client_id, const char *b_id, const char *name,
+                                      const char *secret_hash)
+{
+    WOP(client_create, client_id, b_id, name, secret_hash);
+}
+
+enum store_status store_client_get(struct store_tx *tx, const char *client_id, struct client_row *out)
+{
+    OP(client_get, client_id, out);
+}
+
+enum store_status store_client_list(struct store_tx *tx, const char *b_id, store_cols_fn fn, void *ctx)
+{
+    OP(client_list, b_id, fn, ctx);
+}
+
+enum store_status store_client_revoke(struct store_tx *tx, const char *client_id) { WOP(client_revoke, client_id); }
+
+enum store_status store_sharing_key_create(struct store_tx *tx, const char *key_id, const char *owner,
+                                           const char *key_hash)
+{
+    WOP(sharing_key_create, key_id, owner, key_hash);
+}
+
+enum store_status store_sharing_key_owner(struct store_tx *tx, const char *key_hash, const char **owner_out,
+                                          const char **key_id_out)
+{
+    OP(sharing_key_owner, key_hash, owner_out, key_id_out);
+}
+
+enum store_status store_sharing_key_revoke(struct store_tx *tx, const char *key_id)
+{
+    WOP(sharing_key_revoke, key_id);
+}
+
+enum store_status store_session_create(struct store_tx *tx, const char *family, const char *client_id,
+                                       const char *b_id, const char *key_id)
+{
+    WOP(session_create, family, client_id, b_id, key_id);
+}
+
+enum store_status store_refresh_insert(struct store_tx *tx, const char *token_hash, const char *family,
+                                       int64_t expires_at)
+{
+    WOP(refresh_insert, token_hash, family, expires_at);
+}
+
+enum store_status store_refresh_take(struct store_tx *tx, const char *token_hash, struct session_row *out)
+{
+    WOP(refresh_take, token_hash, out);
+}
+
+enum store_status store_session_revoke(struct store_tx *tx, const char *family) { WOP(session_revoke, family); }
+
+enum store_status store_revocations(struct store_tx *tx, int64_t since, const char ***clients, size_t *nclients,
+                                    const char ***sessions, size_t *nsessions)
+{
+    OP(revocations, since, clients, nclients, sessions, nsessions);
+}

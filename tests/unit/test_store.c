@@ -1,0 +1,992 @@
+/* The store test suite every backend must pass: every operation through units of work,
+ * uniqueness per tenant, soft delete freeing unique values, links within the tenant, list
+ * order and cursor, concurrent writers, the login tables, and the unit-of-work rules
+ * (sticky failures, aborts, no nesting, no writes in reads, timestamps from the clock).
+ *
+ * The store under test is the URL in argv[1] or HIPUSERS_TEST_DB; without either, a SQLite
+ * file in a fresh temporary directory. Every test works in tenants of its own, so the
+ * suite can share a database with other runs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "model/field.h"
+#include "model/ids.h"
+#include "store/store.h"
+
+static const char *URL;
+static char TMPDIR_PATH[256];
+static struct store *S;
+static struct arena A; /* released after each test */
+
+#define T0 1714566896789LL /* 2024-05-01T12:34:56.789Z */
+static _Atomic int64_t clock_now = T0;
+
+static int64_t fake_clock(void *ctx)
+{
+    (void)ctx;
+    return atomic_load(&clock_now);
+}
+
+static const struct resource *USER, *DOCTOR, *CLINIC;
+
+/* ---- helpers: one unit per call ---- */
+
+static enum store_status run(bool write, store_fn fn, void *ctx)
+{
+    struct store_unit u = {.fn = fn, .ctx = ctx, .arena = &A};
+    return write ? store_write(S, &u) : store_read(S, &u);
+}
+
+static const char *tenant(void)
+{
+    unsigned char r[7];
+    randombytes_buf(r, sizeof r);
+    unsigned long long v = 0;
+    memcpy(&v, r, sizeof r);
+    return arena_printf(&A, "9%015llu", v % 1000000000000000ull);
+}
+
+/* A body decoded by the model, as the handlers do it. */
+static struct fval *decode(const struct resource *r, const char *json, bool create)
+{
+    json_error_t jerr;
+    json_t *body = json_loads(json, 0, &jerr);
+    assert_non_null(body);
+    struct fval *vals = arena_calloc(&A, MAX_FIELDS, sizeof *vals);
+    struct herr e = {0};
+    bool ok = model_decode(r, body, create, "2024-06-01", &A, vals, &e);
+    json_decref(body);
+    if (!ok)
+        fail_msg("decode: %s", e.message);
+    return vals;
+}
+
+struct op {
+    const struct resource *r;
+    const char *tenant, *key;
+    const struct fval *vals;
+    char id[ID_MAX];
+    struct record rec;
+    enum store_status second; /* a unit's second step */
+};
+
+static enum store_status insert_fn(struct store_tx *tx, void *c)
+{
+    struct op *o = c;
+    return store_insert(tx, o->r, o->tenant, o->vals, o->id, sizeof o->id);
+}
+
+static enum store_status find_fn(struct store_tx *tx, void *c)
+{
+    struct op *o = c;
+    return store_find(tx, o->r, o->tenant, o->key, &o->rec);
+}
+
+static enum store_status update_fn(struct store_tx *tx, void *c)
+{
+    struct op *o = c;
+    return store_update(tx, o->r, o->tenant, o->key, o->vals);
+}
+
+static enum store_status delete_fn(struct store_tx *tx, void *c)
+{
+    struct op *o = c;
+    return store_soft_delete(tx, o->r, o->tenant, o->key);
+}
+
+static enum store_status insert(const struct resource *r, const char *t, const char *json, char *id_out)
+{
+    struct op o = {.r = r, .tenant = t, .vals = decode(r, json, true)};
+    enum store_status st = run(true, insert_fn, &o);
+    if (id_out)
+        strcpy(id_out, st == STORE_OK ? o.id : "");
+    return st;
+}
+
+static const char *insert_ok(const struct resource *r, const char *t, const char *json)
+{
+    char id[ID_MAX];
+    assert_int_equal(insert(r, t, json, id), STORE_OK);
+    return arena_strdup(&A, id);
+}
+
+/* The record as GET renders it; NULL when not found. */
+static json_t *find(const struct resource *r, const char *t, const char *key)
+{
+    struct op o = {.r = r, .tenant = t, .key = key};
+    enum store_status st = run(false, find_fn, &o);
+    if (st == STORE_NOT_FOUND)
+        return NULL;
+    assert_int_equal(st, STORE_OK);
+    json_t *j = model_render(r, &o.rec);
+    arena_defer(&A, (void (*)(void *))json_decref, j);
+    return j;
+}
+
+static const char *str(json_t *o, const char *name)
+{
+    json_t *v = json_object_get(o, name);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static enum store_status update(const struct resource *r, const char *t, const char *id, const char *json)
+{
+    struct op o = {.r = r, .tenant = t, .key = id, .vals = decode(r, json, false)};
+    return run(true, update_fn, &o);
+}
+
+static enum store_status delete_rec(const struct resource *r, const char *t, const char *id)
+{
+    struct op o = {.r = r, .tenant = t, .key = id};
+    return run(true, delete_fn, &o);
+}
+
+static char *user_json(int i, const char *extra)
+{
+    return arena_printf(&A,
+                        "{\"firstname\":\"First%d\",\"lastname\":\"Last%d\",\"gender\":\"F\",\"dob\":\"1990-01-%02d\","
+                        "\"mobile\":\"98%08d\"%s%s}",
+                        i, i, 1 + i % 28, i, extra ? "," : "", extra ? extra : "");
+}
+
+/* ---- records ---- */
+
+static void test_insert_and_find(void **state)
+{
+    (void)state;
+    const char *t = tenant(), *other = tenant();
+    atomic_store(&clock_now, T0);
+    const char *id = insert_ok(USER, t,
+                               "{\"firstname\":\"Amit\",\"lastname\":\"Kumar\",\"gender\":\"M\",\"dob\":\"1990-05-15\","
+                               "\"email\":\"amit@example.com\",\"partner_id\":\"P-1\",\"is_admin\":true}");
+    assert_int_equal(strlen(id), 15);
+    json_t *u = find(USER, t, id);
+    assert_non_null(u);
+    assert_string_equal(str(u, "id"), id);
+    assert_string_equal(str(u, "firstname"), "Amit");
+    assert_string_equal(str(u, "email"), "amit@example.com");
+    assert_true(json_is_true(json_object_get(u, "is_admin")));
+    assert_string_equal(str(u, "seat_type"), "b"); /* the default */
+    assert_null(json_object_get(u, "mobile")); /* unset: omitted */
+    /* timestamps come from the store's clock, both the same at creation */
+    assert_string_equal(str(u, "created_at"), "2024-05-01T12:34:56.789Z");
+    assert_string_equal(str(u, "updated_at"), "2024-05-01T12:34:56.789Z");
+    /* by partner id; never from another tenant */
+    json_t *p = find(USER, t, "P-1");
+    assert_non_null(p);
+    assert_string_equal(str(p, "id"), id);
+    assert_null(find(USER, other, id));
+    assert_null(find(USER, other, "P-1"));
+    assert_null(find(USER, t, "nope"));
+    /* (a partner id shaped like an Eka id is refused by the model, so "which wins" needs no
+     * store test: the migration test in tests/e2e/test_text.py covers old rows) */
+}
+
+static void test_update_fields_nulls_and_time(void **state)
+{
+    (void)state;
+    const char *t = tenant();
+    atomic_store(&clock_now, T0);
+    const char *id = insert_ok(USER, t, user_json(1, "\"email\":\"one@example.com\""));
+    atomic_store(&clock_now, T0 + 61001);
+    assert_int_equal(update(USER, t, id, "{\"lastname\":\"Changed\",\"email\":null,\"is_admin\":true}"), STORE_OK);
+    json_t *u = find(USER, t, id);
+    assert_string_equal(str(u, "lastname"), "Changed");
+    assert_string_equal(str(u, "firstname"), "First1"); /* untouched */
+    assert_null(json_object_get(u, "email")); /* unset: omitted */
+    assert_true(json_is_true(json_object_get(u, "is_admin")));
+    assert_string_equal(str(u, "created_at"), "2024-05-01T12:34:56.789Z");
+    assert_string_equal(str(u, "updated_at"), "2024-05-01T12:35:57.790Z");
+    assert_int_equal(update(USER, t, "000000000000000", "{\"lastname\":\"X\"}"), STORE_NOT_FOUND);
+    assert_int_equal(update(USER, tenant(), id, "{\"lastname\":\"X\"}"), STORE_NOT_FOUND);
+    assert_int_equal(delete_rec(USER, t, id), STORE_OK);
+    assert_int_equal(update(USER, t, id, "{\"lastname\":\"X\"}"), STORE_NOT_FOUND);
+}
+
+/* PATCH bodies name any subset of the fields: each must land exactly, however many
+ * different subsets there are (statements must not pile up or be freed under a caller). */
+static void test_patch_any_subset_of_fields(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"firstname", "lastname", "about", "mobile", "email", "profile_image_url"};
+    enum { NF = 6 };
+    char t[32], id[ID_MAX], model[NF][64] = {"D", "D"};
+    bool set[NF] = {true, true};
+    snprintf(t, sizeof t, "%s", tenant());
+    snprintf(id, sizeof id, "%s", insert_ok(DOCTOR, t, "{\"firstname\":\"D\",\"lastname\":\"D\",\"gender\":\"M\"}"));
+    for (int round = 0; round < 300; round++) {
+        int mask = 1 + (int)randombytes_uniform(63);
+        json_t *body = json_object();
+        for (int k = 0; k < NF; k++) {
+            if (!(mask & (1 << k)))
+                continue;
+            char v[64];
+            switch (k) {
+            case 3: snprintf(v, sizeof v, "97%08d", round); break;
+            case 4: snprintf(v, sizeof v, "r%d@example.com", round); break;
+            case 5: snprintf(v, sizeof v, "https://img.example.com/%d.png", round); break;
+            default: snprintf(v, sizeof v, "v%d-%d", k, round); break;
+            }
+            /* the optional fields are cleared now and then */
+            set[k] = k < 2 || randombytes_uniform(4) != 0;
+            json_object_set_new(body, names[k], set[k] ? json_string(v) : json_null());
+            snprintf(model[k], sizeof model[k], "%s", v);
+        }
+        char *txt = json_dumps(body, 0);
+        json_decref(body);
+        assert_int_equal(update(DOCTOR, t, id, txt), STORE_OK);
+        free(txt);
+        json_t *d = find(DOCTOR, t, id);
+        for (int k = 0; k < NF; k++) {
+            if (set[k])
+                assert_string_equal(str(d, names[k]), model[k]);
+            else
+                assert_null(json_object_get(d, names[k])); /* unset: omitted */
+        }
+        if (round % 50 == 49) { /* keep the arena small */
+            arena_release(&A);
+            arena_init(&A);
+        }
+    }
+}
+
+static void test_soft_delete_frees_unique_values(void **state)
+{
+    (void)state;
+    const char *t = tenant();
+    const char *extra = "\"email\":\"dup@example.com\",\"partner_id\":\"PD\",\"auth_userid\":\"sso-1\"";
+    const char *id = insert_ok(USER, t, user_json(7, extra));
+    char again[ID_MAX];
+    assert_int_equal(insert(USER, t, user_json(7, extra), again), STORE_CONFLICT);
+    atomic_store(&clock_now, T0 + 5000);
+    assert_int_equal(delete_rec(USER, t, id), STORE_OK);
+    assert_null(find(USER, t, id));
+    assert_null(find(USER, t, "PD"));
+    assert_int_equal(delete_rec(USER, t, id), STORE_NOT_FOUND);
+    /* every unique value is free again */
+    const char *id2 = insert_ok(USER, t, user_json(7, extra));
+    assert_string_not_equal(id2, id);
+    assert_string_equal(str(find(USER, t, "PD"), "id"), id2);
+    /* a deleted record's id is never reused, and another tenant cannot delete ours */
+    assert_int_equal(delete_rec(USER, tenant(), id2), STORE_NOT_FOUND);
+    assert_non_null(find(USER, t, id2));
+}
+
+struct conflict_case {
+    const struct resource *r;
+    const char *first, *second, *field;
+};
+
+static void test_uniqueness_per_tenant(void **state)
+{
+    (void)state;
+    const char *t = tenant(), *other = tenant();
+    const struct conflict_case cases[] = {
+        {USER, user_json(1, NULL), user_json(1, "\"partner_id\":\"x\""), "mobile"},
+        {USER, user_json(2, "\"email\":\"Case@Example.com\""),
+         "{\"firstname\":\"A\",\"lastname\":\"B\",\"gender\":\"M\",\"dob\":\"1990-01-01\",\"email\":\"case@example.COM\"}",
+         "email"},
+        {USER, user_json(3, "\"auth_userid\":\"au-1\""),
+         "{\"firstname\":\"A\",\"lastname\":\"B\",\"gender\":\"M\",\"dob\":\"1990-01-01\",\"auth_userid\":\"au-1\"}",
+         "auth_userid"},
+        {USER, user_json(4, "\"partner_id\":\"pu\""), user_json(5, "\"partner_id\":\"pu\""), "partner_id"},
+        {DOCTOR, "{\"firstname\":\"D\",\"lastname\":\"D\",\"gender\":\"M\",\"partner_id\":\"pd\"}",
+         "{\"firstname\":\"E\",\"lastname\":\"E\",\"gender\":\"F\",\"partner_id\":\"pd\"}", "partner_id"},
+        {CLINIC, "{\"name\":\"C\",\"address\":\"A\",\"partner_id\":\"pc\"}",
+         "{\"name\":\"C2\",\"address\":\"A2\",\"partner_id\":\"pc\"}", "partner_id"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const struct conflict_case *c = &cases[i];
+        insert_ok(c->r, t, c->first);
+        struct op o = {.r = c->r, .tenant = t, .vals = decode(c->r, c->second, true)};
+        struct store_unit u = {.fn = insert_fn, .ctx = &o, .arena = &A};
+        assert_int_equal(store_write(S, &u), STORE_CONFLICT);
+        assert_non_null(u.conflict);
+        assert_string_equal(u.conflict, c->field);
+        /* the same values are free in another tenant */
+        insert_ok(c->r, other, c->second);
+    }
+    /* a PATCH to a taken value conflicts and changes nothing */
+    const char *a = insert_ok(USER, t, user_json(20, "\"email\":\"a20@example.com\""));
+    insert_ok(USER, t, user_json(21, "\"email\":\"a21@example.com\""));
+    struct op o = {.r = USER, .tenant = t, .key = a, .vals = decode(USER, "{\"email\":\"A21@example.com\",\"lastname\":\"Z\"}", false)};
+    struct store_unit u = {.fn = update_fn, .ctx = &o, .arena = &A};
+    assert_int_equal(store_write(S, &u), STORE_CONFLICT);
+    assert_string_equal(u.conflict, "email");
+    json_t *got = find(USER, t, a);
+    assert_string_equal(str(got, "email"), "a20@example.com");
+    assert_string_equal(str(got, "lastname"), "Last20");
+}
+
+static size_t list_all(const struct resource *r, const char *t, int limit, const char **out, size_t cap);
+
+/* ---- units of work ---- */
+
+struct two_inserts {
+    const char *tenant;
+    const struct fval *a, *b;
+    char id_a[ID_MAX], id_b[ID_MAX];
+    enum store_status second, third;
+    enum store_status answer;
+};
+
+static enum store_status two_inserts_fn(struct store_tx *tx, void *c)
+{
+    struct two_inserts *o = c;
+    if (store_insert(tx, USER, o->tenant, o->a, o->id_a, sizeof o->id_a) != STORE_OK)
+        return STORE_ERROR;
+    o->second = store_insert(tx, USER, o->tenant, o->b, o->id_b, sizeof o->id_b);
+    /* once doomed, every operation answers the failure again */
+    struct record rec;
+    o->third = store_find(tx, USER, o->tenant, o->id_a, &rec);
+    return o->answer; /* what the unit claims; a failure underneath wins */
+}
+
+static void test_a_failure_dooms_the_unit(void **state)
+{
+    (void)state;
+    const char *t = tenant();
+    insert_ok(USER, t, user_json(30, NULL));
+    /* b takes the mobile of the user made above */
+    struct two_inserts o = {.tenant = t, .a = decode(USER, user_json(31, NULL), true),
+                            .b = decode(USER, "{\"firstname\":\"X\",\"lastname\":\"Y\",\"gender\":\"F\","
+                                              "\"dob\":\"1990-01-01\",\"mobile\":\"9800000030\"}", true),
+                            .answer = STORE_OK};
+    struct store_unit u = {.fn = two_inserts_fn, .ctx = &o, .arena = &A};
+    assert_int_equal(store_write(S, &u), STORE_CONFLICT);
+    assert_int_equal(o.second, STORE_CONFLICT);
+    assert_int_equal(o.third, STORE_CONFLICT);
+    assert_string_equal(u.conflict, "mobile");
+    assert_null(find(USER, t, o.id_a)); /* the first insert was rolled back with it */
+}
+
+static enum store_status insert_then_abort_fn(struct store_tx *tx, void *c)
+{
+    struct op *o = c;
+    enum store_status st = store_insert(tx, o->r, o->tenant, o->vals, o->id, sizeof o->id);
+    return st == STORE_OK ? STORE_ABORT : STORE_ERROR;
+}
+
+static void test_abort_rolls_back_and_frees_the_writer(void **state)
+{
+    (void)state;
+    const char *t = tenant();
+    struct op o = {.r = CLINIC, .tenant = t, .vals = decode(CLINIC, "{\"name\":\"Gone\",\"address\":\"x\"}", true)};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(run(true, insert_then_abort_fn, &o), STORE_ABORT);
+        assert_null(find(CLINIC, t, o.id));
+    }
+    /* the writers' turn was given back each time: writes go on */
+    insert_ok(CLINIC, t, "{\"name\":\"Kept\",\"address\":\"x\"}");
+}
+
+struct nested {
+    enum store_status inner_write, inner_read;
+    struct op op;
+};
+
+static enum store_status noop_fn(struct store_tx *tx, void *c)
+{
+    (void)tx;
+    (void)c;
+    return STORE_OK;
+}
+
+static enum store_status nested_fn(struct store_tx *tx, void *c)
+{
+    struct nested *n = c;
+    struct store_unit inner = {.fn = noop_fn, .arena = &A};
+    n->inner_write = store_write(S, &inner);
+    n->inner_read = store_read(S, &inner);
+    return insert_fn(tx, &n->op);
+}
+
+static void test_a_unit_cannot_start_another(void **state)
+{
+    (void)state;
+    struct nested n = {.op = {.r = CLINIC, .tenant = tenant(),
+                              .vals = decode(CLINIC, "{\"name\":\"Outer\",\"address\":\"x\"}", true)}};
+    assert_int_equal(run(true, nested_fn, &n), STORE_OK);
+    assert_int_equal(n.inner_write, STORE_ERROR);
+    assert_int_equal(n.inner_read, STORE_ERROR);
+    assert_non_null(find(CLINIC, n.op.tenant, n.op.id));
+    insert_ok(CLINIC, n.op.tenant, "{\"name\":\"After\",\"address\":\"x\"}");
+}
+
+static void test_a_read_unit_cannot_write(void **state)
+{
+    (void)state;
+    struct op o = {.r = CLINIC, .tenant = tenant(), .vals = decode(CLINIC, "{\"name\":\"R\",\"address\":\"x\"}", true)};
+    assert_int_equal(run(false, insert_fn, &o), STORE_ERROR);
+    const char *got[2];
+    assert_int_equal(list_all(CLINIC, o.tenant, 10, got, 2), 0);
+    char id[ID_MAX];
+    assert_int_equal(insert(CLINIC, o.tenant, "{\"name\":\"W\",\"address\":\"x\"}", id), STORE_OK);
+    assert_int_equal(list_all(CLINIC, o.tenant, 10, got, 2), 1);
+}
+
+/* ---- links ---- */
+
+struct link_op {
+    enum rel rel;
+    int side;
+    const char *id;
+    const char *const *others;
+    size_t n;
+    bool replace;
+    const struct resource *target;
+    const char *tenant;
+    bool by_partner;
+    const char **ids;
+};
+
+static enum store_status link_fn(struct store_tx *tx, void *c)
+{
+    struct link_op *l = c;
+    return store_link(tx, l->rel, l->side, l->id, l->others, l->n, l->replace);
+}
+
+static enum store_status resolve_fn(struct store_tx *tx, void *c)
+{
+    struct link_op *l = c;
+    return store_resolve(tx, l->target, l->tenant, l->by_partner, l->others, l->n, l->ids);
+}
+
+static void link_ok(enum rel rel, int side, const char *id, const char *const *others, size_t n, bool replace)
+{
+    struct link_op l = {.rel = rel, .side = side, .id = id, .others = others, .n = n, .replace = replace};
+    assert_int_equal(run(true, link_fn, &l), STORE_OK);
+}
+
+static void assert_view(json_t *rec, const char *view, const char *const *ids, size_t n)
+{
+    json_t *arr = json_object_get(rec, view);
+    assert_true(json_is_array(arr));
+    assert_int_equal(json_array_size(arr), n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(str(json_array_get(arr, i), "id"), ids[i]);
+}
+
+static void test_links_within_the_tenant(void **state)
+{
+    (void)state;
+    const char *t = tenant(), *other = tenant();
+    const char *d1 = insert_ok(DOCTOR, t, "{\"firstname\":\"Rajesh\",\"lastname\":\"Sharma\",\"gender\":\"M\",\"partner_id\":\"pd1\"}");
+    const char *d2 = insert_ok(DOCTOR, t, "{\"firstname\":\"Asha\",\"lastname\":\"Rao\",\"gender\":\"F\"}");
+    const char *d3 = insert_ok(DOCTOR, other, "{\"firstname\":\"Other\",\"lastname\":\"T\",\"gender\":\"F\",\"partner_id\":\"pd3\"}");
+    const char *d4 = insert_ok(DOCTOR, t, "{\"firstname\":\"Gone\",\"lastname\":\"Soon\",\"gender\":\"F\"}");
+    assert_int_equal(delete_rec(DOCTOR, t, d4), STORE_OK);
+    const char *keys[] = {d1, d3, d4, "nope", d2};
+    const char *ids[5];
+    struct link_op l = {.target = DOCTOR, .tenant = t, .others = keys, .n = 5, .ids = ids};
+    assert_int_equal(run(false, resolve_fn, &l), STORE_OK);
+    assert_string_equal(ids[0], d1);
+    assert_null(ids[1]); /* another tenant's */
+    assert_null(ids[2]); /* deleted */
+    assert_null(ids[3]);
+    assert_string_equal(ids[4], d2);
+    const char *pkeys[] = {"pd1", "pd3", d2};
+    l = (struct link_op){.target = DOCTOR, .tenant = t, .by_partner = true, .others = pkeys, .n = 3, .ids = ids};
+    assert_int_equal(run(false, resolve_fn, &l), STORE_OK);
+    assert_string_equal(ids[0], d1);
+    assert_null(ids[1]);
+    assert_null(ids[2]); /* an Eka id is not a partner id */
+
+    const char *u = insert_ok(USER, t, user_json(40, NULL));
+    const char *order[] = {d2, d1};
+    link_ok(REL_USER_DOCTOR, 0, u, order, 2, true);
+    json_t *rec = find(USER, t, u);
+    assert_view(rec, "doctors", order, 2); /* in the order given */
+    json_t *first = json_array_get(json_object_get(rec, "doctors"), 0);
+    assert_string_equal(str(first, "firstname"), "Asha");
+    assert_string_equal(str(first, "lastname"), "Rao");
+    const char *again[] = {d1};
+    link_ok(REL_USER_DOCTOR, 0, u, again, 1, false); /* made twice, kept once */
+    assert_view(find(USER, t, u), "doctors", order, 2);
+    link_ok(REL_USER_DOCTOR, 0, u, again, 1, true); /* replaced */
+    assert_view(find(USER, t, u), "doctors", again, 1);
+    assert_int_equal(delete_rec(DOCTOR, t, d1), STORE_OK);
+    assert_view(find(USER, t, u), "doctors", NULL, 0); /* a deleted doctor leaves the view */
+
+    /* doctor-clinic is one relation, seen from both sides */
+    const char *c = insert_ok(CLINIC, t, "{\"name\":\"Sunrise\",\"address\":\"1 Main St\"}");
+    const char *cs[] = {c};
+    link_ok(REL_DOCTOR_CLINIC, 0, d2, cs, 1, false);
+    const char *ds[] = {d2};
+    json_t *clinic = find(CLINIC, t, c);
+    assert_view(clinic, "doctors", ds, 1);
+    assert_view(find(DOCTOR, t, d2), "clinics", cs, 1);
+    assert_string_equal(str(json_array_get(json_object_get(find(DOCTOR, t, d2), "clinics"), 0), "name"), "Sunrise");
+}
+
+/* ---- lists ---- */
+
+struct list_op {
+    const struct resource *r;
+    const char *tenant;
+    int64_t after, next;
+    int limit, count;
+    struct record *recs;
+};
+
+static enum store_status list_fn(struct store_tx *tx, void *c)
+{
+    struct list_op *l = c;
+    return store_list(tx, l->r, l->tenant, l->after, l->limit, l->recs, &l->count, &l->next);
+}
+
+/* Every live record of the tenant, batch by batch from the start. */
+static size_t list_all(const struct resource *r, const char *t, int limit, const char **out, size_t cap)
+{
+    struct list_op l = {.r = r, .tenant = t, .limit = limit};
+    l.recs = arena_calloc(&A, (size_t)limit, sizeof *l.recs);
+    size_t n = 0;
+    for (;;) {
+        assert_int_equal(run(false, list_fn, &l), STORE_OK);
+        assert_true(l.count <= limit);
+        for (int i = 0; i < l.count; i++) {
+            assert_true(n < cap);
+            out[n++] = l.recs[i].id;
+        }
+        if (l.count < limit)
+            return n;
+        assert_true(l.next > l.after);
+        l.after = l.next;
+    }
+}
+
+static void test_list_order_and_cursor(void **state)
+{
+    (void)state;
+    const char *t = tenant(), *other = tenant();
+    const char *ids[150], *want[150];
+    size_t nwant = 0;
+    for (int i = 0; i < 150; i++) {
+        /* the clock going backwards must not matter: order is creation order */
+        atomic_store(&clock_now, T0 - i * 1000);
+        ids[i] = insert_ok(CLINIC, t, arena_printf(&A, "{\"name\":\"C%d\",\"address\":\"x\"}", i));
+        if (i % 3 == 0)
+            insert_ok(CLINIC, other, "{\"name\":\"O\",\"address\":\"y\"}");
+    }
+    for (int i = 0; i < 150; i++) {
+        if (i % 10 == 3)
+            assert_int_equal(delete_rec(CLINIC, t, ids[i]), STORE_OK);
+        else
+            want[nwant++] = ids[i];
+    }
+    const char *got[200];
+    for (int limit = 1; limit <= 150; limit = limit * 4 + 1) {
+        size_t n = list_all(CLINIC, t, limit, got, 200);
+        assert_int_equal(n, nwant);
+        for (size_t i = 0; i < n; i++)
+            assert_string_equal(got[i], want[i]);
+    }
+    /* a cursor stays valid while records come and go */
+    struct list_op l = {.r = CLINIC, .tenant = t, .limit = 64};
+    l.recs = arena_calloc(&A, 64, sizeof *l.recs);
+    assert_int_equal(run(false, list_fn, &l), STORE_OK);
+    assert_int_equal(l.count, 64);
+    assert_int_equal(delete_rec(CLINIC, t, want[64]), STORE_OK);
+    const char *late = insert_ok(CLINIC, t, "{\"name\":\"Late\",\"address\":\"x\"}");
+    l.after = l.next;
+    assert_int_equal(run(false, list_fn, &l), STORE_OK);
+    assert_int_equal(l.count, 64);
+    assert_string_equal(l.recs[0].id, want[65]);
+    l.after = l.next;
+    assert_int_equal(run(false, list_fn, &l), STORE_OK);
+    assert_int_equal(l.count, (int)nwant - 129 + 1);
+    assert_string_equal(l.recs[l.count - 1].id, late);
+    /* an empty tenant lists nothing */
+    assert_int_equal(list_all(CLINIC, tenant(), 10, got, 200), 0);
+}
+
+/* ---- concurrency ---- */
+
+#define WRITERS 6
+#define PER_WRITER 25
+
+struct writer_arg {
+    const char *tenant;
+    int w;
+    int failures;
+};
+
+static void *writer(void *p)
+{
+    struct writer_arg *a = p;
+    struct arena ar;
+    arena_init(&ar);
+    for (int i = 0; i < PER_WRITER; i++) {
+        json_t *body = json_pack("{s:s, s:s}", "name", "W", "address", "x");
+        struct fval vals[MAX_FIELDS];
+        struct herr e = {0};
+        model_decode(CLINIC, body, true, "2024-06-01", &ar, vals, &e);
+        struct op o = {.r = CLINIC, .tenant = a->tenant, .vals = vals};
+        struct store_unit u = {.fn = insert_fn, .ctx = &o, .arena = &ar};
+        if (store_write(S, &u) != STORE_OK)
+            a->failures++;
+        struct fval patch[MAX_FIELDS] = {0};
+        patch[field_index(CLINIC, "city")] = (struct fval){.state = V_SET, .s = "Pune"};
+        struct op up = {.r = CLINIC, .tenant = a->tenant, .key = o.id, .vals = patch};
+        u = (struct store_unit){.fn = update_fn, .ctx = &up, .arena = &ar};
+        if (store_write(S, &u) != STORE_OK)
+            a->failures++;
+        json_decref(body);
+    }
+    arena_release(&ar);
+    return NULL;
+}
+
+static void *reader(void *p)
+{
+    struct writer_arg *a = p;
+    struct arena ar;
+    arena_init(&ar);
+    for (int i = 0; i < 40; i++) {
+        struct list_op l = {.r = CLINIC, .tenant = a->tenant, .limit = 50};
+        l.recs = arena_calloc(&ar, 50, sizeof *l.recs);
+        struct store_unit u = {.fn = list_fn, .ctx = &l, .arena = &ar};
+        if (store_read(S, &u) != STORE_OK)
+            a->failures++;
+    }
+    arena_release(&ar);
+    return NULL;
+}
+
+static void test_concurrent_writers(void **state)
+{
+    (void)state;
+    const char *t = tenant();
+    pthread_t th[WRITERS + 2];
+    struct writer_arg args[WRITERS + 2];
+    for (int i = 0; i < WRITERS + 2; i++) {
+        args[i] = (struct writer_arg){.tenant = t, .w = i};
+        assert_int_equal(pthread_create(&th[i], NULL, i < WRITERS ? writer : reader, &args[i]), 0);
+    }
+    for (int i = 0; i < WRITERS + 2; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].failures, 0);
+    }
+    const char *got[WRITERS * PER_WRITER + 1];
+    assert_int_equal(list_all(CLINIC, t, 64, got, WRITERS * PER_WRITER + 1), WRITERS * PER_WRITER);
+    for (int i = 0; i < WRITERS * PER_WRITER; i++)
+        assert_string_equal(str(find(CLINIC, t, got[i]), "city"), "Pune");
+}
+
+struct racer {
+    const char *tenant;
+    pthread_barrier_t *go;
+    enum store_status st;
+    const char *conflict;
+};
+
+static void *race(void *p)
+{
+    struct racer *r = p;
+    struct arena ar;
+    arena_init(&ar);
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "firstname", "R", "lastname", "R", "gender", "M", "dob",
+                             "1990-01-01", "mobile", "9555555555");
+    struct fval vals[MAX_FIELDS];
+    struct herr e = {0};
+    model_decode(USER, body, true, "2024-06-01", &ar, vals, &e);
+    struct op o = {.r = USER, .tenant = r->tenant, .vals = vals};
+    struct store_unit u = {.fn = insert_fn, .ctx = &o, .arena = &ar};
+    pthread_barrier_wait(r->go);
+    r->st = store_write(S, &u);
+    r->conflict = u.conflict;
+    json_decref(body);
+    arena_release(&ar);
+    return NULL;
+}
+
+static void test_concurrent_claims_of_one_unique_value(void **state)
+{
+    (void)state;
+    const char *t = tenant();
+    enum { N = 6 };
+    pthread_t th[N];
+    struct racer rs[N];
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, N);
+    for (int i = 0; i < N; i++) {
+        rs[i] = (struct racer){.tenant = t, .go = &go};
+        pthread_create(&th[i], NULL, race, &rs[i]);
+    }
+    int won = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        if (rs[i].st == STORE_OK) {
+            won++;
+        } else {
+            assert_int_equal(rs[i].st, STORE_CONFLICT);
+            assert_string_equal(rs[i].conflict, "mobile");
+        }
+    }
+    pthread_barrier_destroy(&go);
+    assert_int_equal(won, 1);
+    const char *got[N + 1];
+    assert_int_equal(list_all(USER, t, 10, got, N + 1), 1);
+}
+
+/* ---- the login tables ---- */
+
+struct auth_op {
+    const char *a, *b, *c, *d;
+    const char *name, *owner, *key_id;
+    struct client_row cl;
+    struct session_row s;
+    int64_t n;
+    const char **clients, **sessions;
+    size_t nclients, nsessions;
+    int rows;
+    bool seen;
+};
+
+static void seen_row(void *ctx, const char *const *cols, int n)
+{
+    struct auth_op *o = ctx;
+    o->rows++;
+    if (n > 0 && cols[0] && strcmp(cols[0], o->a) == 0)
+        o->seen = true;
+}
+
+#define AUTH_FN(fname, body)                                                                                       \
+    static enum store_status fname(struct store_tx *tx, void *c)                                                   \
+    {                                                                                                              \
+        struct auth_op *o = c;                                                                                     \
+        return body;                                                                                               \
+    }
+
+AUTH_FN(business_create_fn, store_business_create(tx, o->a, o->b))
+AUTH_FN(business_get_fn, store_business_get(tx, o->a, &o->name))
+AUTH_FN(business_list_fn, store_business_list(tx, seen_row, o))
+AUTH_FN(client_create_fn, store_client_create(tx, o->a, o->b, o->c, o->d))
+AUTH_FN(client_get_fn, store_client_get(tx, o->a, &o->cl))
+AUTH_FN(client_list_fn, store_client_list(tx, o->b, seen_row, o))
+AUTH_FN(client_revoke_fn, store_client_revoke(tx, o->a))
+AUTH_FN(key_create_fn, store_sharing_key_create(tx, o->a, o->b, o->c))
+AUTH_FN(key_owner_fn, store_sharing_key_owner(tx, o->a, &o->owner, &o->key_id))
+AUTH_FN(key_revoke_fn, store_sharing_key_revoke(tx, o->a))
+AUTH_FN(session_create_fn, store_session_create(tx, o->a, o->b, o->c, o->d))
+AUTH_FN(refresh_insert_fn, store_refresh_insert(tx, o->a, o->b, o->n))
+AUTH_FN(refresh_take_fn, store_refresh_take(tx, o->a, &o->s))
+AUTH_FN(session_revoke_fn, store_session_revoke(tx, o->a))
+AUTH_FN(revocations_fn, store_revocations(tx, o->n, &o->clients, &o->nclients, &o->sessions, &o->nsessions))
+
+static const char *rnd(const char *prefix)
+{
+    char hex[33];
+    unsigned char r[16];
+    randombytes_buf(r, sizeof r);
+    sodium_bin2hex(hex, sizeof hex, r, sizeof r);
+    return arena_printf(&A, "%s%s", prefix, hex);
+}
+
+static bool has(const char **items, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(items[i], s) == 0)
+            return true;
+    return false;
+}
+
+static void test_login_tables(void **state)
+{
+    (void)state;
+    atomic_store(&clock_now, T0);
+    const char *b = rnd("b"), *b2 = rnd("b");
+    struct auth_op o = {.a = b, .b = "Sunrise Health"};
+    assert_int_equal(run(true, business_create_fn, &o), STORE_OK);
+    assert_int_equal(run(true, business_create_fn, &o), STORE_CONFLICT);
+    o = (struct auth_op){.a = b2, .b = "Other"};
+    assert_int_equal(run(true, business_create_fn, &o), STORE_OK);
+    o = (struct auth_op){.a = b};
+    assert_int_equal(run(false, business_get_fn, &o), STORE_OK);
+    assert_string_equal(o.name, "Sunrise Health");
+    o = (struct auth_op){.a = rnd("none")};
+    assert_int_equal(run(false, business_get_fn, &o), STORE_NOT_FOUND);
+    o = (struct auth_op){.a = b};
+    assert_int_equal(run(false, business_list_fn, &o), STORE_OK);
+    assert_true(o.seen);
+
+    const char *cid = rnd("EC_"), *cid2 = rnd("EC_");
+    o = (struct auth_op){.a = cid, .b = b, .c = "HIS sync", .d = "$argon2id$hash"};
+    assert_int_equal(run(true, client_create_fn, &o), STORE_OK);
+    o = (struct auth_op){.a = cid2, .b = b2, .c = NULL, .d = "$argon2id$hash2"};
+    assert_int_equal(run(true, client_create_fn, &o), STORE_OK);
+    o = (struct auth_op){.a = cid};
+    assert_int_equal(run(false, client_get_fn, &o), STORE_OK);
+    assert_string_equal(o.cl.client_id, cid);
+    assert_string_equal(o.cl.b_id, b);
+    assert_string_equal(o.cl.name, "HIS sync");
+    assert_string_equal(o.cl.secret_hash, "$argon2id$hash");
+    assert_string_equal(o.cl.created_at, "2024-05-01T12:34:56.789Z");
+    assert_false(o.cl.revoked);
+    o = (struct auth_op){.a = cid, .b = b};
+    assert_int_equal(run(false, client_list_fn, &o), STORE_OK);
+    assert_true(o.seen);
+    assert_int_equal(o.rows, 1); /* only b's clients */
+    o = (struct auth_op){.a = cid2, .b = b};
+    assert_int_equal(run(false, client_list_fn, &o), STORE_OK);
+    assert_false(o.seen);
+    o = (struct auth_op){.a = cid2};
+    assert_int_equal(run(true, client_revoke_fn, &o), STORE_OK);
+    assert_int_equal(run(true, client_revoke_fn, &o), STORE_NOT_FOUND);
+    assert_int_equal(run(false, client_get_fn, &o), STORE_OK);
+    assert_true(o.cl.revoked);
+
+    const char *kid = rnd("sk_"), *khash = rnd("h");
+    o = (struct auth_op){.a = kid, .b = b, .c = khash};
+    assert_int_equal(run(true, key_create_fn, &o), STORE_OK);
+    o = (struct auth_op){.a = khash};
+    assert_int_equal(run(false, key_owner_fn, &o), STORE_OK);
+    assert_string_equal(o.owner, b);
+    assert_string_equal(o.key_id, kid);
+
+    /* sessions: one plain, one opened with the key */
+    const char *fam = rnd("f"), *fam_key = rnd("f"), *rt = rnd("r"), *rt_key = rnd("r");
+    atomic_store(&clock_now, T0 + 10000);
+    o = (struct auth_op){.a = fam, .b = cid, .c = b, .d = NULL};
+    assert_int_equal(run(true, session_create_fn, &o), STORE_OK);
+    o = (struct auth_op){.a = fam_key, .b = cid2, .c = b, .d = kid};
+    assert_int_equal(run(true, session_create_fn, &o), STORE_OK);
+    o = (struct auth_op){.a = rt, .b = fam, .n = 1714570000};
+    assert_int_equal(run(true, refresh_insert_fn, &o), STORE_OK);
+    assert_int_equal(run(true, refresh_insert_fn, &o), STORE_CONFLICT);
+    o = (struct auth_op){.a = rt_key, .b = fam_key, .n = 1714570000};
+    assert_int_equal(run(true, refresh_insert_fn, &o), STORE_OK);
+
+    o = (struct auth_op){.a = rt};
+    assert_int_equal(run(true, refresh_take_fn, &o), STORE_OK);
+    assert_string_equal(o.s.family, fam);
+    assert_string_equal(o.s.client_id, cid);
+    assert_string_equal(o.s.b_id, b);
+    assert_int_equal(o.s.expires_at, 1714570000);
+    assert_false(o.s.used);
+    assert_false(o.s.revoked);
+    assert_int_equal(run(true, refresh_take_fn, &o), STORE_OK);
+    assert_true(o.s.used); /* the second time: spent */
+    o = (struct auth_op){.a = rnd("r")};
+    assert_int_equal(run(true, refresh_take_fn, &o), STORE_NOT_FOUND);
+
+    /* revoking the key ends it and the session opened with it */
+    atomic_store(&clock_now, T0 + 20000);
+    o = (struct auth_op){.a = kid};
+    assert_int_equal(run(true, key_revoke_fn, &o), STORE_OK);
+    assert_int_equal(run(true, key_revoke_fn, &o), STORE_NOT_FOUND);
+    o = (struct auth_op){.a = khash};
+    assert_int_equal(run(false, key_owner_fn, &o), STORE_NOT_FOUND);
+    o = (struct auth_op){.a = rt_key};
+    assert_int_equal(run(true, refresh_take_fn, &o), STORE_OK);
+    assert_true(o.s.revoked);
+    o = (struct auth_op){.a = fam};
+    assert_int_equal(run(true, session_revoke_fn, &o), STORE_OK);
+    assert_int_equal(run(true, session_revoke_fn, &o), STORE_OK); /* again: nothing more to do */
+
+    /* revocations since a time: both sessions and the revoked client, sorted */
+    o = (struct auth_op){.n = (T0 + 20000) / 1000};
+    assert_int_equal(run(false, revocations_fn, &o), STORE_OK);
+    assert_true(has(o.clients, o.nclients, cid2));
+    assert_false(has(o.clients, o.nclients, cid));
+    assert_true(has(o.sessions, o.nsessions, fam));
+    assert_true(has(o.sessions, o.nsessions, fam_key));
+    for (size_t i = 1; i < o.nclients; i++)
+        assert_true(strcmp(o.clients[i - 1], o.clients[i]) < 0);
+    o = (struct auth_op){.n = (T0 + 20000) / 1000 + 1};
+    assert_int_equal(run(false, revocations_fn, &o), STORE_OK);
+    assert_false(has(o.sessions, o.nsessions, fam));
+}
+
+/* ---- setup ---- */
+
+static int per_test_setup(void **state)
+{
+    (void)state;
+    arena_init(&A);
+    atomic_store(&clock_now, T0);
+    return 0;
+}
+
+static int per_test_teardown(void **state)
+{
+    (void)state;
+    arena_release(&A);
+    return 0;
+}
+
+static int open_store(void **state)
+{
+    (void)state;
+    struct store_options opt = {.clock_ms = fake_clock, .threads = 4};
+    char err[512];
+    S = store_open(URL, &opt, err, sizeof err);
+    if (!S) {
+        fprintf(stderr, "cannot open %s: %s\n", URL, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int close_store(void **state)
+{
+    (void)state;
+    store_close(S);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (sodium_init() < 0)
+        return 1;
+    USER = resource_get(R_EKAUSER);
+    DOCTOR = resource_get(R_DOCTOR);
+    CLINIC = resource_get(R_CLINIC);
+    URL = argc > 1 ? argv[1] : getenv("HIPUSERS_TEST_DB");
+    char path[300] = "";
+    if (!URL || !*URL) {
+        snprintf(TMPDIR_PATH, sizeof TMPDIR_PATH, "/tmp/hipusers-store-XXXXXX");
+        if (!mkdtemp(TMPDIR_PATH))
+            return 1;
+        snprintf(path, sizeof path, "sqlite:%s/store.db", TMPDIR_PATH);
+        URL = path;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_insert_and_find, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_update_fields_nulls_and_time, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_patch_any_subset_of_fields, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_soft_delete_frees_unique_values, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_uniqueness_per_tenant, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_a_failure_dooms_the_unit, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_abort_rolls_back_and_frees_the_writer, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_a_unit_cannot_start_another, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_a_read_unit_cannot_write, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_links_within_the_tenant, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_list_order_and_cursor, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_claims_of_one_unique_value, per_test_setup,
+                                        per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_login_tables, per_test_setup, per_test_teardown),
+    };
+    int rc = cmocka_run_group_tests_name("store", tests, open_store, close_store);
+    if (TMPDIR_PATH[0]) {
+        const char *suffixes[] = {"", "-wal", "-shm"};
+        for (int i = 0; i < 3; i++) {
+            char f[400];
+            snprintf(f, sizeof f, "%s/store.db%s", TMPDIR_PATH, suffixes[i]);
+            unlink(f);
+        }
+        rmdir(TMPDIR_PATH);
+    }
+    return rc;
+}
