@@ -3,7 +3,8 @@
 # so `make run` and `make test` work on a fresh machine and cost nothing on a ready one.
 set -eu
 PKGS="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libjwt-dev \
-libsodium-dev libsqlite3-dev libunistring-dev sqlite3 libcmocka-dev python3 curl clang libclang-rt-14-dev"
+libsodium-dev libsqlite3-dev libunistring-dev sqlite3 libcmocka-dev python3 python3-prometheus-client \
+curl clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

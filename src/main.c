@@ -27,7 +27,7 @@ static void usage(FILE *out)
             "\n"
             "  serve [--listen HOST:PORT] [--db DB] [--threads N] [--max-connections N]\n"
             "        [--timeout SECONDS] [--refresh-ttl SECONDS] [--refresh-reuse-grace SECONDS]\n"
-            "        [--trusted-proxy CIDR[,CIDR...]]... [--no-access-log]\n"
+            "        [--trusted-proxy CIDR[,CIDR...]]... [--no-access-log] [--admin-listen HOST:PORT]\n"
             "      Serve the API. Env: HIPUSERS_LISTEN, HIPUSERS_DB, HIPUSERS_JWT_SECRET,\n"
             "      HIPUSERS_JWT_SECRET_PREVIOUS (secrets of 32..256 bytes). Without\n"
             "      HIPUSERS_JWT_SECRET a random secret is created (mode 0600) next to the\n"
@@ -36,6 +36,8 @@ static void usage(FILE *out)
             "      --refresh-reuse-grace: a refresh token used again within this many seconds\n"
             "      of its first use gets a new pair (default 10; 0: any reuse ends the session).\n"
             "      --trusted-proxy: peers whose X-Forwarded-For names the client (IPv4/IPv6).\n"
+            "      --admin-listen: serve GET /metrics, /healthz and /readyz on this address\n"
+            "      only (env HIPUSERS_ADMIN_LISTEN); without it they are on --listen.\n"
             "  token --b-id ID [--client-id X] [--ttl SECONDS] [--db DB]\n"
             "      Print an access token signed with the server's secret.\n"
             "  business create --name NAME | business list\n"
@@ -105,6 +107,9 @@ static int cmd_serve(int argc, char **argv)
         .max_connections = 1024,
         .timeout_s = 30,
         .access_log = true,
+        .admin_listen = getenv("HIPUSERS_ADMIN_LISTEN") && *getenv("HIPUSERS_ADMIN_LISTEN")
+                            ? getenv("HIPUSERS_ADMIN_LISTEN")
+                            : NULL,
     };
     const char *db = env_or("HIPUSERS_DB", DEFAULT_DB);
     long refresh_ttl = number(env_or("HIPUSERS_REFRESH_TTL", "0"), 0, TEN_YEARS);
@@ -121,6 +126,7 @@ static int cmd_serve(int argc, char **argv)
                                          {"refresh-ttl", required_argument, 0, 'r'},
                                          {"refresh-reuse-grace", required_argument, 0, 'g'},
                                          {"trusted-proxy", required_argument, 0, 'p'},
+                                         {"admin-listen", required_argument, 0, 'a'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int ch;
@@ -132,6 +138,7 @@ static int cmd_serve(int argc, char **argv)
         case 'm': max_conn = number(optarg, 1, 100000); break;
         case 'T': timeout = number(optarg, 1, 3600); break;
         case 'q': cfg.access_log = false; break;
+        case 'a': cfg.admin_listen = optarg; break;
         case 'r': refresh_ttl = number(optarg, 1, TEN_YEARS); break;
         case 'g': grace = number(optarg, 0, REFRESH_GRACE_MAX); break;
         case 'p':
@@ -181,6 +188,8 @@ static int cmd_serve(int argc, char **argv)
         app.refresh_ttl = refresh_ttl;
     app.refresh_grace = grace;
     app.proxies = proxies;
+    app.ops_on_admin = cfg.admin_listen != NULL;
+    cfg.metrics = &app.metrics;
     int rc = server_run(api_precheck, api_handle, &app, &cfg);
     app_free(&app);
     return rc;

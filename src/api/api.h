@@ -25,6 +25,8 @@ bool resource_list(struct app *app, struct request *rq, const struct resource *r
 bool auth_login(struct app *app, struct request *rq, struct herr *e);
 bool auth_refresh(struct app *app, struct request *rq, bool with_headers, struct herr *e);
 bool business_info(struct app *app, struct request *rq, const char *tenant, struct herr *e);
+/* GET /metrics, /healthz, /readyz: no authentication. */
+bool ops_handle(struct app *app, struct request *rq, struct herr *e);
 
 /* The token of `Authorization: Bearer <token>` (scheme in any case, SP or HTAB around
  * and between), or NULL. */

@@ -25,6 +25,23 @@ static enum store_status revocations_fn(struct store_tx *tx, void *ctx)
     return store_revocations(tx, u->since, &u->clients, &u->nclients, &u->sessions, &u->nsessions);
 }
 
+/* What the metrics learn from a unit's end: a write unit that ended STORE_OK committed (one
+ * unit per commit: each request commits on its own); retry, unavailable and error are the
+ * storage failing. Not found, conflict and abort are answers, not failures. */
+static void count_unit(struct app *app, const struct store_unit *u, bool write)
+{
+    switch (u->status) {
+    case STORE_OK:
+        if (write)
+            metrics_store_commit(&app->metrics, 1);
+        break;
+    case STORE_RETRY: metrics_event(&app->metrics, ME_STORE_ERROR_RETRY); break;
+    case STORE_UNAVAILABLE: metrics_event(&app->metrics, ME_STORE_ERROR_UNAVAILABLE); break;
+    case STORE_ERROR: metrics_event(&app->metrics, ME_STORE_ERROR_INTERNAL); break;
+    default: break;
+    }
+}
+
 static bool load_revocations(void *ctx, struct arena *a, const char ***clients, size_t *nclients,
                              const char ***sessions, size_t *nsessions)
 {
@@ -32,7 +49,9 @@ static bool load_revocations(void *ctx, struct arena *a, const char ***clients, 
     /* Sessions revoked longer ago than an access token lives can no longer matter. */
     struct revocations_unit r = {.since = (int64_t)time(NULL) - ACCESS_TTL - 60};
     struct store_unit u = {.fn = revocations_fn, .ctx = &r, .arena = a};
-    if (store_read(app->store, &u) != STORE_OK) {
+    store_read(app->store, &u);
+    count_unit(app, &u, false);
+    if (u.status != STORE_OK) {
         log_line("error", "cannot load the revocation lists", store_status_name(u.status), 0);
         return false;
     }
@@ -49,12 +68,17 @@ bool app_init(struct app *app, const char *db, unsigned threads, char *err, size
     app->refresh_ttl = REFRESH_TTL_DEFAULT;
     app->refresh_grace = REFRESH_GRACE_DEFAULT;
     throttle_init(&app->throttle);
+    if (!metrics_init(&app->metrics)) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
     revocation_init(&app->revoked);
     /* Opened here so migrations run, and a bad database fails at start, not on the first request. */
     struct store_options opt = {.threads = threads};
     app->store = store_open(db, &opt, err, errlen);
     if (!app->store) {
         revocation_free(&app->revoked);
+        metrics_free(&app->metrics);
         return false;
     }
     return true;
@@ -65,6 +89,7 @@ void app_free(struct app *app)
     revocation_free(&app->revoked);
     store_close(app->store);
     app->store = NULL;
+    metrics_free(&app->metrics);
 }
 
 void api_store_error(const struct store_unit *u, struct herr *e)
@@ -106,7 +131,9 @@ void api_store_error(const struct store_unit *u, struct herr *e)
 
 bool app_read(struct app *app, struct store_unit *u, struct herr *e)
 {
-    if (store_read(app->store, u) == STORE_OK)
+    store_read(app->store, u);
+    count_unit(app, u, false);
+    if (u->status == STORE_OK)
         return true;
     api_store_error(u, e);
     return false;
@@ -114,9 +141,22 @@ bool app_read(struct app *app, struct store_unit *u, struct herr *e)
 
 bool app_write(struct app *app, struct store_unit *u, struct herr *e)
 {
-    if (store_write(app->store, u) == STORE_OK)
+    store_write(app->store, u);
+    count_unit(app, u, true);
+    if (u->status == STORE_OK)
         return true;
     api_store_error(u, e);
+    return false;
+}
+
+bool app_ready(struct app *app, struct herr *e)
+{
+    const char *why = NULL;
+    int retry_after = 0;
+    if (store_ready(app->store, &why, &retry_after) == STORE_OK)
+        return true;
+    herr_set(e, 503, why ? why : "Storage is unavailable; retry later.");
+    e->retry_after = retry_after > 0 ? retry_after : 5;
     return false;
 }
 

@@ -9,6 +9,7 @@
 #include "auth/token.h"
 #include "http/http.h"
 #include "store/store.h"
+#include "util/metrics.h"
 #include "util/netaddr.h"
 
 #define ACCESS_TTL 1800
@@ -26,6 +27,8 @@ struct app {
     struct throttle throttle;
     struct cidrs proxies; /* --trusted-proxy: whose X-Forwarded-For names the client */
     struct revocation_cache revoked; /* revoked clients and sessions, reloaded from the store */
+    struct metrics metrics;          /* GET /metrics */
+    bool ops_on_admin;               /* /metrics, /healthz, /readyz only on --admin-listen */
 };
 
 /* Opens the store named by db (a file path or a URL) for `threads` worker threads. */
@@ -38,6 +41,9 @@ bool app_write(struct app *app, struct store_unit *u, struct herr *e);
 /* The one place a storage status becomes an HTTP error. A unit that ended STORE_ABORT or
  * STORE_NOT_FOUND with its reason in e keeps it; anything the storage failed at replaces it. */
 void api_store_error(const struct store_unit *u, struct herr *e);
+
+/* Can the store serve now (GET /readyz)? false with the reason in e (a 503). */
+bool app_ready(struct app *app, struct herr *e);
 
 /* Is this access token's client or session revoked? Fails closed (503) when the
  * revocation lists cannot be had fresh. */

@@ -121,6 +121,7 @@ bool auth_login(struct app *app, struct request *rq, struct herr *e)
     addr_throttle_key(addr, from, sizeof from);
     int wait = throttle_begin(&app->throttle, client_id, from, now);
     if (wait) {
+        metrics_event(&app->metrics, ME_LOGIN_THROTTLED);
         e->retry_after = wait;
         return fail(e, 429, "too many failed login attempts; retry later");
     }
@@ -128,8 +129,10 @@ bool auth_login(struct app *app, struct request *rq, struct herr *e)
     throttle_end(&app->throttle, client_id, from,
                  verdict > 0 ? ATTEMPT_OK : verdict == 0 ? ATTEMPT_FAILED : ATTEMPT_UNDECIDED, now);
     if (verdict <= 0) {
-        if (verdict == 0)
+        if (verdict == 0) {
+            metrics_event(&app->metrics, ME_LOGIN_FAILURE);
             fail(e, 401, "invalid client credentials");
+        }
         return false;
     }
     char family[33];
@@ -139,7 +142,17 @@ bool auth_login(struct app *app, struct request *rq, struct herr *e)
     struct login_write lw = {.family = family, .client_id = client_id, .b_id = b_id, .key_id = key_id,
                              .digest = f.digest, .expires_at = now + app->refresh_ttl};
     struct store_unit u = {.fn = login_write_fn, .ctx = &lw, .arena = &rq->arena};
-    return app_write(app, &u, e) && respond_tokens(app, rq, b_id, client_id, family, &f, now, e);
+    if (!app_write(app, &u, e) || !respond_tokens(app, rq, b_id, client_id, family, &f, now, e))
+        return false;
+    metrics_event(&app->metrics, ME_LOGIN_SUCCESS);
+    return true;
+}
+
+/* A refresh refused with 401 (a reuse is counted apart). */
+static bool refresh_refused(struct app *app, struct herr *e, const char *why)
+{
+    metrics_event(&app->metrics, ME_REFRESH_FAILURE);
+    return fail(e, 401, why);
 }
 
 /* A refresh: take the presented token, check it belongs with the rest, store the next. */
@@ -215,11 +228,11 @@ bool auth_refresh(struct app *app, struct request *rq, bool with_headers, struct
         access = authorization_bearer(rq);
         client_hdr = http_header(rq, "Client-Id");
         if (!access || !client_hdr)
-            return fail(e, 401, "Authorization: Bearer <access token> and Client-Id headers are required");
+            return refresh_refused(app, e, "Authorization: Bearer <access token> and Client-Id headers are required");
     }
     /* The access token may have expired, but it must be ours and of the same client. */
     if (access && token_verify_ex(&app->keys, access, now, true, &prev))
-        return fail(e, 401, "invalid access token");
+        return refresh_refused(app, e, "invalid access token");
     char digest[DIGEST_HEX];
     token_digest(refresh, digest);
     struct fresh_refresh f;
@@ -229,11 +242,19 @@ bool auth_refresh(struct app *app, struct request *rq, bool with_headers, struct
                               .next_expires_at = now + app->refresh_ttl};
     ru.e = e;
     struct store_unit u = {.fn = refresh_fn, .ctx = &ru, .arena = &rq->arena};
-    if (!app_write(app, &u, e))
+    if (!app_write(app, &u, e)) {
+        if (u.status == STORE_ABORT) /* refused by the unit: its 401 is in e */
+            metrics_event(&app->metrics, ME_REFRESH_FAILURE);
         return false;
-    if (ru.reuse)
+    }
+    if (ru.reuse) {
+        metrics_event(&app->metrics, ME_REFRESH_REUSE);
         return fail(e, 401, "refresh token reuse detected; the session is revoked");
-    return respond_tokens(app, rq, ru.s.b_id, ru.s.client_id, ru.s.family, &f, now, e);
+    }
+    if (!respond_tokens(app, rq, ru.s.b_id, ru.s.client_id, ru.s.family, &f, now, e))
+        return false;
+    metrics_event(&app->metrics, ME_REFRESH_SUCCESS);
+    return true;
 }
 
 struct business_unit {

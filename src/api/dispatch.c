@@ -17,6 +17,9 @@ static bool method_allowed(enum route_kind kind, enum method m)
     case RT_BUSINESS_INFO:
     case RT_HIPUSERS:
     case RT_HIPUSER:
+    case RT_METRICS:
+    case RT_HEALTHZ:
+    case RT_READYZ:
         return get;
     case RT_LOGIN:
     case RT_REFRESH_TOKEN:
@@ -111,16 +114,27 @@ static bool is_connect_auth(enum route_kind kind)
     return kind == RT_LOGIN || kind == RT_REFRESH_TOKEN || kind == RT_REFRESH;
 }
 
+static bool is_ops(enum route_kind kind) { return kind == RT_METRICS || kind == RT_HEALTHZ || kind == RT_READYZ; }
+
+/* With --admin-listen, the operations endpoints are served there and nowhere else, and
+ * the admin address serves nothing else. */
+static bool misplaced(const struct app *app, const struct request *rq)
+{
+    bool ops = is_ops(rq->route.kind);
+    return rq->admin ? !ops : ops && app->ops_on_admin;
+}
+
 bool api_precheck(void *ctx, struct request *rq)
 {
     struct app *app = ctx;
     struct herr e = {0};
-    if (!route_match(rq->path, &rq->arena, &rq->route)) {
+    if (!route_match(rq->path, &rq->arena, &rq->route) || misplaced(app, rq)) {
+        rq->route.kind = RT_NOT_FOUND;
         herr_set(&e, 404, "Not found");
     } else if (!method_allowed(rq->route.kind, rq->method)) {
         herr_set(&e, 405, "Method not allowed");
         e.allow = route_allow(rq->route.kind);
-    } else if (!is_connect_auth(rq->route.kind)) {
+    } else if (!is_connect_auth(rq->route.kind) && !is_ops(rq->route.kind)) {
         struct caller *who = arena_calloc(&rq->arena, 1, sizeof *who);
         if (authenticate(app, rq, who, &e))
             rq->api_state = who;
@@ -136,7 +150,9 @@ void api_handle(void *ctx, struct request *rq)
     struct app *app = ctx;
     struct herr e = {0};
     bool ok;
-    if (rq->route.kind == RT_LOGIN)
+    if (is_ops(rq->route.kind))
+        ok = ops_handle(app, rq, &e);
+    else if (rq->route.kind == RT_LOGIN)
         ok = auth_login(app, rq, &e);
     else if (is_connect_auth(rq->route.kind))
         ok = auth_refresh(app, rq, rq->route.kind == RT_REFRESH_TOKEN, &e);

@@ -31,6 +31,7 @@ struct response {
     const char *allow;
     int retry_after;
     bool close; /* the connection is closed after this answer (framing errors) */
+    const char *content_type; /* NULL: JSON */
     stream_fn stream; /* instead of body: a chunked stream */
     void *stream_ctx;
     void (*stream_free)(void *ctx);
@@ -48,6 +49,7 @@ struct request {
     bool too_large, busy;
     bool has_body; /* the framing announced a body (Content-Length > 0 or chunked) */
     bool deferred; /* answered at the headers, sent once the (empty) body is read */
+    bool admin;    /* arrived on the --admin-listen address */
     void *api_state; /* what the layer behind the HTTP adapter settled at precheck */
     struct route route;
     char request_id[33];

@@ -72,6 +72,16 @@ bool route_match(const char *path, struct arena *a, struct route *out)
     if (path[0] != '/')
         return false;
     int n = split(path + 1, seg, len, 6);
+    if (n == 1) { /* the operations endpoints */
+        static const struct {
+            const char *word;
+            enum route_kind kind;
+        } ops[] = {{"metrics", RT_METRICS}, {"healthz", RT_HEALTHZ}, {"readyz", RT_READYZ}};
+        for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+            if (is(seg[0], len[0], ops[i].word))
+                out->kind = ops[i].kind;
+        return out->kind != RT_NOT_FOUND;
+    }
     if (n < 3)
         return false;
     if (is(seg[0], len[0], "connect-auth") && is(seg[1], len[1], "v1") && n == 4 && is(seg[2], len[2], "account")) {
@@ -117,6 +127,9 @@ const char *route_allow(enum route_kind kind)
     case RT_BUSINESS_INFO:
     case RT_HIPUSERS:
     case RT_HIPUSER:
+    case RT_METRICS:
+    case RT_HEALTHZ:
+    case RT_READYZ:
         return "GET";
     case RT_LOGIN:
     case RT_REFRESH_TOKEN:
@@ -124,5 +137,28 @@ const char *route_allow(enum route_kind kind)
         return "POST";
     default:
         return "";
+    }
+}
+
+enum metric_route route_metric(const struct route *rt)
+{
+    static const enum metric_route collection[R_COUNT] = {
+        [R_EKAUSER] = MR_EKAUSER_COLLECTION, [R_DOCTOR] = MR_DOCTOR_COLLECTION, [R_CLINIC] = MR_CLINIC_COLLECTION};
+    static const enum metric_route item[R_COUNT] = {
+        [R_EKAUSER] = MR_EKAUSER_ITEM, [R_DOCTOR] = MR_DOCTOR_ITEM, [R_CLINIC] = MR_CLINIC_ITEM};
+    switch (rt->kind) {
+    case RT_NOT_FOUND: return MR_UNROUTED;
+    case RT_COLLECTION: return rt->res && rt->res->kind < R_COUNT ? collection[rt->res->kind] : MR_OTHER;
+    case RT_ITEM: return rt->res && rt->res->kind < R_COUNT ? item[rt->res->kind] : MR_OTHER;
+    case RT_BUSINESS_INFO: return MR_BUSINESS_INFO;
+    case RT_HIPUSERS: return MR_HIPUSERS_COLLECTION;
+    case RT_HIPUSER: return MR_HIPUSERS_ITEM;
+    case RT_LOGIN: return MR_LOGIN;
+    case RT_REFRESH_TOKEN: return MR_REFRESH_TOKEN;
+    case RT_REFRESH: return MR_REFRESH;
+    case RT_METRICS: return MR_METRICS;
+    case RT_HEALTHZ: return MR_HEALTHZ;
+    case RT_READYZ: return MR_READYZ;
+    default: return MR_OTHER;
     }
 }

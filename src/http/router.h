@@ -8,6 +8,7 @@
 
 #include "model/field.h"
 #include "util/arena.h"
+#include "util/metrics.h"
 
 enum route_kind {
     RT_NOT_FOUND,
@@ -19,6 +20,9 @@ enum route_kind {
     RT_LOGIN,         /* /connect-auth/v1/account/login */
     RT_REFRESH_TOKEN, /* /connect-auth/v1/account/refresh-token */
     RT_REFRESH,       /* /connect-auth/v1/account/refresh (deprecated) */
+    RT_METRICS,       /* /metrics: Prometheus text */
+    RT_HEALTHZ,       /* /healthz: the process is alive */
+    RT_READYZ,        /* /readyz: the store can take requests */
 };
 
 struct route {
@@ -30,6 +34,8 @@ struct route {
 bool route_match(const char *path, struct arena *a, struct route *out);
 /* Methods a route serves, for the Allow header of a 405. */
 const char *route_allow(enum route_kind kind);
+/* The route's template for the metrics: a fixed name, never anything from the path. */
+enum metric_route route_metric(const struct route *rt);
 /* Percent-decodes src[0..len); NULL on a malformed escape, an encoded NUL or '/'. */
 char *percent_decode(const char *src, size_t len, struct arena *a);
 

@@ -17,6 +17,7 @@
 #include "http/framing.h"
 #include "http/guard.h"
 #include "http/http.h"
+#include "util/metrics.h"
 
 /* Past the body limit, at most this much more is read and discarded so the client
  * gets its 413; a larger upload is cut off. */
@@ -34,7 +35,11 @@ struct server {
     atomic_int in_flight;
     atomic_size_t buffered; /* bytes held by request bodies */
     struct guard guard;
+    bool admin; /* the --admin-listen daemon */
 };
+
+/* Connections the admin address holds at most (metrics scrapers and probes). */
+#define ADMIN_CONNECTIONS 64
 
 const char *http_header(struct request *rq, const char *name)
 {
@@ -141,7 +146,8 @@ static enum MHD_Result send_response(struct request *rq)
     }
     if (!r)
         return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
+    MHD_add_response_header(r, "Content-Type",
+                            rq->resp.content_type ? rq->resp.content_type : "application/json; charset=utf-8");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "X-Request-Id", rq->request_id);
@@ -256,6 +262,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         arena_init(&rq->arena);
         rq->start_us = now_us();
         rq->conn = conn;
+        rq->admin = srv->admin;
+        metrics_request_started(srv->cfg->metrics);
         rq->guard = &srv->guard;
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         rq->guard_conn = ci ? ci->socket_context : NULL;
@@ -333,10 +341,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct request *rq = *con_cls;
     if (!rq)
         return;
+    uint64_t duration_us = now_us() - rq->start_us;
+    /* A response cut off on its way counts as none. */
+    metrics_request_done(srv->cfg->metrics, route_metric(&rq->route),
+                         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? rq->resp.status : 0, duration_us);
     if (srv->cfg->access_log) {
         json_t *line = json_pack("{s:s, s:s, s:i, s:I, s:s?, s:s, s:b}", "method", rq->method_name, "path",
                                  log_path(rq), "status", rq->resp.status, "us",
-                                 (json_int_t)(now_us() - rq->start_us), "tenant", rq->tenant, "request_id",
+                                 (json_int_t)duration_us, "tenant", rq->tenant, "request_id",
                                  rq->request_id, "completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
         char *txt = line ? json_dumps(line, JSON_COMPACT) : NULL;
         if (txt) {
@@ -371,7 +383,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         *socket_context = ci ? guard_opened(&srv->guard, ci->connect_fd) : NULL;
+        metrics_connection(srv->cfg->metrics, 1);
     } else {
+        metrics_connection(srv->cfg->metrics, -1);
         guard_closed(&srv->guard, *socket_context);
         *socket_context = NULL;
     }
@@ -413,28 +427,21 @@ static bool parse_listen(const char *listen, struct sockaddr_storage *ss, sockle
     return true;
 }
 
-int server_run(request_check precheck, request_handler handle, void *ctx, const struct server_config *cfg)
+/* One libmicrohttpd daemon on `listen` for srv, with its own connection guard; NULL
+ * (with a message on stderr) when it cannot start. */
+static struct MHD_Daemon *start_daemon(struct server *srv, const char *listen, unsigned threads,
+                                       unsigned max_connections)
 {
-    struct server srv = {.precheck = precheck, .handle = handle, .ctx = ctx, .cfg = cfg};
     struct sockaddr_storage ss;
     socklen_t sslen;
-    if (!parse_listen(cfg->listen, &ss, &sslen)) {
-        fprintf(stderr, "hipusers: cannot parse listen address (want HOST:PORT)\n");
-        return 2;
+    if (!parse_listen(listen, &ss, &sslen)) {
+        fprintf(stderr, "hipusers: cannot parse listen address %s (want HOST:PORT)\n", listen);
+        return NULL;
     }
-    /* Signals are taken by sigwait below, never by the worker threads. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    raise_fd_limit();
-    guard_init(&srv.guard, cfg->max_connections, cfg->timeout_s);
-    if (!guard_start(&srv.guard)) {
+    guard_init(&srv->guard, max_connections, srv->cfg->timeout_s);
+    if (!guard_start(&srv->guard)) {
         fprintf(stderr, "hipusers: cannot start the connection guard\n");
-        return 1;
+        return NULL;
     }
     /* poll(), not epoll: quiescing an epoll daemon that runs its own threads races inside
      * libmicrohttpd (its MHD_quiesce_daemon and the workers both take the listening socket
@@ -445,34 +452,85 @@ int server_run(request_check precheck, request_handler handle, void *ctx, const 
     /* The guard enforces max_connections across all workers; libmicrohttpd's own limit
      * (split between the workers) sits above it so it never leaves clients queued. */
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, admit, &srv, on_request, &srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
-        cfg->max_connections * 2 + (unsigned)cfg->threads, MHD_OPTION_NOTIFY_CONNECTION, on_connection, &srv,
-        MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_POOL,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv,
-        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_END);
+        flags, 0, admit, srv, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, max_connections * 2 + threads,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg->timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_POOL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+        MHD_OPTION_END);
     if (!d) {
-        guard_stop(&srv.guard);
-        fprintf(stderr, "hipusers: cannot listen on %s\n", cfg->listen);
+        guard_stop(&srv->guard);
+        fprintf(stderr, "hipusers: cannot listen on %s\n", listen);
+    }
+    return d;
+}
+
+/* Stops accepting on d; returns the listening socket, closed by the caller once d is stopped. */
+static MHD_socket quiesce(struct MHD_Daemon *d)
+{
+    MHD_socket listener = d ? MHD_quiesce_daemon(d) : MHD_INVALID_SOCKET;
+    /* Quiescing only stops accept(): new clients would wait in the backlog. shutdown() makes
+     * them see a refusal at once, while the descriptor stays valid for the workers, which
+     * drop it from their poll sets when they next wake; it is closed once they are gone. */
+    if (listener != MHD_INVALID_SOCKET)
+        shutdown(listener, SHUT_RDWR);
+    return listener;
+}
+
+static void stop_daemon(struct server *srv, struct MHD_Daemon *d, MHD_socket listener)
+{
+    if (!d)
+        return;
+    MHD_stop_daemon(d);
+    if (listener != MHD_INVALID_SOCKET)
+        close(listener);
+    guard_stop(&srv->guard);
+}
+
+int server_run(request_check precheck, request_handler handle, void *ctx, const struct server_config *cfg)
+{
+    struct server srv = {.precheck = precheck, .handle = handle, .ctx = ctx, .cfg = cfg};
+    struct server adm = {.precheck = precheck, .handle = handle, .ctx = ctx, .cfg = cfg, .admin = true};
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    const char *addrs[] = {cfg->listen, cfg->admin_listen};
+    for (int i = 0; i < 2; i++)
+        if (addrs[i] && !parse_listen(addrs[i], &ss, &sslen)) {
+            fprintf(stderr, "hipusers: cannot parse listen address %s (want HOST:PORT)\n", addrs[i]);
+            return 2;
+        }
+    /* Signals are taken by sigwait below, never by the worker threads. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    raise_fd_limit();
+    struct MHD_Daemon *d = start_daemon(&srv, cfg->listen, (unsigned)cfg->threads, cfg->max_connections);
+    if (!d)
         return 1;
+    struct MHD_Daemon *ad = NULL;
+    if (cfg->admin_listen) {
+        ad = start_daemon(&adm, cfg->admin_listen, 1, ADMIN_CONNECTIONS);
+        if (!ad) {
+            stop_daemon(&srv, d, MHD_INVALID_SOCKET);
+            return 1;
+        }
+        fprintf(stderr, "{\"level\":\"info\",\"msg\":\"admin listening\",\"listen\":\"%s\"}\n",
+                cfg->admin_listen);
     }
     fprintf(stderr, "{\"level\":\"info\",\"msg\":\"listening\",\"listen\":\"%s\",\"threads\":%d}\n", cfg->listen,
             cfg->threads);
     int sig = 0;
     sigwait(&sigs, &sig);
     /* Stop accepting, give requests in flight up to 10 s, then close everything. */
-    MHD_socket listener = MHD_quiesce_daemon(d);
-    /* Quiescing only stops accept(): new clients would wait in the backlog. shutdown() makes
-     * them see a refusal at once, while the descriptor stays valid for the workers, which
-     * drop it from their poll sets when they next wake; it is closed once they are gone. */
-    if (listener != MHD_INVALID_SOCKET)
-        shutdown(listener, SHUT_RDWR);
-    for (int i = 0; i < 1000 && atomic_load(&srv.in_flight) > 0; i++)
+    MHD_socket listener = quiesce(d), admin_listener = quiesce(ad);
+    for (int i = 0; i < 1000 && atomic_load(&srv.in_flight) + atomic_load(&adm.in_flight) > 0; i++)
         usleep(10000);
-    MHD_stop_daemon(d);
-    if (listener != MHD_INVALID_SOCKET)
-        close(listener);
-    guard_stop(&srv.guard);
+    stop_daemon(&adm, ad, admin_listener);
+    stop_daemon(&srv, d, listener);
     fprintf(stderr, "{\"level\":\"info\",\"msg\":\"stopped\",\"signal\":%d}\n", sig);
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 struct request;
+struct metrics;
 
 /* Fills the request's response; called on a worker thread once the request is whole.
  * The HTTP layer knows nothing of what lies behind it. */
@@ -20,6 +21,8 @@ struct server_config {
     unsigned max_connections;
     unsigned timeout_s;    /* idle and slow-client timeout */
     bool access_log;
+    const char *admin_listen; /* HOST:PORT for /metrics, /healthz, /readyz; NULL: none */
+    struct metrics *metrics;  /* counts requests and connections; NULL: none */
 };
 
 /* Serves until SIGTERM or SIGINT; returns the process exit code. */

@@ -54,6 +54,8 @@ struct store_backend {
     void (*close)(struct store *s);
     int max_attempts; /* runs of one unit at most (re-runs after serialization failures) */
     const struct store_ops *ops;
+    /* store_ready; NULL: a read unit that answers is enough. */
+    enum store_status (*ready)(struct store *s, const char **why, int *retry_after);
 };
 
 struct store {

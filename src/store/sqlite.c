@@ -281,6 +281,44 @@ static enum store_status sq_run_unit(struct store *base, struct store_tx *tx)
     return st;
 }
 
+/* ---- readiness ---- */
+
+static enum store_status schema_version_fn(struct store_tx *tx, void *ctx)
+{
+    sqlite3_stmt *st = sq_prep(tx, "PRAGMA user_version");
+    if (!st)
+        return tx->failed;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *(int *)ctx = sqlite3_column_int(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? STORE_OK : sq_fail(tx, rc);
+}
+
+/* The file answers a read of its schema version, which must be this build's (another
+ * process may have migrated it further), and writes are not paused. */
+static enum store_status sq_ready(struct store *base, const char **why, int *retry_after)
+{
+    int version = -1;
+    struct store_unit u = {.fn = schema_version_fn, .ctx = &version};
+    if (store_read(base, &u) != STORE_OK) {
+        *why = "The database does not answer; retry later.";
+        *retry_after = u.retry_after;
+        return u.status;
+    }
+    *retry_after = 30;
+    if (version != migrations_latest()) {
+        *why = "The database schema is not the version this build expects.";
+        return STORE_UNAVAILABLE;
+    }
+    if (!writable(S(base))) {
+        *why = "The database is read-only; writes are paused. Retry later.";
+        return STORE_UNAVAILABLE;
+    }
+    *retry_after = 0;
+    return STORE_OK;
+}
+
 /* ---- resources ---- */
 
 /* A unique failure names the index (<table>_uq_<field>) or the columns; name the field. */
@@ -667,6 +705,7 @@ static const struct store_backend SQLITE_BACKEND = {
     .close = sq_close,
     .max_attempts = 1, /* writers are queued; SQLite's busy timeout waits between processes */
     .ops = &SQLITE_OPS,
+    .ready = sq_ready,
 };
 
 struct store *store_sqlite_open(const char *path, const struct store_options *opt, char *err, size_t errlen)

@@ -228,6 +228,27 @@ static enum store_status run_unit(struct store *s, struct store_unit *u, bool wr
 enum store_status store_read(struct store *s, struct store_unit *u) { return run_unit(s, u, false); }
 enum store_status store_write(struct store *s, struct store_unit *u) { return run_unit(s, u, true); }
 
+static enum store_status answers_fn(struct store_tx *tx, void *ctx)
+{
+    (void)tx;
+    (void)ctx;
+    return STORE_OK;
+}
+
+enum store_status store_ready(struct store *s, const char **why, int *retry_after)
+{
+    *why = NULL;
+    *retry_after = 0;
+    if (s->be->ready)
+        return s->be->ready(s, why, retry_after);
+    struct store_unit u = {.fn = answers_fn};
+    if (store_read(s, &u) != STORE_OK) {
+        *why = "The database does not answer; retry later.";
+        *retry_after = u.retry_after;
+    }
+    return u.status;
+}
+
 /* Every operation: nothing more once the transaction is doomed; a failure dooms it. */
 #define OP(name, ...)                                                                                              \
     do {                                                                                                           \

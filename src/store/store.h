@@ -84,6 +84,11 @@ enum store_kind store_kind(const struct store *s);
 enum store_status store_read(struct store *s, struct store_unit *u);
 enum store_status store_write(struct store *s, struct store_unit *u);
 
+/* Can the store serve now (GET /readyz): it answers a read, its schema is the version this
+ * build migrates to, and writes are not paused? STORE_OK, or the status that says why not
+ * with the reason (static text) in *why and the seconds worth waiting in *retry_after. */
+enum store_status store_ready(struct store *s, const char **why, int *retry_after);
+
 /* The unit's time, from the store's clock: ms since the epoch. */
 int64_t store_now(const struct store_tx *tx);
 /* A time as stored: UTC ISO 8601 with milliseconds, "2024-05-01T12:34:56.789Z". */

@@ -124,6 +124,66 @@ static void test_auth_routes(void **state)
     NF("/connect-auth/v1/ekauser");
 }
 
+/* ---------------------------------------------------------------- operations endpoints */
+
+static void test_ops_routes(void **state)
+{
+    struct arena *a = *state;
+    expect_route(a, "/metrics", RT_METRICS, -1, NULL);
+    expect_route(a, "/metrics/", RT_METRICS, -1, NULL);
+    expect_route(a, "/healthz", RT_HEALTHZ, -1, NULL);
+    expect_route(a, "/healthz/", RT_HEALTHZ, -1, NULL);
+    expect_route(a, "/readyz", RT_READYZ, -1, NULL);
+    expect_route(a, "/readyz/", RT_READYZ, -1, NULL);
+    NF("/metrics//");
+    NF("/metrics/x");
+    NF("/Metrics");
+    NF("/metricsz");
+    NF("/health");
+    NF("/ready");
+    NF("/%6detrics"); /* no decoding outside ids */
+    NF("/cdr/v1/metrics");
+    NF("/cdr/v1/healthz/");
+    NF("//metrics");
+}
+
+/* Every route has a fixed template name: nothing of the path (an id) reaches the metrics. */
+static void test_route_metric(void **state)
+{
+    struct arena *a = *state;
+    static const struct {
+        const char *path;
+        enum metric_route want;
+    } cases[] = {
+        {"/cdr/v1/ekauser/", MR_EKAUSER_COLLECTION},
+        {"/cdr/v1/ekauser/HIS-PATIENT-1", MR_EKAUSER_ITEM},
+        {"/cdr/v1/doctor", MR_DOCTOR_COLLECTION},
+        {"/cdr/v1/doctor/x/", MR_DOCTOR_ITEM},
+        {"/cdr/v1/clinic/", MR_CLINIC_COLLECTION},
+        {"/cdr/v1/clinic/c-1", MR_CLINIC_ITEM},
+        {"/cdr/v1/hipusers/", MR_HIPUSERS_COLLECTION},
+        {"/cdr/v1/hipusers/123", MR_HIPUSERS_ITEM},
+        {"/cdr/v1/get_business_info/", MR_BUSINESS_INFO},
+        {"/connect-auth/v1/account/login", MR_LOGIN},
+        {"/connect-auth/v1/account/refresh-token", MR_REFRESH_TOKEN},
+        {"/connect-auth/v1/account/refresh", MR_REFRESH},
+        {"/metrics", MR_METRICS},
+        {"/healthz", MR_HEALTHZ},
+        {"/readyz/", MR_READYZ},
+        {"/nowhere", MR_UNROUTED},
+        {"/cdr/v1/ekauser/a/b", MR_UNROUTED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct route r;
+        route_match(cases[i].path, a, &r);
+        if (route_metric(&r) != cases[i].want)
+            print_error("%s: template %d, want %d\n", cases[i].path, route_metric(&r), cases[i].want);
+        assert_int_equal(route_metric(&r), cases[i].want);
+    }
+    struct route unknown = {.kind = (enum route_kind)999};
+    assert_int_equal(route_metric(&unknown), MR_OTHER);
+}
+
 /* ---------------------------------------------------------------- not found */
 
 static void test_not_found_shapes(void **state)
@@ -299,6 +359,9 @@ static void test_route_allow(void **state)
     assert_string_equal(route_allow(RT_LOGIN), "POST");
     assert_string_equal(route_allow(RT_REFRESH_TOKEN), "POST");
     assert_string_equal(route_allow(RT_REFRESH), "POST");
+    assert_string_equal(route_allow(RT_METRICS), "GET");
+    assert_string_equal(route_allow(RT_HEALTHZ), "GET");
+    assert_string_equal(route_allow(RT_READYZ), "GET");
     assert_string_equal(route_allow(RT_NOT_FOUND), "");
 }
 
@@ -312,6 +375,8 @@ int main(void)
         T(test_hipusers),
         T(test_business_info),
         T(test_auth_routes),
+        T(test_ops_routes),
+        T(test_route_metric),
         T(test_not_found_shapes),
         T(test_empty_segments),
         T(test_id_percent_decoding),
