@@ -508,18 +508,19 @@ int server_run(request_check precheck, request_handler handle, void *ctx, const 
     signal(SIGPIPE, SIG_IGN);
 
     raise_fd_limit();
-    struct MHD_Daemon *d = start_daemon(&srv, cfg->listen, (unsigned)cfg->threads, cfg->max_connections);
-    if (!d)
-        return 1;
+    /* The admin address first: once the main one answers, both do. */
     struct MHD_Daemon *ad = NULL;
     if (cfg->admin_listen) {
         ad = start_daemon(&adm, cfg->admin_listen, 1, ADMIN_CONNECTIONS);
-        if (!ad) {
-            stop_daemon(&srv, d, MHD_INVALID_SOCKET);
+        if (!ad)
             return 1;
-        }
         fprintf(stderr, "{\"level\":\"info\",\"msg\":\"admin listening\",\"listen\":\"%s\"}\n",
                 cfg->admin_listen);
+    }
+    struct MHD_Daemon *d = start_daemon(&srv, cfg->listen, (unsigned)cfg->threads, cfg->max_connections);
+    if (!d) {
+        stop_daemon(&adm, ad, MHD_INVALID_SOCKET);
+        return 1;
     }
     fprintf(stderr, "{\"level\":\"info\",\"msg\":\"listening\",\"listen\":\"%s\",\"threads\":%d}\n", cfg->listen,
             cfg->threads);

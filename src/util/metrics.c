@@ -94,19 +94,20 @@ void metrics_request_done(struct metrics *m, enum metric_route route, int status
     if (!m || !m->shards)
         return;
     struct metrics_shard *s = shard(m);
-    atomic_fetch_sub_explicit(&s->in_flight, 1, RELAXED);
     if ((unsigned)route >= MR_COUNT)
         route = MR_OTHER;
     if (status < 200 || status > 599) {
         add(&s->unanswered[route], 1);
-        return;
+    } else {
+        add(&s->requests[route][status / 100 - 2], 1);
+        int b = 0;
+        while (b < METRICS_LATENCY_BUCKETS && duration_us > LATENCY_US[b])
+            b++;
+        add(&s->latency[route][b], 1);
+        add(&s->latency_sum_us[route], duration_us);
     }
-    add(&s->requests[route][status / 100 - 2], 1);
-    int b = 0;
-    while (b < METRICS_LATENCY_BUCKETS && duration_us > LATENCY_US[b])
-        b++;
-    add(&s->latency[route][b], 1);
-    add(&s->latency_sum_us[route], duration_us);
+    /* Last, and a release: a scrape that sees the request gone sees it counted. */
+    atomic_fetch_sub_explicit(&s->in_flight, 1, memory_order_release);
 }
 
 void metrics_connection(struct metrics *m, int delta)
@@ -147,11 +148,14 @@ static uint64_t total(const struct metrics *m, size_t off)
     return n;
 }
 
+/* Gauges are read first, with acquire: the counts read after them include every request
+ * the in-flight gauge no longer shows. */
 static int64_t gauge(const struct metrics *m, size_t off)
 {
     int64_t n = 0;
     for (int i = 0; i < METRICS_SHARDS; i++)
-        n += atomic_load_explicit((const atomic_int_fast64_t *)((const char *)&m->shards[i] + off), RELAXED);
+        n += atomic_load_explicit((const atomic_int_fast64_t *)((const char *)&m->shards[i] + off),
+                                  memory_order_acquire);
     return n;
 }
 
@@ -176,6 +180,7 @@ char *metrics_render(struct metrics *m, size_t *len)
 {
     char *buf = NULL;
     size_t n = 0;
+    int64_t in_flight = gauge(m, OFF(in_flight)), connections = gauge(m, OFF(connections));
     FILE *f = open_memstream(&buf, &n);
     if (!f)
         return NULL;
@@ -193,7 +198,7 @@ char *metrics_render(struct metrics *m, size_t *len)
                     CLASS_NAMES[c], (unsigned long long)total(m, OFF(requests[r][c])));
 
     head(f, "hipusers_http_requests_unanswered_total", "counter",
-         "HTTP requests that ended without a response (the client left, or a deadline cut it off).");
+         "HTTP requests that ended without a complete response (the client left, or a deadline cut it off).");
     for (int r = 0; r < MR_COUNT; r++)
         fprintf(f, "hipusers_http_requests_unanswered_total{route=\"%s\"} %llu\n", ROUTE_NAMES[r],
                 (unsigned long long)total(m, OFF(unanswered[r])));
@@ -215,9 +220,9 @@ char *metrics_render(struct metrics *m, size_t *len)
     }
 
     head(f, "hipusers_http_requests_in_flight", "gauge", "Requests begun and not yet ended (this one included).");
-    fprintf(f, "hipusers_http_requests_in_flight %lld\n", (long long)gauge(m, OFF(in_flight)));
+    fprintf(f, "hipusers_http_requests_in_flight %lld\n", (long long)in_flight);
     head(f, "hipusers_http_open_connections", "gauge", "Client connections open now.");
-    fprintf(f, "hipusers_http_open_connections %lld\n", (long long)gauge(m, OFF(connections)));
+    fprintf(f, "hipusers_http_open_connections %lld\n", (long long)connections);
 
     static const enum metric_event login_ev[] = {ME_LOGIN_SUCCESS, ME_LOGIN_FAILURE, ME_LOGIN_THROTTLED};
     static const char *const login_res[] = {"success", "failure", "throttled"};

@@ -61,7 +61,7 @@ struct metrics_shard {
     _Alignas(64) atomic_uint_fast64_t requests[MR_COUNT][METRICS_STATUS_CLASSES];
     atomic_uint_fast64_t latency[MR_COUNT][METRICS_LATENCY_BUCKETS + 1]; /* per bucket, not cumulative */
     atomic_uint_fast64_t latency_sum_us[MR_COUNT];
-    atomic_uint_fast64_t unanswered[MR_COUNT]; /* ended without a response (client gone, timeout) */
+    atomic_uint_fast64_t unanswered[MR_COUNT]; /* ended without a complete response (client gone, timeout) */
     atomic_uint_fast64_t events[ME_COUNT];
     atomic_uint_fast64_t batch[METRICS_BATCH_BUCKETS + 1];
     atomic_uint_fast64_t batch_sum;
@@ -79,7 +79,7 @@ struct metrics {
 bool metrics_init(struct metrics *m);
 void metrics_free(struct metrics *m);
 
-/* The request path (HTTP adapter). status 0: the request ended without a response. */
+/* The request path (HTTP adapter). status 0: the request ended without a complete response. */
 void metrics_request_started(struct metrics *m);
 void metrics_request_done(struct metrics *m, enum metric_route route, int status, uint64_t duration_us);
 void metrics_connection(struct metrics *m, int delta);
