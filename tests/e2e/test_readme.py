@@ -58,6 +58,17 @@ class ReadmeTests(unittest.TestCase):
         self.assertIn('"business_name":"Sunrise Health"', out.stdout)
         self.assertIn('"users":[]', out.stdout)
 
+    def test_metrics_and_health(self):
+        out = run_block(self.srv, readme_block("## Metrics and health"))
+        self.assertEqual(out.returncode, 0, out.stderr + out.stdout)
+        lines = out.stdout.splitlines()
+        self.assertEqual(lines[:2], ['{"status":"ok"}', '{"status":"ok"}'])
+        # what moved: the two probes, the build, no series at 0
+        self.assertIn('hipusers_http_requests_total{route="healthz",status="2xx"} 1', lines)
+        self.assertIn('hipusers_http_requests_total{route="readyz",status="2xx"} 1', lines)
+        self.assertTrue(any(l.startswith('hipusers_build_info{version="') for l in lines), lines)
+        self.assertFalse([l for l in lines[2:] if l.endswith(" 0") or l.startswith("#")], lines)
+
 
 if __name__ == "__main__":
     unittest.main()
