@@ -7,7 +7,8 @@
  * Invariants: an item route always carries a resource and a non-empty id, shorter
  * than the path, without '/' (over-long ids are router.c's own business: it refuses
  * them so the resource answers 404); a decoded string never gains a '/' that was
- * not in the input, and is never longer than the input. */
+ * not in the input, and is never longer than the input. The route's metrics template is
+ * one of the fixed list, "unrouted" exactly when nothing matched. */
 #include "fuzz_common.h"
 
 #include "http/router.h"
@@ -22,6 +23,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct route rt;
     bool ok = route_match(path, &a, &rt);
     FUZZ_CHECK(route_allow(rt.kind) != NULL);
+    /* every path has a template from the fixed list, and only unmatched ones are unrouted */
+    enum metric_route mr = route_metric(&rt);
+    FUZZ_CHECK((unsigned)mr < MR_COUNT && mr != MR_OTHER);
+    FUZZ_CHECK((mr == MR_UNROUTED) == !ok);
     if (!ok) {
         FUZZ_CHECK(rt.kind == RT_NOT_FOUND);
     } else {
