@@ -3,7 +3,7 @@
 # so `make run` and `make test` work on a fresh machine and cost nothing on a ready one.
 set -eu
 PKGS="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libjwt-dev \
-libsodium-dev libsqlite3-dev libunistring-dev sqlite3 libcmocka-dev python3 python3-prometheus-client \
+libsodium-dev libsqlite3-dev libunistring-dev libcsv-dev sqlite3 libcmocka-dev python3 python3-prometheus-client \
 curl clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do

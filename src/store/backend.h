@@ -7,6 +7,8 @@
 
 #include "store/store.h"
 
+enum savepoint_op { SAVEPOINT_BEGIN, SAVEPOINT_RELEASE, SAVEPOINT_ROLLBACK };
+
 struct store_ops {
     enum store_status (*insert)(struct store_tx *tx, const struct resource *r, const char *tenant,
                                 const struct fval *vals, char *id_out, size_t id_cap);
@@ -22,6 +24,12 @@ struct store_ops {
                               size_t n, bool replace);
     enum store_status (*list)(struct store_tx *tx, const struct resource *r, const char *tenant, int64_t after,
                               int limit, struct record *out, int *count, int64_t *next);
+
+    enum store_status (*put)(struct store_tx *tx, const struct resource *r, const char *tenant, bool exists,
+                             const char *id, const char *created_at, const char *updated_at,
+                             const struct fval *vals, char *id_out, size_t id_cap);
+    /* SAVEPOINT, RELEASE, ROLLBACK TO (and RELEASE) of store_try's one savepoint */
+    enum store_status (*savepoint)(struct store_tx *tx, enum savepoint_op op);
 
     enum store_status (*business_create)(struct store_tx *tx, const char *b_id, const char *name);
     enum store_status (*business_get)(struct store_tx *tx, const char *b_id, const char **name_out);
@@ -78,6 +86,7 @@ struct store_tx {
     const char *conflict;
     int retry_after;
     bool rerun;
+    bool in_try; /* inside store_try */
 };
 
 /* For backends: runs the unit's function; the first operation failure wins over its answer. */

@@ -80,6 +80,14 @@ static const char *const MIGRATIONS[] = {
     "DROP INDEX ekauser_uq_email;"
     "CREATE UNIQUE INDEX ekauser_uq_email_key ON ekauser(b_id, email_key)"
     "  WHERE deleted_at IS NULL AND email_key IS NOT NULL;",
+    /* 5: each side of a link table keeps its own order (issue 11, import): ord0 orders the
+     * links of a record on side 0 (col[0]), ord1 on side 1; NULL means "by pos", the order
+     * the links were made in. A list given whole (create, a user's PATCH, an import) sets
+     * its side's order to -n..-1 without moving the rows the other side sees, so importing
+     * the doctor-clinic relation from both sides keeps both orders. */
+    "ALTER TABLE user_doctor ADD COLUMN ord0 INTEGER; ALTER TABLE user_doctor ADD COLUMN ord1 INTEGER;"
+    "ALTER TABLE user_clinic ADD COLUMN ord0 INTEGER; ALTER TABLE user_clinic ADD COLUMN ord1 INTEGER;"
+    "ALTER TABLE doctor_clinic ADD COLUMN ord0 INTEGER; ALTER TABLE doctor_clinic ADD COLUMN ord1 INTEGER;",
 };
 
 /* Migration 4's backfill: the same key the model computes for new writes. */

@@ -368,14 +368,17 @@ static bool id_collision(struct store_tx *tx, const struct resource *r)
     return ML > L && strcmp(msg + ML - L, idcol) == 0 && msg[ML - L - 1] == ' ';
 }
 
-static enum store_status sq_insert(struct store_tx *tx, const struct resource *r, const char *tenant,
-                                   const struct fval *vals, char *id_out, size_t id_cap)
+/* Inserts a record: with the given id (one attempt; taken: STORE_CONFLICT "id") or a fresh
+ * random one (a collision tries another); the times as given or the unit's. */
+static enum store_status insert_row(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                    const char *given_id, const char *created_at, const char *updated_at,
+                                    const struct fval *vals, char *id_out, size_t id_cap)
 {
     char sql[SQL_MAX], marks[SQL_MAX];
     int n = 0, m = 0;
     sqlcat(sql, sizeof sql, &n, "INSERT INTO %s (id, b_id, created_at, updated_at", r->table);
-    sqlcat(marks, sizeof marks, &m, "?1, ?2, ?3, ?3");
-    int pos = 4;
+    sqlcat(marks, sizeof marks, &m, "?1, ?2, ?3, ?4");
+    int pos = 5;
     for (size_t i = 0; i < r->nfields; i++) {
         if (!r->fields[i].column)
             continue;
@@ -393,11 +396,15 @@ static enum store_status sq_insert(struct store_tx *tx, const struct resource *r
         if (!st)
             return tx->failed;
         char id[ID_MAX];
-        id_generate(r->kind, id);
+        if (given_id)
+            snprintf(id, sizeof id, "%s", given_id);
+        else
+            id_generate(r->kind, id);
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, tx->now_text, -1, SQLITE_STATIC);
-        pos = 4;
+        sqlite3_bind_text(st, 3, created_at ? created_at : tx->now_text, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, updated_at ? updated_at : tx->now_text, -1, SQLITE_STATIC);
+        pos = 5;
         for (size_t i = 0; i < r->nfields; i++) {
             if (!r->fields[i].column)
                 continue;
@@ -411,15 +418,92 @@ static enum store_status sq_insert(struct store_tx *tx, const struct resource *r
             snprintf(id_out, id_cap, "%s", id);
             return STORE_OK;
         }
-        if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-            if (id_collision(tx, r))
+        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+            if (id_collision(tx, r)) {
+                if (given_id)
+                    return store_fail(tx, STORE_CONFLICT, "id", 0);
                 continue;
+            }
             return unique_fail(tx, r);
         }
         return sq_fail(tx, rc);
     }
     log_line("error", "eight random ids in a row were taken", r->table, 0);
     return store_fail(tx, STORE_ERROR, NULL, 0);
+}
+
+static enum store_status sq_insert(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                   const struct fval *vals, char *id_out, size_t id_cap)
+{
+    return insert_row(tx, r, tenant, NULL, NULL, NULL, vals, id_out, id_cap);
+}
+
+/* An import's overwrite: every column from vals (unset ones cleared), the times as given. */
+static enum store_status overwrite_row(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                       const char *id, const char *created_at, const char *updated_at,
+                                       const struct fval *vals)
+{
+    char sql[SQL_MAX];
+    int n = 0, pos = 3;
+    sqlcat(sql, sizeof sql, &n, "UPDATE %s SET created_at = coalesce(?1, created_at), updated_at = ?2", r->table);
+    for (size_t i = 0; i < r->nfields; i++) {
+        const struct field *f = &r->fields[i];
+        if (!f->column)
+            continue;
+        sqlcat(sql, sizeof sql, &n, ", %s = ?%d", f->column, pos++);
+        if (f->key_column)
+            sqlcat(sql, sizeof sql, &n, ", %s = ?%d", f->key_column, pos++);
+    }
+    sqlcat(sql, sizeof sql, &n, " WHERE id = ?%d AND b_id = ?%d AND deleted_at IS NULL", pos, pos + 1);
+    sqlite3_stmt *st = sq_prep(tx, sql);
+    if (!st)
+        return tx->failed;
+    if (created_at)
+        sqlite3_bind_text(st, 1, created_at, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 1);
+    sqlite3_bind_text(st, 2, updated_at ? updated_at : tx->now_text, -1, SQLITE_STATIC);
+    pos = 3;
+    for (size_t i = 0; i < r->nfields; i++) {
+        if (!r->fields[i].column)
+            continue;
+        bind_val(st, pos++, &r->fields[i], &vals[i]);
+        if (r->fields[i].key_column)
+            bind_key(st, pos++, &vals[i]);
+    }
+    sqlite3_bind_text(st, pos, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, pos + 1, tenant, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return sqlite3_changes(SQ_CONN(tx)->db) ? STORE_OK : STORE_NOT_FOUND;
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return unique_fail(tx, r);
+    return sq_fail(tx, rc);
+}
+
+static enum store_status sq_put(struct store_tx *tx, const struct resource *r, const char *tenant, bool exists,
+                                const char *id, const char *created_at, const char *updated_at,
+                                const struct fval *vals, char *id_out, size_t id_cap)
+{
+    if (!exists)
+        return insert_row(tx, r, tenant, id, created_at, updated_at, vals, id_out, id_cap);
+    enum store_status st = overwrite_row(tx, r, tenant, id, created_at, updated_at, vals);
+    if (st == STORE_OK)
+        snprintf(id_out, id_cap, "%s", id);
+    return st;
+}
+
+static enum store_status sq_savepoint(struct store_tx *tx, enum savepoint_op op)
+{
+    switch (op) {
+    case SAVEPOINT_BEGIN: return exec(tx, "SAVEPOINT hip_try");
+    case SAVEPOINT_RELEASE: return exec(tx, "RELEASE hip_try");
+    default: {
+        enum store_status st = exec(tx, "ROLLBACK TO hip_try");
+        return st == STORE_OK ? exec(tx, "RELEASE hip_try") : st;
+    }
+    }
 }
 
 /* One statement per resource whatever a PATCH names: each column is set from its value
@@ -517,9 +601,9 @@ static enum store_status load_links(struct store_tx *tx, const struct resource *
         int n = 0;
         sqlcat(sql, sizeof sql, &n,
                "SELECT t.id, t.%s, %s%s FROM %s l JOIN %s t ON t.id = l.%s "
-               "WHERE l.%s = ? AND t.b_id = ? AND t.deleted_at IS NULL ORDER BY l.pos",
+               "WHERE l.%s = ? AND t.b_id = ? AND t.deleted_at IS NULL ORDER BY coalesce(l.ord%d, l.pos)",
                t->summary[0], t->summary[1] ? "t." : "NULL", t->summary[1] ? t->summary[1] : "", rel->table,
-               t->table, rel->col[1 - side], rel->col[side]);
+               t->table, rel->col[1 - side], rel->col[side], side);
         /* links never cross tenants; checked anyway */
         sqlite3_stmt *st = sq_bind_texts(tx, sql, 2, rec->id, tenant);
         if (!st)
@@ -606,27 +690,44 @@ static enum store_status sq_resolve(struct store_tx *tx, const struct resource *
     return STORE_OK;
 }
 
+/* A list given whole (replace) sets this side's order to -n..-1 (before any link made later,
+ * which orders by its pos) and keeps the rows that stay, so the other side's order of them
+ * is untouched; rows not in the list go. Adding appends rows ordered by pos on both sides. */
 static enum store_status sq_link(struct store_tx *tx, enum rel rel, int side, const char *id,
                                  const char *const *others, size_t n, bool replace)
 {
     const struct relation *R = relation_get(rel);
     char sql[SQL_MAX];
     int len = 0;
-    if (replace) {
-        sqlcat(sql, sizeof sql, &len, "DELETE FROM %s WHERE %s = ?", R->table, R->col[side]);
-        enum store_status st = sq_run(tx, sq_bind_texts(tx, sql, 1, id), NULL, NULL);
-        if (st != STORE_OK)
+    if (!replace) {
+        sqlcat(sql, sizeof sql, &len, "INSERT OR IGNORE INTO %s (%s, %s) VALUES (?, ?)", R->table, R->col[side],
+               R->col[1 - side]);
+        for (size_t i = 0; i < n; i++) {
+            enum store_status st = sq_run(tx, sq_bind_texts(tx, sql, 2, id, others[i]), NULL, NULL);
+            if (st != STORE_OK)
+                return st;
+        }
+        return STORE_OK;
+    }
+    /* 0 marks the rows of this record; those the list names again get their place */
+    sqlcat(sql, sizeof sql, &len, "UPDATE %s SET ord%d = 0 WHERE %s = ?", R->table, side, R->col[side]);
+    enum store_status st = sq_run(tx, sq_bind_texts(tx, sql, 1, id), NULL, NULL);
+    if (st != STORE_OK)
+        return st;
+    len = 0;
+    sqlcat(sql, sizeof sql, &len,
+           "INSERT INTO %s (%s, %s, ord%d) VALUES (?1, ?2, ?3) ON CONFLICT (%s, %s) DO UPDATE SET ord%d = ?3",
+           R->table, R->col[side], R->col[1 - side], side, R->col[0], R->col[1], side);
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *ins = sq_bind_texts(tx, sql, 2, id, others[i]);
+        if (ins)
+            sqlite3_bind_int64(ins, 3, (int64_t)i - (int64_t)n);
+        if ((st = sq_run(tx, ins, NULL, NULL)) != STORE_OK)
             return st;
     }
     len = 0;
-    sqlcat(sql, sizeof sql, &len, "INSERT OR IGNORE INTO %s (%s, %s) VALUES (?, ?)", R->table, R->col[side],
-           R->col[1 - side]);
-    for (size_t i = 0; i < n; i++) {
-        enum store_status st = sq_run(tx, sq_bind_texts(tx, sql, 2, id, others[i]), NULL, NULL);
-        if (st != STORE_OK)
-            return st;
-    }
-    return STORE_OK;
+    sqlcat(sql, sizeof sql, &len, "DELETE FROM %s WHERE %s = ? AND ord%d = 0", R->table, R->col[side], side);
+    return sq_run(tx, sq_bind_texts(tx, sql, 1, id), NULL, NULL);
 }
 
 static enum store_status sq_list(struct store_tx *tx, const struct resource *r, const char *tenant, int64_t after,
@@ -683,6 +784,8 @@ const struct store_ops SQLITE_OPS = {
     .resolve = sq_resolve,
     .link = sq_link,
     .list = sq_list,
+    .put = sq_put,
+    .savepoint = sq_savepoint,
     .business_create = sq_business_create,
     .business_get = sq_business_get,
     .business_list = sq_business_list,

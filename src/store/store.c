@@ -384,3 +384,52 @@ enum store_status store_revocations(struct store_tx *tx, int64_t since, const ch
 {
     OP(revocations, since, clients, nclients, sessions, nsessions);
 }
+
+enum store_status store_put(struct store_tx *tx, const struct resource *r, const char *tenant, bool exists,
+                            const char *id, const char *created_at, const char *updated_at,
+                            const struct fval *vals, char *id_out, size_t id_cap)
+{
+    WOP(put, r, tenant, exists, id, created_at, updated_at, vals, id_out, id_cap);
+}
+
+/* The failures a savepoint contains: the record's own verdicts. Contention, storage
+ * failures and bugs still end the unit. */
+static bool containable(enum store_status st)
+{
+    return st == STORE_CONFLICT || st == STORE_NOT_FOUND || st == STORE_ABORT;
+}
+
+enum store_status store_try(struct store_tx *tx, store_fn fn, void *ctx, const char **conflict)
+{
+    if (conflict)
+        *conflict = NULL;
+    if (tx->failed)
+        return tx->failed;
+    if (!tx->write || tx->in_try) {
+        log_line("error", tx->write ? "store_try inside store_try" : "store_try in a read unit", NULL, 0);
+        return store_fail(tx, STORE_ERROR, NULL, 0);
+    }
+    enum store_status st = tx->s->be->ops->savepoint(tx, SAVEPOINT_BEGIN);
+    if (st != STORE_OK)
+        return store_fail(tx, st, NULL, 0);
+    tx->in_try = true;
+    st = fn(tx, ctx);
+    tx->in_try = false;
+    if (tx->failed && !containable(tx->failed))
+        return tx->failed; /* doomed: the whole unit rolls back */
+    if (tx->failed)
+        st = tx->failed;
+    if (st == STORE_OK) {
+        st = tx->s->be->ops->savepoint(tx, SAVEPOINT_RELEASE);
+        return st == STORE_OK ? st : store_fail(tx, st, NULL, 0);
+    }
+    if (!containable(st)) /* fn answered a storage failure of its own choosing */
+        return store_fail(tx, st, NULL, 0);
+    if (conflict)
+        *conflict = tx->conflict;
+    tx->failed = STORE_OK;
+    tx->conflict = NULL;
+    tx->retry_after = 0;
+    enum store_status back = tx->s->be->ops->savepoint(tx, SAVEPOINT_ROLLBACK);
+    return back == STORE_OK ? st : store_fail(tx, back, NULL, 0);
+}

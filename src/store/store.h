@@ -120,6 +120,24 @@ enum store_status store_link(struct store_tx *tx, enum rel rel, int side, const 
 enum store_status store_list(struct store_tx *tx, const struct resource *r, const char *tenant, int64_t after,
                              int limit, struct record *out, int *count, int64_t *next);
 
+/* ---- bulk import (hipusers import): a record written as an export gave it ---- */
+
+/* Writes a whole record with a given Eka id and times. exists: the live record `id` of the
+ * tenant is overwritten (every column from vals: V_SET values are set, every other column is
+ * cleared); otherwise a record is inserted with `id` (NULL: a fresh id). created_at and
+ * updated_at are stored times (store_format_time's form); NULL: the unit's time (an
+ * overwrite keeps created_at). The id written is copied to id_out. STORE_CONFLICT "id": the
+ * id is taken (by another tenant's record, or a deleted one); other conflicts name a field. */
+enum store_status store_put(struct store_tx *tx, const struct resource *r, const char *tenant, bool exists,
+                            const char *id, const char *created_at, const char *updated_at,
+                            const struct fval *vals, char *id_out, size_t id_cap);
+
+/* Runs fn inside a savepoint of a write unit. When fn answers, or one of its operations fails
+ * with, STORE_CONFLICT, STORE_NOT_FOUND or STORE_ABORT, everything fn wrote is undone and the
+ * unit goes on as if fn had not run (the failure does not doom it); *conflict names the key
+ * of a conflict. Any other failure dooms the unit as usual. No store_try inside another. */
+enum store_status store_try(struct store_tx *tx, store_fn fn, void *ctx, const char **conflict);
+
 /* ---- business login: ids and hashes are made by the caller; the store keeps them ---- */
 
 struct client_row {
