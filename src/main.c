@@ -14,6 +14,7 @@
 #include "api/app.h"
 #include "auth/secret.h"
 #include "cli/admin.h"
+#include "cli/bulk.h"
 #include "http/server.h"
 #include "store/store.h"
 
@@ -44,6 +45,10 @@ static void usage(FILE *out)
             "  client create --b-id B [--name N] | client list [--b-id B] | client revoke CLIENT_ID\n"
             "  sharing-key create --b-id OWNER | sharing-key revoke KEY_ID\n"
             "      Admin commands on the database named by HIPUSERS_DB (or --db DB first).\n"
+            "  import --b-id B --kind ekauser|doctor|clinic --file F [--format jsonl|csv] [--report PATH]\n"
+            "  export --b-id B --kind ekauser|doctor|clinic [--format jsonl|csv]\n"
+            "      A business's records from JSON Lines or CSV (rejected lines reported), and to\n"
+            "      standard output. Both take --db DB; see hipusers import --help.\n"
             "  --help, --version\n");
 }
 
@@ -270,7 +275,8 @@ int main(int argc, char **argv)
         cmd = argv[1];
     }
     struct store_url su;
-    bool admin = !strcmp(cmd, "business") || !strcmp(cmd, "client") || !strcmp(cmd, "sharing-key");
+    bool admin = !strcmp(cmd, "business") || !strcmp(cmd, "client") || !strcmp(cmd, "sharing-key") ||
+                 !strcmp(cmd, "import") || !strcmp(cmd, "export");
     if (admin && !db_ok(db, &su))
         return 2;
     if (!strcmp(cmd, "business"))
@@ -279,6 +285,10 @@ int main(int argc, char **argv)
         return cmd_client(db, argc - 1, argv + 1);
     if (!strcmp(cmd, "sharing-key"))
         return cmd_sharing_key(db, argc - 1, argv + 1);
+    if (!strcmp(cmd, "import"))
+        return cmd_import(db, argc - 1, argv + 1);
+    if (!strcmp(cmd, "export"))
+        return cmd_export(db, argc - 1, argv + 1);
     fprintf(stderr, "hipusers: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -32,6 +32,15 @@ bool ops_handle(struct app *app, struct request *rq, struct herr *e);
  * and between), or NULL. */
 const char *authorization_bearer(struct request *rq);
 
+/* Maps the link lists of vals (field i, state V_SET) to Eka ids in ids[i]: every key must
+ * name a live record of the tenant (by Eka id, or by partner id for the partner_* fields);
+ * the unknown ones are gathered into e (every field at fault) and the answer is STORE_ABORT.
+ * pending non-NULL (an import): a doctor-clinic link given by an Eka id no record has yet
+ * is kept as it is and counted there; it shows once that record is imported. */
+enum store_status resource_resolve_links(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                         const struct fval *vals, const char **ids[], struct arena *a,
+                                         struct herr *e, size_t *pending);
+
 /* The 404 for a resource, in the shape the spec gives it. */
 void resource_not_found(struct request *rq, const struct resource *r, struct herr *e);
 

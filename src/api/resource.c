@@ -26,6 +26,13 @@ static int side_of(const struct resource *r, enum rel rel) { return relation_get
 static enum store_status resolve_links(struct store_tx *tx, const struct resource *r, const char *tenant,
                                        const struct fval *vals, const char **ids[], struct arena *a, struct herr *e)
 {
+    return resource_resolve_links(tx, r, tenant, vals, ids, a, e, NULL);
+}
+
+enum store_status resource_resolve_links(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                         const struct fval *vals, const char **ids[], struct arena *a,
+                                         struct herr *e, size_t *pending)
+{
     for (size_t i = 0; i < r->nfields; i++) {
         const struct field *f = &r->fields[i];
         ids[i] = NULL;
@@ -36,9 +43,16 @@ static enum store_status resolve_links(struct store_tx *tx, const struct resourc
         enum store_status st = store_resolve(tx, target, tenant, f->by_partner, vals[i].items, vals[i].n, ids[i]);
         if (st != STORE_OK)
             return st;
-        for (size_t k = 0; k < vals[i].n; k++)
-            if (!ids[i][k])
-                herr_field(e, a, f->name, arena_printf(a, "%s %s does not exist.", target->label, vals[i].items[k]));
+        for (size_t k = 0; k < vals[i].n; k++) {
+            const char *key = vals[i].items[k];
+            if (!ids[i][k] && pending && f->rel == REL_DOCTOR_CLINIC && !f->by_partner &&
+                id_has_shape(f->target, key, strlen(key))) {
+                ids[i][k] = key; /* an import: shown once that record is imported */
+                (*pending)++;
+            } else if (!ids[i][k]) {
+                herr_field(e, a, f->name, arena_printf(a, "%s %s does not exist.", target->label, key));
+            }
+        }
     }
     return e->status ? STORE_ABORT : STORE_OK;
 }

@@ -147,4 +147,12 @@ bool model_has_identity(const struct resource *r, const struct record *current, 
 /* The JSON object a GET shows. */
 json_t *model_render(const struct resource *r, const struct record *rec);
 
+/* A record as `hipusers export` writes it, which is a create body `hipusers import` takes
+ * back: "id", every field that has a value (as GET shows it, without derived names such as
+ * a doctor's "specialisation"), each link list as the Eka ids of its live records under its
+ * field name ("doctor_ids"), then "created_at" and "updated_at". */
+json_t *model_export(const struct resource *r, const struct record *rec);
+/* The link field of r (by Eka id, not its partner-id twin) for relation rel, or NULL. */
+const struct field *model_link_field(const struct resource *r, enum rel rel);
+
 #endif
