@@ -565,6 +565,146 @@ static size_t list_all(const struct resource *r, const char *t, int limit, const
     }
 }
 
+/* Each side of the doctor-clinic relation keeps its own order: a list given whole on one
+ * side orders that side and leaves the other side's order of the same links alone. */
+static void test_each_side_keeps_its_link_order(void **state)
+{
+    (void)state;
+    const char *t = tenant();
+    const char *d1 = insert_ok(DOCTOR, t, "{\"firstname\":\"A\",\"lastname\":\"One\",\"gender\":\"M\"}");
+    const char *d2 = insert_ok(DOCTOR, t, "{\"firstname\":\"B\",\"lastname\":\"Two\",\"gender\":\"F\"}");
+    const char *c1 = insert_ok(CLINIC, t, "{\"name\":\"C1\",\"address\":\"x\"}");
+    const char *c2 = insert_ok(CLINIC, t, "{\"name\":\"C2\",\"address\":\"x\"}");
+    const char *d1_cs[] = {c2, c1}, *d2_cs[] = {c1};
+    link_ok(REL_DOCTOR_CLINIC, 0, d1, d1_cs, 2, true);
+    link_ok(REL_DOCTOR_CLINIC, 0, d2, d2_cs, 1, true);
+    const char *c1_made[] = {d1, d2}; /* the order the links were made in */
+    assert_view(find(CLINIC, t, c1), "doctors", c1_made, 2);
+    const char *c1_ds[] = {d2, d1};
+    link_ok(REL_DOCTOR_CLINIC, 1, c1, c1_ds, 2, true); /* the clinic's own order */
+    assert_view(find(CLINIC, t, c1), "doctors", c1_ds, 2);
+    assert_view(find(DOCTOR, t, d1), "clinics", d1_cs, 2); /* unmoved */
+    /* a link added later goes after the ordered ones, on both sides */
+    const char *d3 = insert_ok(DOCTOR, t, "{\"firstname\":\"C\",\"lastname\":\"Three\",\"gender\":\"O\"}");
+    const char *c1_only[] = {c1};
+    link_ok(REL_DOCTOR_CLINIC, 0, d3, c1_only, 1, false);
+    const char *c1_now[] = {d2, d1, d3};
+    assert_view(find(CLINIC, t, c1), "doctors", c1_now, 3);
+    /* a replace drops the links it does not name, from both sides' views */
+    const char *d1_c1[] = {c1};
+    link_ok(REL_DOCTOR_CLINIC, 0, d1, d1_c1, 1, true);
+    assert_view(find(CLINIC, t, c2), "doctors", NULL, 0);
+    assert_view(find(CLINIC, t, c1), "doctors", c1_now, 3);
+}
+
+/* ---- import: records with their own ids and times, one savepoint per record ---- */
+
+struct put_op {
+    const struct resource *r;
+    const char *tenant, *id, *created, *updated;
+    bool exists;
+    const struct fval *vals;
+    char out[ID_MAX];
+};
+
+static enum store_status put_fn(struct store_tx *tx, void *c)
+{
+    struct put_op *p = c;
+    return store_put(tx, p->r, p->tenant, p->exists, p->id, p->created, p->updated, p->vals, p->out, sizeof p->out);
+}
+
+static void test_put_keeps_the_given_id_and_times(void **state)
+{
+    (void)state;
+    const char *t = tenant(), *other = tenant();
+    atomic_store(&clock_now, T0);
+    char id[ID_MAX];
+    id_generate(R_EKAUSER, id);
+    struct put_op p = {.r = USER, .tenant = t, .id = id, .created = "2020-01-02T03:04:05.006Z",
+                       .updated = "2021-01-02T03:04:05.006Z",
+                       .vals = decode(USER, user_json(70, "\"email\":\"put@example.com\""), true)};
+    assert_int_equal(run(true, put_fn, &p), STORE_OK);
+    assert_string_equal(p.out, id);
+    json_t *u = find(USER, t, id);
+    assert_string_equal(str(u, "created_at"), "2020-01-02T03:04:05.006Z");
+    assert_string_equal(str(u, "updated_at"), "2021-01-02T03:04:05.006Z");
+    /* the id is taken: by this tenant's record, and for any other tenant */
+    p.vals = decode(USER, user_json(71, NULL), true);
+    assert_int_equal(run(true, put_fn, &p), STORE_CONFLICT);
+    p.tenant = other;
+    struct store_unit su = {.fn = put_fn, .ctx = &p, .arena = &A};
+    assert_int_equal(store_write(S, &su), STORE_CONFLICT);
+    assert_string_equal(su.conflict, "id");
+    assert_null(find(USER, other, id));
+    /* an overwrite: every column from the values (the email is gone), created_at kept */
+    p = (struct put_op){.r = USER, .tenant = t, .id = id, .exists = true, .vals = decode(USER, user_json(72, NULL), true)};
+    atomic_store(&clock_now, T0 + 1000);
+    assert_int_equal(run(true, put_fn, &p), STORE_OK);
+    u = find(USER, t, id);
+    assert_string_equal(str(u, "firstname"), "First72");
+    assert_null(json_object_get(u, "email"));
+    assert_string_equal(str(u, "created_at"), "2020-01-02T03:04:05.006Z");
+    assert_string_equal(str(u, "updated_at"), "2024-05-01T12:34:57.789Z");
+    /* a fresh id when none is given */
+    p = (struct put_op){.r = USER, .tenant = t, .vals = decode(USER, user_json(73, NULL), true)};
+    assert_int_equal(run(true, put_fn, &p), STORE_OK);
+    assert_int_equal(strlen(p.out), 15);
+    assert_string_not_equal(p.out, id);
+    /* overwriting a record that is not there */
+    p = (struct put_op){.r = USER, .tenant = other, .id = id, .exists = true, .vals = decode(USER, user_json(74, NULL), true)};
+    assert_int_equal(run(true, put_fn, &p), STORE_NOT_FOUND);
+}
+
+struct tries {
+    const char *tenant;
+    struct op ops[4];
+    enum store_status got[4];
+    const char *conflict[4];
+    bool abort_after_insert[4];
+};
+
+static enum store_status try_one_fn(struct store_tx *tx, void *c)
+{
+    struct op *o = c;
+    enum store_status st = store_insert(tx, o->r, o->tenant, o->vals, o->id, sizeof o->id);
+    return st == STORE_OK && o->second == STORE_ABORT ? STORE_ABORT : st;
+}
+
+static enum store_status tries_fn(struct store_tx *tx, void *c)
+{
+    struct tries *t = c;
+    for (int i = 0; i < 4; i++)
+        t->got[i] = store_try(tx, try_one_fn, &t->ops[i], &t->conflict[i]);
+    return STORE_OK;
+}
+
+static void test_try_undoes_one_record_and_the_unit_goes_on(void **state)
+{
+    (void)state;
+    const char *t = tenant();
+    struct tries tr = {.tenant = t};
+    const char *bodies[] = {user_json(80, NULL), user_json(81, NULL),
+                            /* the mobile of the first */
+                            "{\"firstname\":\"X\",\"lastname\":\"Y\",\"gender\":\"F\",\"dob\":\"1990-01-01\","
+                            "\"mobile\":\"9800000080\"}",
+                            user_json(83, NULL)};
+    for (int i = 0; i < 4; i++)
+        tr.ops[i] = (struct op){.r = USER, .tenant = t, .vals = decode(USER, bodies[i], true)};
+    tr.ops[1].second = STORE_ABORT; /* inserted, then the record is given up */
+    struct store_unit u = {.fn = tries_fn, .ctx = &tr, .arena = &A};
+    assert_int_equal(store_write(S, &u), STORE_OK);
+    assert_int_equal(tr.got[0], STORE_OK);
+    assert_int_equal(tr.got[1], STORE_ABORT);
+    assert_int_equal(tr.got[2], STORE_CONFLICT);
+    assert_string_equal(tr.conflict[2], "mobile");
+    assert_int_equal(tr.got[3], STORE_OK);
+    assert_non_null(find(USER, t, tr.ops[0].id));
+    assert_null(find(USER, t, tr.ops[1].id)); /* its insert was undone */
+    assert_non_null(find(USER, t, tr.ops[3].id));
+    const char *ids[8];
+    assert_int_equal(list_all(USER, t, 64, ids, 8), 2);
+}
+
 static void test_list_order_and_cursor(void **state)
 {
     (void)state;
@@ -973,6 +1113,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_a_read_unit_cannot_write, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_links_within_the_tenant, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_list_order_and_cursor, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_each_side_keeps_its_link_order, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_put_keeps_the_given_id_and_times, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_try_undoes_one_record_and_the_unit_goes_on, per_test_setup,
+                                        per_test_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_claims_of_one_unique_value, per_test_setup,
                                         per_test_teardown),
