@@ -22,6 +22,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BIN, SECRET, Server, ServerTestCase, make_token  # noqa: E402
+import test_readme as readme  # noqa: E402  (a module, so its tests are not collected twice)
 
 T = "1100000000000001"     # the tenant that is exported
 OTHER = "1100000000000002"  # another tenant in the same database
@@ -409,6 +410,21 @@ class Bulk(ServerTestCase):
         self.assertIn(b"20000 created", stdout)
 
     # -- the command line ------------------------------------------------------------------------
+    def test_readme_block(self):
+        srv = Server(secret=None).start()
+        try:
+            out = readme.run_block(srv, readme.readme_block("## Bulk import and export"))
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            self.assertIn("2 created, 0 updated, 1 rejected", out.stdout)
+            self.assertIn("exit status 1", out.stdout)
+            self.assertIn('{"line":3,"message":"gender: Not a valid choice."', out.stdout)
+            with open(os.path.join(srv.data_dir, "users.csv"), encoding="utf-8") as f:
+                rows = f.read().splitlines()
+            self.assertEqual(len(rows), 3)
+            self.assertIn(",HIS-1,", rows[1])
+        finally:
+            srv.cleanup()
+
     def test_usage_errors(self):
         for args in (["import", "--kind", "ekauser", "--file", "x"], ["import", "--b-id", T, "--kind", "nurse",
                                                                       "--file", "x"],
