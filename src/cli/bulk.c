@@ -204,8 +204,8 @@ static bool time_ok(const char *s)
 }
 
 /* The members only an import takes: checked and taken out of the body before the API's
- * decoder sees it (which would call them unknown fields). */
-static const char *take_meta(struct importer *im, struct item *it, json_t *body, const char *name)
+ * decoder sees it (which would call them unknown fields); complaints go to meta. */
+static const char *take_meta(struct importer *im, struct herr *meta, json_t *body, const char *name)
 {
     json_t *v = json_object_get(body, name);
     if (!v || json_is_null(v)) {
@@ -222,7 +222,7 @@ static const char *take_meta(struct importer *im, struct item *it, json_t *body,
     }
     const char *out = why ? NULL : arena_strdup(&im->a, s);
     if (why)
-        herr_field(&it->e, &im->a, name, why);
+        herr_field(meta, &im->a, name, why);
     json_object_del(body, name);
     return out;
 }
@@ -239,21 +239,21 @@ static void decode_body(struct importer *im, long line, json_t *body)
         herr_set(&it->e, 400, "A line must be a JSON object.");
         return;
     }
-    it->id = take_meta(im, it, body, "id");
-    it->created_at = take_meta(im, it, body, "created_at");
-    it->updated_at = take_meta(im, it, body, "updated_at");
+    struct herr meta = {0}, e = {0};
+    it->id = take_meta(im, &meta, body, "id");
+    it->created_at = take_meta(im, &meta, body, "created_at");
+    it->updated_at = take_meta(im, &meta, body, "updated_at");
     if (it->created_at && it->updated_at && strcmp(it->updated_at, it->created_at) < 0)
-        herr_field(&it->e, &im->a, "updated_at", "May not be before created_at.");
-    struct herr e = {0};
-    if (!model_decode(im->r, body, true, im->today, &im->a, it->vals, &e) || it->e.status) {
+        herr_field(&meta, &im->a, "updated_at", "May not be before created_at.");
+    bool decoded = model_decode(im->r, body, true, im->today, &im->a, it->vals, &e);
+    if (!decoded || meta.status) {
         it->bad = true;
-        if (!it->e.status) {
-            it->e = e;
-        } else if (e.fields) { /* both: the import's members first, then the decoder's fields */
+        it->e = decoded ? meta : e; /* the decoder's verdict first (its message), then the import's members */
+        if (!decoded && meta.fields) {
             const char *k;
             json_t *list, *why;
             size_t i;
-            json_object_foreach(e.fields, k, list) json_array_foreach(list, i, why)
+            json_object_foreach(meta.fields, k, list) json_array_foreach(list, i, why)
                 herr_field(&it->e, &im->a, k, json_string_value(why));
         }
         return;

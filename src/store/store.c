@@ -389,6 +389,10 @@ enum store_status store_put(struct store_tx *tx, const struct resource *r, const
                             const char *id, const char *created_at, const char *updated_at,
                             const struct fval *vals, char *id_out, size_t id_cap)
 {
+    if (!tx->s->be->ops->put) {
+        log_line("error", "this storage backend cannot import records (no put)", NULL, 0);
+        return store_fail(tx, STORE_ERROR, NULL, 0);
+    }
     WOP(put, r, tenant, exists, id, created_at, updated_at, vals, id_out, id_cap);
 }
 
@@ -405,8 +409,12 @@ enum store_status store_try(struct store_tx *tx, store_fn fn, void *ctx, const c
         *conflict = NULL;
     if (tx->failed)
         return tx->failed;
-    if (!tx->write || tx->in_try) {
-        log_line("error", tx->write ? "store_try inside store_try" : "store_try in a read unit", NULL, 0);
+    if (!tx->write || tx->in_try || !tx->s->be->ops->savepoint) {
+        log_line("error",
+                 !tx->write ? "store_try in a read unit"
+                 : tx->in_try ? "store_try inside store_try"
+                              : "this storage backend has no savepoints",
+                 NULL, 0);
         return store_fail(tx, STORE_ERROR, NULL, 0);
     }
     enum store_status st = tx->s->be->ops->savepoint(tx, SAVEPOINT_BEGIN);
