@@ -93,15 +93,28 @@ bool route_match(const char *path, struct arena *a, struct route *out)
             out->kind = RT_REFRESH;
         return out->kind != RT_NOT_FOUND;
     }
-    if (!is(seg[0], len[0], "cdr") || !is(seg[1], len[1], "v1") || n > 4)
+    if (!is(seg[0], len[0], "cdr") || !is(seg[1], len[1], "v1") || n > 5)
         return false;
     if (n == 3 && is(seg[2], len[2], "get_business_info")) {
         out->kind = RT_BUSINESS_INFO;
         return true;
     }
+    if (n == 3 && is(seg[2], len[2], "changes")) {
+        out->kind = RT_CHANGES;
+        return true;
+    }
+    enum route_kind sub = RT_ITEM; /* what follows the id: nothing, history or restore */
+    if (n == 5) {
+        if (is(seg[4], len[4], "history"))
+            sub = RT_HISTORY;
+        else if (is(seg[4], len[4], "restore"))
+            sub = RT_RESTORE;
+        else
+            return false;
+    }
     const struct resource *res = resource_by_path(seg[2], len[2]);
     bool hip = is(seg[2], len[2], "hipusers");
-    if (!res && !hip)
+    if (!res && !(hip && n < 5))
         return false;
     if (n == 3) {
         out->kind = hip ? RT_HIPUSERS : RT_COLLECTION;
@@ -111,7 +124,7 @@ bool route_match(const char *path, struct arena *a, struct route *out)
     char *id = percent_decode(seg[3], len[3], a);
     if (!id || !*id || strlen(id) > ROUTE_ID_MAX)
         return false;
-    out->kind = hip ? RT_HIPUSER : RT_ITEM;
+    out->kind = hip ? RT_HIPUSER : sub;
     out->res = hip ? resource_get(R_EKAUSER) : res;
     out->id = id;
     return true;
@@ -130,7 +143,11 @@ const char *route_allow(enum route_kind kind)
     case RT_METRICS:
     case RT_HEALTHZ:
     case RT_READYZ:
+    case RT_HISTORY:
+    case RT_CHANGES:
         return "GET";
+    case RT_RESTORE:
+        return "POST";
     case RT_LOGIN:
     case RT_REFRESH_TOKEN:
     case RT_REFRESH:

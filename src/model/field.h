@@ -147,4 +147,15 @@ bool model_has_identity(const struct resource *r, const struct record *current, 
 /* The JSON object a GET shows. */
 json_t *model_render(const struct resource *r, const struct record *rec);
 
+/* A strong entity tag of the object model_render shows, quoted: a hash of its exact bytes,
+ * so it changes exactly when what GET shows changes. */
+#define ETAG_MAX 32
+void model_etag(const struct resource *r, const struct record *rec, char out[ETAG_MAX]);
+
+/* What a write changed, for the history: {"field":{"from":..,"to":..}} for every field whose
+ * value as GET shows it differs, and every link list (as Eka ids, under the name of its
+ * field: doctor_ids, clinic_ids) that differs. before NULL: a create, every field after has
+ * (and every non-empty link list) with from null. */
+json_t *model_changes(const struct resource *r, const struct record *before, const struct record *after);
+
 #endif

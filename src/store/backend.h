@@ -23,6 +23,16 @@ struct store_ops {
     enum store_status (*list)(struct store_tx *tx, const struct resource *r, const char *tenant, int64_t after,
                               int limit, struct record *out, int *count, int64_t *next);
 
+    enum store_status (*find_any)(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                  const char *key, struct record *out, bool *deleted);
+    enum store_status (*restore)(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                 const char *id);
+    enum store_status (*log_append)(struct store_tx *tx, const char *tenant, struct change_entry *e);
+    enum store_status (*history)(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                 const char *id, struct change_entry **out, size_t *n);
+    enum store_status (*changes)(struct store_tx *tx, const char *tenant, int64_t after, int limit,
+                                 struct change_entry *out, int *count);
+
     enum store_status (*business_create)(struct store_tx *tx, const char *b_id, const char *name);
     enum store_status (*business_get)(struct store_tx *tx, const char *b_id, const char **name_out);
     enum store_status (*business_list)(struct store_tx *tx, store_cols_fn fn, void *ctx);
