@@ -336,9 +336,9 @@ bool resource_get_one(struct app *app, struct request *rq, const struct resource
     if (!run_unit(app, &u, get_fn, false, e))
         return false;
     char etag[ETAG_MAX];
-    model_etag(r, &u.rec, etag);
-    respond_json(rq, 200, json_pack("{s:s, s:o}", "status", "success", wrap ? wrap : r->json_one,
-                                    model_render(r, &u.rec)));
+    json_t *o = model_render(r, &u.rec);
+    model_etag_of(o, etag);
+    respond_json(rq, 200, json_pack("{s:s, s:o}", "status", "success", wrap ? wrap : r->json_one, o));
     if (rq->resp.status == 200 && if_none_match && etag_list_match(if_none_match, etag, true) == ETAG_MATCH)
         respond_not_modified(rq, NULL, rq->resp.len);
     rq->resp.etag = arena_strdup(&rq->arena, etag);

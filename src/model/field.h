@@ -151,6 +151,8 @@ json_t *model_render(const struct resource *r, const struct record *rec);
  * so it changes exactly when what GET shows changes. */
 #define ETAG_MAX 32
 void model_etag(const struct resource *r, const struct record *rec, char out[ETAG_MAX]);
+/* The same from the object model_render made. */
+void model_etag_of(const json_t *rendered, char out[ETAG_MAX]);
 
 /* What a write changed, for the history: {"field":{"from":..,"to":..}} for every field whose
  * value as GET shows it differs, and every link list (as Eka ids, under the name of its

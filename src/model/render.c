@@ -76,8 +76,13 @@ json_t *model_render(const struct resource *r, const struct record *rec)
 void model_etag(const struct resource *r, const struct record *rec, char out[ETAG_MAX])
 {
     json_t *o = model_render(r, rec);
-    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    model_etag_of(o, out);
     json_decref(o);
+}
+
+void model_etag_of(const json_t *rendered, char out[ETAG_MAX])
+{
+    char *txt = rendered ? json_dumps(rendered, JSON_COMPACT) : NULL;
     unsigned char h[16];
     /* the rendering cannot fail short of memory; an ETag then matches nothing sent before */
     if (!txt || crypto_generichash(h, sizeof h, (const unsigned char *)txt, strlen(txt), NULL, 0) != 0)

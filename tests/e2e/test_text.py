@@ -208,6 +208,7 @@ class MigrationTests(unittest.TestCase):
         self.srv.stop()
         db = sqlite3.connect(self.srv.db)
         db.executescript(
+            "DROP TABLE change_log; DROP TABLE change_seq;"  # migration 5
             "DROP INDEX ekauser_uq_email_key; ALTER TABLE ekauser DROP COLUMN email_key;"
             "CREATE UNIQUE INDEX ekauser_uq_email ON ekauser(b_id, email COLLATE NOCASE)"
             "  WHERE deleted_at IS NULL AND email IS NOT NULL;"
