@@ -70,10 +70,8 @@ const char *http_header(struct request *rq, const char *name);
  * (RFC 9110 §5.3), in the request's arena; NULL when absent. */
 const char *http_header_joined(struct request *rq, const char *name);
 
-/* A query parameter of the request target as sent (not percent-decoded; "" for a name
- * without '='), or NULL; *count (when given) gets how many times the name occurs. */
-const char *http_query(struct request *rq, const char *name, int *count);
-/* Calls fn for each query parameter in order; false when fn answers false. */
+/* Calls fn for each query parameter of the request target in order, name and value as sent
+ * (not percent-decoded; "" for a name without '='); false when fn answers false. */
 bool http_query_each(struct request *rq, bool (*fn)(void *ctx, const char *name, const char *value), void *ctx);
 
 /* Responses: all bodies are JSON. */

@@ -46,29 +46,6 @@ const char *http_header(struct request *rq, const char *name)
     return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
 }
 
-struct query_find {
-    const char *name, *value;
-    int count;
-};
-
-static enum MHD_Result find_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-    (void)kind;
-    struct query_find *q = cls;
-    if (key && strcmp(key, q->name) == 0 && q->count++ == 0)
-        q->value = value ? value : "";
-    return MHD_YES;
-}
-
-const char *http_query(struct request *rq, const char *name, int *count)
-{
-    struct query_find q = {.name = name};
-    MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, find_arg, &q);
-    if (count)
-        *count = q.count;
-    return q.value;
-}
-
 struct query_each {
     bool (*fn)(void *ctx, const char *name, const char *value);
     void *ctx;
