@@ -150,6 +150,10 @@ class ETagTests(Api):
         self.assertEqual(len({self.etag("clinic", c), self.etag("doctor", d), self.etag("ekauser", u)}), 3)
         # lists carry none (they are not one record)
         self.assertNotIn("etag", self.req("GET", "/cdr/v1/clinic/").headers)
+        # a create answers the new record's tag
+        r = self.req("POST", "/cdr/v1/doctor/", {"firstname": "A", "lastname": "B", "gender": "F"})
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.headers.get("etag"), self.etag("doctor", r.json["ekaid"]))
 
     def test_etag_changes_exactly_when_the_representation_changes(self):
         """Every kind of change the issue names moves the tag; nothing else does. Each step
