@@ -163,10 +163,17 @@ enum metric_route route_metric(const struct route *rt)
         [R_EKAUSER] = MR_EKAUSER_COLLECTION, [R_DOCTOR] = MR_DOCTOR_COLLECTION, [R_CLINIC] = MR_CLINIC_COLLECTION};
     static const enum metric_route item[R_COUNT] = {
         [R_EKAUSER] = MR_EKAUSER_ITEM, [R_DOCTOR] = MR_DOCTOR_ITEM, [R_CLINIC] = MR_CLINIC_ITEM};
+    static const enum metric_route history[R_COUNT] = {
+        [R_EKAUSER] = MR_EKAUSER_HISTORY, [R_DOCTOR] = MR_DOCTOR_HISTORY, [R_CLINIC] = MR_CLINIC_HISTORY};
+    static const enum metric_route restore[R_COUNT] = {
+        [R_EKAUSER] = MR_EKAUSER_RESTORE, [R_DOCTOR] = MR_DOCTOR_RESTORE, [R_CLINIC] = MR_CLINIC_RESTORE};
     switch (rt->kind) {
     case RT_NOT_FOUND: return MR_UNROUTED;
     case RT_COLLECTION: return rt->res && rt->res->kind < R_COUNT ? collection[rt->res->kind] : MR_OTHER;
     case RT_ITEM: return rt->res && rt->res->kind < R_COUNT ? item[rt->res->kind] : MR_OTHER;
+    case RT_HISTORY: return rt->res && rt->res->kind < R_COUNT ? history[rt->res->kind] : MR_OTHER;
+    case RT_RESTORE: return rt->res && rt->res->kind < R_COUNT ? restore[rt->res->kind] : MR_OTHER;
+    case RT_CHANGES: return MR_CHANGES;
     case RT_BUSINESS_INFO: return MR_BUSINESS_INFO;
     case RT_HIPUSERS: return MR_HIPUSERS_COLLECTION;
     case RT_HIPUSER: return MR_HIPUSERS_ITEM;

@@ -200,6 +200,13 @@ static void test_route_metric(void **state)
         {"/metrics", MR_METRICS},
         {"/healthz", MR_HEALTHZ},
         {"/readyz/", MR_READYZ},
+        {"/cdr/v1/ekauser/HIS-PATIENT-1/history", MR_EKAUSER_HISTORY},
+        {"/cdr/v1/doctor/x/history/", MR_DOCTOR_HISTORY},
+        {"/cdr/v1/clinic/c-1/history", MR_CLINIC_HISTORY},
+        {"/cdr/v1/ekauser/1/restore", MR_EKAUSER_RESTORE},
+        {"/cdr/v1/doctor/x/restore/", MR_DOCTOR_RESTORE},
+        {"/cdr/v1/clinic/c-1/restore", MR_CLINIC_RESTORE},
+        {"/cdr/v1/changes/", MR_CHANGES},
         {"/nowhere", MR_UNROUTED},
         {"/cdr/v1/ekauser/a/b", MR_UNROUTED},
     };
