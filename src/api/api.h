@@ -21,6 +21,13 @@ bool resource_delete(struct app *app, struct request *rq, const struct resource 
                      const char *key, struct herr *e);
 bool resource_list(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
                    const char *wrap, struct herr *e);
+/* Issue 10: a record's history (deleted records too), restore of a deleted record, and
+ * the tenant's change feed (GET /cdr/v1/changes/?after=N&limit=N). */
+bool resource_history(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
+                      const char *key, struct herr *e);
+bool resource_restore(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
+                      const char *key, struct herr *e);
+bool changes_feed(struct app *app, struct request *rq, const char *tenant, struct herr *e);
 /* connect-auth: login and refresh (with_headers: /refresh-token; without: deprecated /refresh). */
 bool auth_login(struct app *app, struct request *rq, struct herr *e);
 bool auth_refresh(struct app *app, struct request *rq, bool with_headers, struct herr *e);

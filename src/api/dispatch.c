@@ -20,7 +20,11 @@ static bool method_allowed(enum route_kind kind, enum method m)
     case RT_METRICS:
     case RT_HEALTHZ:
     case RT_READYZ:
+    case RT_HISTORY:
+    case RT_CHANGES:
         return get;
+    case RT_RESTORE:
+        return m == M_POST;
     case RT_LOGIN:
     case RT_REFRESH_TOKEN:
     case RT_REFRESH:
@@ -103,6 +107,12 @@ static bool handle_cdr(struct app *app, struct request *rq, const struct caller 
         return resource_get_one(app, rq, rt->res, tenant, rt->id, "user", e);
     case RT_BUSINESS_INFO:
         return business_info(app, rq, tenant, e);
+    case RT_HISTORY:
+        return resource_history(app, rq, rt->res, tenant, rt->id, e);
+    case RT_RESTORE:
+        return resource_restore(app, rq, rt->res, tenant, rt->id, e);
+    case RT_CHANGES:
+        return changes_feed(app, rq, tenant, e);
     default:
         herr_set(e, 404, "Not found");
         return false;

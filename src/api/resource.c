@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "http/etag.h"
 #include "model/ids.h"
 
 #define LIST_BATCH 64
@@ -86,6 +87,13 @@ static void respond_ekaid(struct request *rq, int status, const char *id)
     respond_json(rq, status, json_pack("{s:s, s:s}", "status", "success", "ekaid", id));
 }
 
+/* A record on the other side of a link a write sets, whose own view shows that link (a
+ * clinic's doctors): its representation changes with the link, so it gets an entry too. */
+struct neighbour {
+    const struct resource *r;
+    struct record before;
+};
+
 /* One request's unit of work on one record: what it needs and what it found. */
 struct record_unit {
     struct request *rq;
@@ -93,13 +101,186 @@ struct record_unit {
     const char *tenant;
     const char *key;         /* the id in the path */
     const struct fval *vals; /* create, patch */
-    struct herr *e;          /* the unit's own verdicts (404, 400); reset at each run */
+    const char *if_match;    /* patch, delete: the If-Match field (its syntax checked), or NULL */
+    struct herr *e;          /* the unit's own verdicts (404, 400, 412); reset at each run */
     const char **ids[MAX_FIELDS];
-    struct record rec;
+    struct record rec;   /* as found (before a write) */
+    struct record after; /* after a write, as GET will show it */
+    struct neighbour *nb;
+    size_t nnb;
     char id[ID_MAX];
 };
 
-static void unit_start(struct record_unit *u) { *u->e = (struct herr){0}; }
+static void unit_start(struct record_unit *u)
+{
+    *u->e = (struct herr){0};
+    u->nnb = 0;
+}
+
+/* The caller's API client, for the history's actor; NULL for a token that names none. */
+static const char *actor_client(struct request *rq)
+{
+    const struct caller *who = rq->api_state;
+    return who && who->p.client_id[0] ? who->p.client_id : NULL;
+}
+
+static enum store_status out_of_memory(struct record_unit *u)
+{
+    herr_set(u->e, 503, "The server is out of memory; retry shortly.");
+    return STORE_ABORT;
+}
+
+/* Appends one write's entry to the tenant's log, in the unit's transaction; takes changes. */
+static enum store_status journal(struct store_tx *tx, struct record_unit *u, const struct resource *r, const char *id,
+                                 enum change_action action, json_t *changes)
+{
+    char *txt = changes ? json_dumps(changes, JSON_COMPACT) : NULL;
+    json_decref(changes);
+    if (!txt)
+        return out_of_memory(u);
+    struct change_entry ce = {.r = r, .id = id, .action = action, .client_id = actor_client(u->rq),
+                              .request_id = u->rq->request_id, .changes = arena_strdup(&u->rq->arena, txt)};
+    free(txt);
+    return store_log_append(tx, u->tenant, &ce);
+}
+
+/* The view of t that shows the links of rel, or -1. */
+static int view_of(const struct resource *t, enum rel rel)
+{
+    for (size_t v = 0; v < t->nviews; v++)
+        if (t->views[v].rel == rel)
+            return (int)v;
+    return -1;
+}
+
+/* The Eka ids of the records whose view of link field i can change with this write: the
+ * targets given and (before: a patch) the ones linked now, which a replace may drop. */
+static size_t neighbour_ids(const struct record_unit *u, size_t i, const struct record *before, const char **out)
+{
+    const struct field *f = &u->r->fields[i];
+    size_t n = 0;
+    if (f->type != FT_LINKS || u->vals[i].state != V_SET || view_of(resource_get(f->target), f->rel) < 0)
+        return 0;
+    for (size_t k = 0; k < u->vals[i].n && u->ids[i]; k++)
+        if (u->ids[i][k]) {
+            if (out)
+                out[n] = u->ids[i][k];
+            n++;
+        }
+    int mine = view_of(u->r, f->rel);
+    for (size_t k = 0; before && mine >= 0 && k < before->links[mine].n; k++) {
+        if (out)
+            out[n] = before->links[mine].items[k].id;
+        n++;
+    }
+    return n;
+}
+
+/* Reads, before the links are written, every record on their other side whose own view
+ * shows them. */
+static enum store_status neighbours_before(struct store_tx *tx, struct record_unit *u, const struct record *before)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < u->r->nfields; i++)
+        total += neighbour_ids(u, i, before, NULL);
+    if (!total)
+        return STORE_OK;
+    u->nb = arena_calloc(&u->rq->arena, total, sizeof *u->nb);
+    const char **ids = arena_calloc(&u->rq->arena, total, sizeof *ids);
+    for (size_t i = 0; i < u->r->nfields; i++) {
+        const struct resource *t = resource_get(u->r->fields[i].target);
+        size_t n = neighbour_ids(u, i, before, ids);
+        for (size_t k = 0; k < n; k++) {
+            bool seen = false;
+            for (size_t j = 0; j < u->nnb && !seen; j++)
+                seen = u->nb[j].r == t && strcmp(u->nb[j].before.id, ids[k]) == 0;
+            if (seen)
+                continue;
+            struct neighbour *nb = &u->nb[u->nnb];
+            nb->r = t;
+            enum store_status st = store_find(tx, t, u->tenant, ids[k], &nb->before);
+            if (st == STORE_NOT_FOUND)
+                continue;
+            if (st != STORE_OK)
+                return st;
+            u->nnb++;
+        }
+    }
+    return STORE_OK;
+}
+
+/* After the links are written: an entry for each neighbour whose links changed. */
+static enum store_status neighbours_after(struct store_tx *tx, struct record_unit *u)
+{
+    for (size_t j = 0; j < u->nnb; j++) {
+        const struct neighbour *nb = &u->nb[j];
+        struct record now;
+        enum store_status st = store_find(tx, nb->r, u->tenant, nb->before.id, &now);
+        if (st != STORE_OK)
+            return st;
+        json_t *ch = model_changes(nb->r, &nb->before, &now);
+        if (!ch)
+            return out_of_memory(u);
+        if (json_object_size(ch) == 0) {
+            json_decref(ch);
+            continue;
+        }
+        st = journal(tx, u, nb->r, nb->before.id, CHANGE_UPDATE, ch);
+        if (st != STORE_OK)
+            return st;
+    }
+    return STORE_OK;
+}
+
+/* The record as written (u->after) and its entry; before NULL: a create. */
+static enum store_status journal_write(struct store_tx *tx, struct record_unit *u, const char *id,
+                                       const struct record *before, enum change_action action)
+{
+    enum store_status st = store_find(tx, u->r, u->tenant, id, &u->after);
+    if (st != STORE_OK)
+        return st == STORE_NOT_FOUND ? STORE_ERROR : st;
+    json_t *ch = action == CHANGE_CREATE || action == CHANGE_UPDATE ? model_changes(u->r, before, &u->after)
+                                                                    : json_object();
+    if (!ch)
+        return out_of_memory(u);
+    st = journal(tx, u, u->r, id, action, ch);
+    return st == STORE_OK ? neighbours_after(tx, u) : st;
+}
+
+/* If-Match, judged on the record as this unit read it, so a write that committed in between
+ * is seen: of two writers holding the same tag, the second gets 412. */
+static enum store_status check_if_match(struct record_unit *u)
+{
+    if (!u->if_match)
+        return STORE_OK;
+    char etag[ETAG_MAX];
+    model_etag(u->r, &u->rec, etag);
+    if (etag_list_match(u->if_match, etag, false) == ETAG_MATCH)
+        return STORE_OK;
+    herr_set(u->e, 412, "precondition failed: the record has changed");
+    return STORE_ABORT;
+}
+
+/* A conditional request field, its syntax checked (400 when it is not `*` or a list of
+ * entity-tags); *out NULL when absent. */
+static bool condition_field(struct request *rq, const char *name, const char **out, struct herr *e)
+{
+    *out = http_header_joined(rq, name);
+    if (*out && etag_list_match(*out, "\"\"", false) == ETAG_INVALID) {
+        herr_set(e, 400,
+                 arena_printf(&rq->arena, "%s must be * or a list of entity tags such as \"abc\" or W/\"abc\".",
+                              name));
+        return false;
+    }
+    return true;
+}
+
+static void set_etag(struct request *rq, const struct resource *r, const struct record *rec)
+{
+    char etag[ETAG_MAX];
+    model_etag(r, rec, etag);
+    rq->resp.etag = arena_strdup(&rq->arena, etag);
+}
 
 /* Finds the record named in the path; its 404 is the resource's own. */
 static enum store_status load(struct store_tx *tx, struct record_unit *u)
@@ -120,7 +301,11 @@ static enum store_status create_fn(struct store_tx *tx, void *ctx)
     if (st == STORE_OK)
         st = store_insert(tx, u->r, u->tenant, u->vals, u->id, sizeof u->id);
     if (st == STORE_OK)
+        st = neighbours_before(tx, u, NULL);
+    if (st == STORE_OK)
         st = write_links(tx, u->r, u->id, u->vals, u->ids, true);
+    if (st == STORE_OK)
+        st = journal_write(tx, u, u->id, NULL, CHANGE_CREATE);
     return st;
 }
 
@@ -144,6 +329,7 @@ bool resource_create(struct app *app, struct request *rq, const struct resource 
     if (!run_unit(app, &u, create_fn, true, e))
         return false;
     respond_ekaid(rq, 201, u.id);
+    set_etag(rq, r, &u.after);
     return true;
 }
 
@@ -157,11 +343,19 @@ static enum store_status get_fn(struct store_tx *tx, void *ctx)
 bool resource_get_one(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
                       const char *key, const char *wrap, struct herr *e)
 {
+    const char *if_none_match;
+    if (!condition_field(rq, "If-None-Match", &if_none_match, e))
+        return false;
     struct record_unit u = {.rq = rq, .r = r, .tenant = tenant, .key = key};
     if (!run_unit(app, &u, get_fn, false, e))
         return false;
-    respond_json(rq, 200, json_pack("{s:s, s:o}", "status", "success", wrap ? wrap : r->json_one,
-                                    model_render(r, &u.rec)));
+    char etag[ETAG_MAX];
+    json_t *o = model_render(r, &u.rec);
+    model_etag_of(o, etag);
+    respond_json(rq, 200, json_pack("{s:s, s:o}", "status", "success", wrap ? wrap : r->json_one, o));
+    if (rq->resp.status == 200 && if_none_match && etag_list_match(if_none_match, etag, true) == ETAG_MATCH)
+        respond_not_modified(rq, NULL, rq->resp.len);
+    rq->resp.etag = arena_strdup(&rq->arena, etag);
     return true;
 }
 
@@ -170,6 +364,8 @@ static enum store_status patch_fn(struct store_tx *tx, void *ctx)
     struct record_unit *u = ctx;
     unit_start(u);
     enum store_status st = load(tx, u);
+    if (st == STORE_OK)
+        st = check_if_match(u);
     if (st != STORE_OK)
         return st;
     if (!model_has_identity(u->r, &u->rec, u->vals)) {
@@ -180,7 +376,11 @@ static enum store_status patch_fn(struct store_tx *tx, void *ctx)
     if (st == STORE_OK)
         st = store_update(tx, u->r, u->tenant, u->rec.id, u->vals);
     if (st == STORE_OK)
+        st = neighbours_before(tx, u, u->r->link_mode == LINK_REPLACE ? &u->rec : NULL);
+    if (st == STORE_OK)
         st = write_links(tx, u->r, u->rec.id, u->vals, u->ids, u->r->link_mode == LINK_REPLACE);
+    if (st == STORE_OK)
+        st = journal_write(tx, u, u->rec.id, &u->rec, CHANGE_UPDATE);
     return st;
 }
 
@@ -194,9 +394,12 @@ bool resource_patch(struct app *app, struct request *rq, const struct resource *
     if (!model_decode(r, body, false, today(&rq->arena), &rq->arena, vals, e))
         return false;
     struct record_unit u = {.rq = rq, .r = r, .tenant = tenant, .key = key, .vals = vals};
+    if (!condition_field(rq, "If-Match", &u.if_match, e))
+        return false;
     if (!run_unit(app, &u, patch_fn, true, e))
         return false;
     respond_ekaid(rq, 200, u.rec.id);
+    set_etag(rq, r, &u.after);
     return true;
 }
 
@@ -205,17 +408,96 @@ static enum store_status delete_fn(struct store_tx *tx, void *ctx)
     struct record_unit *u = ctx;
     unit_start(u);
     enum store_status st = load(tx, u);
-    return st == STORE_OK ? store_soft_delete(tx, u->r, u->tenant, u->rec.id) : st;
+    if (st == STORE_OK)
+        st = check_if_match(u);
+    if (st == STORE_OK)
+        st = store_soft_delete(tx, u->r, u->tenant, u->rec.id);
+    if (st == STORE_OK)
+        st = journal(tx, u, u->r, u->rec.id, CHANGE_DELETE, json_object());
+    return st;
 }
 
 bool resource_delete(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
                      const char *key, struct herr *e)
 {
     struct record_unit u = {.rq = rq, .r = r, .tenant = tenant, .key = key};
+    if (!condition_field(rq, "If-Match", &u.if_match, e))
+        return false;
     if (!run_unit(app, &u, delete_fn, true, e))
         return false;
     respond_json(rq, 200, json_pack("{s:s, s:s}", "status", "success", "message",
                                     arena_printf(&rq->arena, "%s Deleted Successfully", r->label)));
+    return true;
+}
+
+static enum store_status restore_fn(struct store_tx *tx, void *ctx)
+{
+    struct record_unit *u = ctx;
+    unit_start(u);
+    enum store_status st = store_restore(tx, u->r, u->tenant, u->key);
+    if (st == STORE_NOT_FOUND)
+        resource_not_found(u->rq, u->r, u->e);
+    if (st != STORE_OK)
+        return st;
+    u->rq->log_id = u->key;
+    return journal_write(tx, u, u->key, NULL, CHANGE_RESTORE);
+}
+
+bool resource_restore(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
+                      const char *key, struct herr *e)
+{
+    struct record_unit u = {.rq = rq, .r = r, .tenant = tenant, .key = key};
+    if (!run_unit(app, &u, restore_fn, true, e))
+        return false;
+    respond_ekaid(rq, 200, u.after.id);
+    set_etag(rq, r, &u.after);
+    return true;
+}
+
+struct history_unit {
+    struct record_unit ru;
+    struct change_entry *items;
+    size_t n;
+};
+
+static enum store_status history_fn(struct store_tx *tx, void *ctx)
+{
+    struct history_unit *h = ctx;
+    struct record_unit *u = &h->ru;
+    unit_start(u);
+    bool deleted;
+    enum store_status st = store_find_any(tx, u->r, u->tenant, u->key, &u->rec, &deleted);
+    if (st == STORE_NOT_FOUND)
+        resource_not_found(u->rq, u->r, u->e);
+    if (st != STORE_OK)
+        return st;
+    u->rq->log_id = u->rec.id;
+    h->n = 0;
+    st = store_history(tx, u->r, u->tenant, u->rec.id, &h->items, &h->n);
+    return st == STORE_NOT_FOUND ? STORE_OK : st;
+}
+
+bool resource_history(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
+                      const char *key, struct herr *e)
+{
+    struct history_unit h = {.ru = {.rq = rq, .r = r, .tenant = tenant, .key = key}};
+    struct store_unit su = {.fn = history_fn, .ctx = &h, .arena = &rq->arena};
+    h.ru.e = e;
+    if (!app_read(app, &su, e))
+        return false;
+    json_t *list = json_array();
+    for (size_t i = 0; i < h.n; i++) {
+        const struct change_entry *ce = &h.items[i];
+        json_t *changes = json_loads(ce->changes, 0, NULL);
+        json_array_append_new(
+            list, json_pack("{s:I, s:s, s:s, s:{s:s?, s:s}, s:s?, s:o}", "version", (json_int_t)ce->version,
+                            "action", change_action_name(ce->action), "at", ce->at, "actor", "client_id",
+                            ce->client_id, "b_id", tenant, "request_id", ce->request_id, "changes",
+                            json_is_object(changes) ? changes : json_object()));
+        if (!json_is_object(changes))
+            json_decref(changes);
+    }
+    respond_json(rq, 200, json_pack("{s:s, s:o}", "status", "success", "history", list));
     return true;
 }
 

@@ -29,6 +29,7 @@ struct response {
     char *body; /* arena-owned */
     size_t len;
     const char *allow;
+    const char *etag; /* the ETag header (quoted), or NULL */
     int retry_after;
     bool close; /* the connection is closed after this answer (framing errors) */
     const char *content_type; /* NULL: JSON */
@@ -69,9 +70,16 @@ const char *http_header(struct request *rq, const char *name);
  * (RFC 9110 §5.3), in the request's arena; NULL when absent. */
 const char *http_header_joined(struct request *rq, const char *name);
 
+/* Calls fn for each query parameter of the request target in order, name and value as sent
+ * (not percent-decoded; "" for a name without '='); false when fn answers false. */
+bool http_query_each(struct request *rq, bool (*fn)(void *ctx, const char *name, const char *value), void *ctx);
+
 /* Responses: all bodies are JSON. */
 void respond_json(struct request *rq, int status, json_t *body); /* steals body */
 void respond_error(struct request *rq, const struct herr *e);
+/* 304 Not Modified: no body, the entity tag in ETag; length is the size of the body a 200
+ * would have (the only Content-Length a 304 may declare, RFC 9110 §8.6). */
+void respond_not_modified(struct request *rq, const char *etag, size_t length);
 
 /* Parses the request body as a JSON object or value; duplicate keys and nesting
  * deeper than JSON_DEPTH_MAX are errors. Checks Content-Type first (415). */

@@ -29,6 +29,14 @@ void respond_json(struct request *rq, int status, json_t *body)
     rq->resp.len = strlen(rq->resp.body);
 }
 
+void respond_not_modified(struct request *rq, const char *etag, size_t length)
+{
+    rq->resp.status = 304;
+    rq->resp.body = NULL;
+    rq->resp.len = length;
+    rq->resp.etag = etag;
+}
+
 /* Eka's OpenAPI types the 400 of a create (POST on a collection) as {"message": [string]};
  * every other error's message is a string. The route is matched here when the error came
  * before routing (HTTP framing), so the shape does not depend on which layer refused. */

@@ -93,15 +93,28 @@ bool route_match(const char *path, struct arena *a, struct route *out)
             out->kind = RT_REFRESH;
         return out->kind != RT_NOT_FOUND;
     }
-    if (!is(seg[0], len[0], "cdr") || !is(seg[1], len[1], "v1") || n > 4)
+    if (!is(seg[0], len[0], "cdr") || !is(seg[1], len[1], "v1") || n > 5)
         return false;
     if (n == 3 && is(seg[2], len[2], "get_business_info")) {
         out->kind = RT_BUSINESS_INFO;
         return true;
     }
+    if (n == 3 && is(seg[2], len[2], "changes")) {
+        out->kind = RT_CHANGES;
+        return true;
+    }
+    enum route_kind sub = RT_ITEM; /* what follows the id: nothing, history or restore */
+    if (n == 5) {
+        if (is(seg[4], len[4], "history"))
+            sub = RT_HISTORY;
+        else if (is(seg[4], len[4], "restore"))
+            sub = RT_RESTORE;
+        else
+            return false;
+    }
     const struct resource *res = resource_by_path(seg[2], len[2]);
     bool hip = is(seg[2], len[2], "hipusers");
-    if (!res && !hip)
+    if (!res && !(hip && n < 5))
         return false;
     if (n == 3) {
         out->kind = hip ? RT_HIPUSERS : RT_COLLECTION;
@@ -111,7 +124,7 @@ bool route_match(const char *path, struct arena *a, struct route *out)
     char *id = percent_decode(seg[3], len[3], a);
     if (!id || !*id || strlen(id) > ROUTE_ID_MAX)
         return false;
-    out->kind = hip ? RT_HIPUSER : RT_ITEM;
+    out->kind = hip ? RT_HIPUSER : sub;
     out->res = hip ? resource_get(R_EKAUSER) : res;
     out->id = id;
     return true;
@@ -130,7 +143,11 @@ const char *route_allow(enum route_kind kind)
     case RT_METRICS:
     case RT_HEALTHZ:
     case RT_READYZ:
+    case RT_HISTORY:
+    case RT_CHANGES:
         return "GET";
+    case RT_RESTORE:
+        return "POST";
     case RT_LOGIN:
     case RT_REFRESH_TOKEN:
     case RT_REFRESH:
@@ -146,10 +163,17 @@ enum metric_route route_metric(const struct route *rt)
         [R_EKAUSER] = MR_EKAUSER_COLLECTION, [R_DOCTOR] = MR_DOCTOR_COLLECTION, [R_CLINIC] = MR_CLINIC_COLLECTION};
     static const enum metric_route item[R_COUNT] = {
         [R_EKAUSER] = MR_EKAUSER_ITEM, [R_DOCTOR] = MR_DOCTOR_ITEM, [R_CLINIC] = MR_CLINIC_ITEM};
+    static const enum metric_route history[R_COUNT] = {
+        [R_EKAUSER] = MR_EKAUSER_HISTORY, [R_DOCTOR] = MR_DOCTOR_HISTORY, [R_CLINIC] = MR_CLINIC_HISTORY};
+    static const enum metric_route restore[R_COUNT] = {
+        [R_EKAUSER] = MR_EKAUSER_RESTORE, [R_DOCTOR] = MR_DOCTOR_RESTORE, [R_CLINIC] = MR_CLINIC_RESTORE};
     switch (rt->kind) {
     case RT_NOT_FOUND: return MR_UNROUTED;
     case RT_COLLECTION: return rt->res && rt->res->kind < R_COUNT ? collection[rt->res->kind] : MR_OTHER;
     case RT_ITEM: return rt->res && rt->res->kind < R_COUNT ? item[rt->res->kind] : MR_OTHER;
+    case RT_HISTORY: return rt->res && rt->res->kind < R_COUNT ? history[rt->res->kind] : MR_OTHER;
+    case RT_RESTORE: return rt->res && rt->res->kind < R_COUNT ? restore[rt->res->kind] : MR_OTHER;
+    case RT_CHANGES: return MR_CHANGES;
     case RT_BUSINESS_INFO: return MR_BUSINESS_INFO;
     case RT_HIPUSERS: return MR_HIPUSERS_COLLECTION;
     case RT_HIPUSER: return MR_HIPUSERS_ITEM;

@@ -17,6 +17,9 @@ enum route_kind {
     RT_BUSINESS_INFO, /* /cdr/v1/get_business_info/ */
     RT_HIPUSERS,      /* /cdr/v1/hipusers/ */
     RT_HIPUSER,       /* /cdr/v1/hipusers/{id} */
+    RT_HISTORY,       /* /cdr/v1/{resource}/{id}/history */
+    RT_RESTORE,       /* /cdr/v1/{resource}/{id}/restore */
+    RT_CHANGES,       /* /cdr/v1/changes/ */
     RT_LOGIN,         /* /connect-auth/v1/account/login */
     RT_REFRESH_TOKEN, /* /connect-auth/v1/account/refresh-token */
     RT_REFRESH,       /* /connect-auth/v1/account/refresh (deprecated) */

@@ -46,6 +46,27 @@ const char *http_header(struct request *rq, const char *name)
     return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
 }
 
+struct query_each {
+    bool (*fn)(void *ctx, const char *name, const char *value);
+    void *ctx;
+    bool ok;
+};
+
+static enum MHD_Result each_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    struct query_each *q = cls;
+    q->ok = q->fn(q->ctx, key ? key : "", value ? value : "");
+    return q->ok ? MHD_YES : MHD_NO;
+}
+
+bool http_query_each(struct request *rq, bool (*fn)(void *ctx, const char *name, const char *value), void *ctx)
+{
+    struct query_each q = {.fn = fn, .ctx = ctx, .ok = true};
+    MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, each_arg, &q);
+    return q.ok;
+}
+
 static enum method parse_method(const char *m)
 {
     static const struct {
@@ -97,7 +118,7 @@ static void stream_done(void *cls)
     free(resp);
 }
 
-/* Never called: HEAD responses carry no body (libmicrohttpd sends only the headers). */
+/* Never called: HEAD and 304 responses carry no body (libmicrohttpd sends only the headers). */
 static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)cls;
@@ -141,13 +162,18 @@ static enum MHD_Result send_response(struct request *rq)
             stream_done(copy);
             return MHD_NO;
         }
+    } else if (rq->resp.status == 304) {
+        r = MHD_create_response_from_callback(rq->resp.len, 1024, no_body, NULL, NULL);
     } else {
         r = MHD_create_response_from_buffer(rq->resp.len, rq->resp.body, MHD_RESPMEM_PERSISTENT);
     }
     if (!r)
         return MHD_NO;
-    MHD_add_response_header(r, "Content-Type",
-                            rq->resp.content_type ? rq->resp.content_type : "application/json; charset=utf-8");
+    if (rq->resp.status != 304) /* no body, so no representation metadata (RFC 9110 §15.4.5) */
+        MHD_add_response_header(r, "Content-Type",
+                                rq->resp.content_type ? rq->resp.content_type : "application/json; charset=utf-8");
+    if (rq->resp.etag)
+        MHD_add_response_header(r, "ETag", rq->resp.etag);
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "X-Request-Id", rq->request_id);
@@ -328,10 +354,13 @@ static const char *log_path(struct request *rq)
     const struct route *rt = &rq->route;
     if (rt->kind == RT_NOT_FOUND)
         return "(unrouted)";
-    if (rt->kind != RT_ITEM && rt->kind != RT_HIPUSER)
+    if (rt->kind != RT_ITEM && rt->kind != RT_HIPUSER && rt->kind != RT_HISTORY && rt->kind != RT_RESTORE)
         return rq->path;
-    return arena_printf(&rq->arena, "/cdr/v1/%s/%s", rt->kind == RT_HIPUSER ? "hipusers" : rt->res->path,
-                        rq->log_id ? rq->log_id : "{id}");
+    return arena_printf(&rq->arena, "/cdr/v1/%s/%s%s", rt->kind == RT_HIPUSER ? "hipusers" : rt->res->path,
+                        rq->log_id ? rq->log_id : "{id}",
+                        rt->kind == RT_HISTORY   ? "/history"
+                        : rt->kind == RT_RESTORE ? "/restore"
+                                                 : "");
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)

@@ -154,5 +154,17 @@ json_t *model_render(const struct resource *r, const struct record *rec);
 json_t *model_export(const struct resource *r, const struct record *rec);
 /* The link field of r (by Eka id, not its partner-id twin) for relation rel, or NULL. */
 const struct field *model_link_field(const struct resource *r, enum rel rel);
+/* A strong entity tag of the object model_render shows, quoted: a hash of its exact bytes,
+ * so it changes exactly when what GET shows changes. */
+#define ETAG_MAX 32
+void model_etag(const struct resource *r, const struct record *rec, char out[ETAG_MAX]);
+/* The same from the object model_render made. */
+void model_etag_of(const json_t *rendered, char out[ETAG_MAX]);
+
+/* What a write changed, for the history: {"field":{"from":..,"to":..}} for every field whose
+ * value as GET shows it differs, and every link list (as Eka ids, under the name of its
+ * field: doctor_ids, clinic_ids) that differs. before NULL: a create, every field after has
+ * (and every non-empty link list) with from null. */
+json_t *model_changes(const struct resource *r, const struct record *before, const struct record *after);
 
 #endif

@@ -1,6 +1,9 @@
 /* Records to the JSON a GET shows, driven by the same field table. Eka's OpenAPI types
  * these properties as plain strings and arrays, so a value the record does not have is
  * left out of the object: null is never rendered. */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/field.h"
@@ -25,9 +28,11 @@ static json_t *render_links(const struct resource *target, const struct reflist 
     return arr;
 }
 
-/* A field's value as a GET shows it. */
+/* A stored value as GET shows it; NULL when the field has none. */
 static json_t *render_value(const struct field *f, const struct fval *v)
 {
+    if (f->type == FT_LINKS || v->state != V_SET)
+        return NULL;
     if (f->type == FT_BOOL)
         return json_boolean(v->b);
     if (f->type == FT_STRLIST) {
@@ -52,10 +57,9 @@ json_t *model_render(const struct resource *r, const struct record *rec)
     json_object_set_new(o, "id", json_string(rec->id));
     for (size_t i = 0; i < r->nfields; i++) {
         const struct field *f = &r->fields[i];
-        const struct fval *v = &rec->v[i];
-        if (f->type == FT_LINKS || v->state != V_SET)
+        json_t *out = render_value(f, &rec->v[i]);
+        if (!out)
             continue;
-        json_t *out = render_value(f, v);
         json_t *first = f->primary_as ? json_array_get(out, 0) : NULL;
         if (json_is_string(first))
             json_object_set(o, f->primary_as, first);
@@ -77,6 +81,14 @@ const struct field *model_link_field(const struct resource *r, enum rel rel)
     return NULL;
 }
 
+static json_t *link_ids(const struct reflist *l)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(arr, json_string(l->items[i].id));
+    return arr;
+}
+
 json_t *model_export(const struct resource *r, const struct record *rec)
 {
     json_t *o = json_object();
@@ -88,12 +100,65 @@ json_t *model_export(const struct resource *r, const struct record *rec)
     }
     for (size_t v = 0; v < r->nviews; v++) {
         const struct field *f = model_link_field(r, r->views[v].rel);
-        json_t *ids = json_array();
-        for (size_t k = 0; k < rec->links[v].n; k++)
-            json_array_append_new(ids, json_string(rec->links[v].items[k].id));
-        json_object_set_new(o, f->name, ids);
+        json_object_set_new(o, f->name, link_ids(&rec->links[v]));
     }
     set_str(o, "created_at", rec->created_at);
     set_str(o, "updated_at", rec->updated_at);
     return o;
+}
+
+void model_etag(const struct resource *r, const struct record *rec, char out[ETAG_MAX])
+{
+    json_t *o = model_render(r, rec);
+    model_etag_of(o, out);
+    json_decref(o);
+}
+
+void model_etag_of(const json_t *rendered, char out[ETAG_MAX])
+{
+    char *txt = rendered ? json_dumps(rendered, JSON_COMPACT) : NULL;
+    unsigned char h[16];
+    /* the rendering cannot fail short of memory; an ETag then matches nothing sent before */
+    if (!txt || crypto_generichash(h, sizeof h, (const unsigned char *)txt, strlen(txt), NULL, 0) != 0)
+        randombytes_buf(h, sizeof h);
+    free(txt);
+    out[0] = '"';
+    sodium_bin2base64(out + 1, ETAG_MAX - 2, h, sizeof h, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    size_t n = strlen(out);
+    out[n] = '"';
+    out[n + 1] = '\0';
+}
+
+
+/* One member of a change: from and to, taking ownership of both (NULL: null). */
+static void put_change(json_t *changes, const char *name, json_t *from, json_t *to, bool create)
+{
+    bool empty_list = !to || (json_is_array(to) && json_array_size(to) == 0);
+    if ((create && empty_list) || (!create && json_equal(from ? from : json_null(), to ? to : json_null()))) {
+        json_decref(from);
+        json_decref(to);
+        return;
+    }
+    json_object_set_new(changes, name,
+                        json_pack("{s:o, s:o}", "from", from ? from : json_null(), "to", to ? to : json_null()));
+}
+
+json_t *model_changes(const struct resource *r, const struct record *before, const struct record *after)
+{
+    json_t *changes = json_object();
+    for (size_t i = 0; i < r->nfields; i++) {
+        const struct field *f = &r->fields[i];
+        if (f->type == FT_LINKS)
+            continue;
+        put_change(changes, f->name, before ? render_value(f, &before->v[i]) : NULL,
+                   after ? render_value(f, &after->v[i]) : NULL, !before);
+    }
+    for (size_t v = 0; v < r->nviews; v++) {
+        const struct field *f = model_link_field(r, r->views[v].rel);
+        if (!f)
+            continue;
+        put_change(changes, f->name, before ? link_ids(&before->links[v]) : NULL,
+                   after ? link_ids(&after->links[v]) : NULL, !before);
+    }
+    return changes;
 }

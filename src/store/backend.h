@@ -30,6 +30,15 @@ struct store_ops {
                              const struct fval *vals, char *id_out, size_t id_cap);
     /* SAVEPOINT, RELEASE, ROLLBACK TO (and RELEASE) of store_try's one savepoint */
     enum store_status (*savepoint)(struct store_tx *tx, enum savepoint_op op);
+    enum store_status (*find_any)(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                  const char *key, struct record *out, bool *deleted);
+    enum store_status (*restore)(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                 const char *id);
+    enum store_status (*log_append)(struct store_tx *tx, const char *tenant, struct change_entry *e);
+    enum store_status (*history)(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                 const char *id, struct change_entry **out, size_t *n);
+    enum store_status (*changes)(struct store_tx *tx, const char *tenant, int64_t after, int limit,
+                                 struct change_entry *out, int *count);
 
     enum store_status (*business_create)(struct store_tx *tx, const char *b_id, const char *name);
     enum store_status (*business_get)(struct store_tx *tx, const char *b_id, const char **name_out);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "model/validate.h"
+#include "store/sqlite_int.h"
 #include "util/log.h"
 
 /* Each entry moves the schema one version forward; never edit one that has shipped. */
@@ -88,6 +89,15 @@ static const char *const MIGRATIONS[] = {
     "ALTER TABLE user_doctor ADD COLUMN ord0 INTEGER; ALTER TABLE user_doctor ADD COLUMN ord1 INTEGER;"
     "ALTER TABLE user_clinic ADD COLUMN ord0 INTEGER; ALTER TABLE user_clinic ADD COLUMN ord1 INTEGER;"
     "ALTER TABLE doctor_clinic ADD COLUMN ord0 INTEGER; ALTER TABLE doctor_clinic ADD COLUMN ord1 INTEGER;",
+    /* 6: the change log (issue 10): one row per write of a record, numbered per tenant in
+     * commit order by the tenant's counter row, and per record by version; it serves each
+     * record's history and the tenant's feed. Records written before are filled in by
+     * sq_change_log_backfill (a create, and a delete for deleted ones). */
+    "CREATE TABLE change_seq (b_id TEXT PRIMARY KEY, last INTEGER NOT NULL);"
+    "CREATE TABLE change_log (b_id TEXT NOT NULL, seq INTEGER NOT NULL, resource TEXT NOT NULL,"
+    "  id TEXT NOT NULL, version INTEGER NOT NULL, action TEXT NOT NULL, at TEXT NOT NULL,"
+    "  client_id TEXT, request_id TEXT, changes TEXT NOT NULL,"
+    "  PRIMARY KEY (b_id, seq), UNIQUE (b_id, resource, id, version)) WITHOUT ROWID;",
 };
 
 /* Migration 4's backfill: the same key the model computes for new writes. */
@@ -167,6 +177,11 @@ bool migrations_apply(sqlite3 *db, struct herr *e)
         }
         if (v + 1 == 4)
             report_unkeyed_emails(db);
+        if (v + 1 == 6 && !sq_change_log_backfill(db)) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            herr_set(e, 500, "schema migration failed");
+            return false;
+        }
     }
     if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);

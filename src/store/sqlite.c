@@ -552,15 +552,28 @@ static enum store_status sq_update(struct store_tx *tx, const struct resource *r
     return sq_fail(tx, rc);
 }
 
-/* SELECT list shared by find and list: rid, id, created_at, updated_at, then the columns. */
-static int select_cols(const struct resource *r, char *buf, size_t cap)
+/* SELECT list shared by find and list: rid, id, created_at, updated_at, then the columns
+ * (and, with_deleted, deleted_at after them: column select_ncols(r)). */
+static int select_cols_ex(const struct resource *r, char *buf, size_t cap, bool with_deleted)
 {
     int n = 0;
     sqlcat(buf, cap, &n, "SELECT rid, id, created_at, updated_at");
     for (size_t i = 0; i < r->nfields; i++)
         if (r->fields[i].column)
             sqlcat(buf, cap, &n, ", %s", r->fields[i].column);
+    if (with_deleted)
+        sqlcat(buf, cap, &n, ", deleted_at");
     sqlcat(buf, cap, &n, " FROM %s", r->table);
+    return n;
+}
+
+static int select_cols(const struct resource *r, char *buf, size_t cap) { return select_cols_ex(r, buf, cap, false); }
+
+static int select_ncols(const struct resource *r)
+{
+    int n = 4;
+    for (size_t i = 0; i < r->nfields; i++)
+        n += r->fields[i].column != NULL;
     return n;
 }
 
@@ -762,6 +775,305 @@ static enum store_status sq_list(struct store_tx *tx, const struct resource *r, 
     return STORE_OK;
 }
 
+/* Eka id among all records (live or deleted), then a live record's partner_id, then the
+ * partner_id of the most recently deleted record. */
+static enum store_status sq_find_any(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                     const char *key, struct record *out, bool *deleted)
+{
+    char sql[SQL_MAX];
+    int n = select_cols_ex(r, sql, sizeof sql, true);
+    static const char *const where[] = {
+        " WHERE id = ? AND b_id = ?",
+        " WHERE partner_id = ? AND b_id = ? AND deleted_at IS NULL",
+        " WHERE partner_id = ? AND b_id = ? AND deleted_at IS NOT NULL ORDER BY deleted_at DESC, rid DESC LIMIT 1",
+    };
+    for (int k = 0; k < 3; k++) {
+        int end = n;
+        sqlcat(sql, sizeof sql, &end, "%s", where[k]);
+        sqlite3_stmt *st = sq_bind_texts(tx, sql, 2, key, tenant);
+        if (!st)
+            return tx->failed;
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            read_row(r, st, tx->a, out);
+            *deleted = sqlite3_column_type(st, select_ncols(r)) != SQLITE_NULL;
+            sqlite3_reset(st);
+            return load_links(tx, r, tenant, out);
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return sq_fail(tx, rc);
+    }
+    return STORE_NOT_FOUND;
+}
+
+/* The partial unique indexes cover live rows only, so bringing a row back is where a value
+ * taken meanwhile shows: the UPDATE fails on that index and names its field. */
+static enum store_status sq_restore(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                    const char *id)
+{
+    char sql[SQL_MAX];
+    int n = 0;
+    sqlcat(sql, sizeof sql, &n,
+           "UPDATE %s SET deleted_at = NULL, updated_at = ?3 WHERE id = ?1 AND b_id = ?2 AND deleted_at IS NOT NULL",
+           r->table);
+    sqlite3_stmt *st = sq_bind_texts(tx, sql, 3, id, tenant, tx->now_text);
+    if (!st)
+        return tx->failed;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return sqlite3_changes(SQ_CONN(tx)->db) ? STORE_OK : STORE_NOT_FOUND;
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return unique_fail(tx, r);
+    return sq_fail(tx, rc);
+}
+
+/* ---- the change log ---- */
+
+/* The tenant's next sequence number: a counter row per tenant, bumped in the unit's
+ * transaction (SQLite has one writer, so the order of the bumps is the commit order; a
+ * rolled-back unit gives its numbers back). */
+static enum store_status next_seq(struct store_tx *tx, const char *tenant, int64_t *seq)
+{
+    sqlite3_stmt *st = sq_bind_texts(tx,
+                                     "INSERT INTO change_seq (b_id, last) VALUES (?1, 1)"
+                                     " ON CONFLICT (b_id) DO UPDATE SET last = last + 1 RETURNING last",
+                                     1, tenant);
+    if (!st)
+        return tx->failed;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st, 0);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? STORE_OK : sq_fail(tx, rc);
+}
+
+/* Appends with an explicit time (the backfill of migration 6 dates entries in the past). */
+static enum store_status log_append_at(struct store_tx *tx, const char *tenant, struct change_entry *e,
+                                       const char *at)
+{
+    enum store_status ss = next_seq(tx, tenant, &e->seq);
+    if (ss != STORE_OK)
+        return ss;
+    sqlite3_stmt *st = sq_bind_texts(tx,
+                                     "SELECT coalesce(max(version), 0) + 1 FROM change_log"
+                                     " WHERE b_id = ? AND resource = ? AND id = ?",
+                                     3, tenant, e->r->path, e->id);
+    if (!st)
+        return tx->failed;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        e->version = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return sq_fail(tx, rc);
+    e->at = arena_strdup(tx->a, at);
+    st = sq_bind_texts(tx,
+                       "INSERT INTO change_log (b_id, seq, resource, id, version, action, at, client_id, request_id,"
+                       " changes) VALUES (?1, ?7, ?2, ?3, ?8, ?4, ?5, ?6, ?9, ?10)",
+                       5, tenant, e->r->path, e->id, change_action_name(e->action), e->at);
+    if (!st)
+        return tx->failed;
+    if (e->client_id && *e->client_id)
+        sqlite3_bind_text(st, 6, e->client_id, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 6);
+    sqlite3_bind_int64(st, 7, e->seq);
+    sqlite3_bind_int64(st, 8, e->version);
+    if (e->request_id && *e->request_id)
+        sqlite3_bind_text(st, 9, e->request_id, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 9);
+    sqlite3_bind_text(st, 10, e->changes ? e->changes : "{}", -1, SQLITE_STATIC);
+    return sq_run(tx, st, NULL, NULL);
+}
+
+static enum store_status sq_log_append(struct store_tx *tx, const char *tenant, struct change_entry *e)
+{
+    return log_append_at(tx, tenant, e, tx->now_text);
+}
+
+#define ENTRY_COLS "seq, resource, id, version, action, at, client_id, request_id, changes"
+
+static bool read_entry(sqlite3_stmt *st, struct arena *a, struct change_entry *e)
+{
+    static const char *const ACTIONS[] = {"create", "update", "delete", "restore"};
+    memset(e, 0, sizeof *e);
+    e->seq = sqlite3_column_int64(st, 0);
+    const char *res = (const char *)sqlite3_column_text(st, 1);
+    e->r = res ? resource_by_path(res, strlen(res)) : NULL;
+    e->id = sq_text(st, 2, a);
+    e->version = sqlite3_column_int64(st, 3);
+    const char *action = (const char *)sqlite3_column_text(st, 4);
+    int k = 0;
+    while (k < 4 && !(action && strcmp(action, ACTIONS[k]) == 0))
+        k++;
+    e->action = (enum change_action)k;
+    e->at = sq_text(st, 5, a);
+    e->client_id = sq_text(st, 6, a);
+    e->request_id = sq_text(st, 7, a);
+    e->changes = sq_text(st, 8, a);
+    if (!e->r || k == 4 || !e->id || !e->at || !e->changes) {
+        log_line("error", "change_log: a row the server cannot read", res, (long)e->seq);
+        return false;
+    }
+    return true;
+}
+
+static enum store_status sq_history(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                    const char *id, struct change_entry **out, size_t *n)
+{
+    sqlite3_stmt *st = sq_bind_texts(tx,
+                                     "SELECT " ENTRY_COLS " FROM change_log"
+                                     " WHERE b_id = ? AND resource = ? AND id = ? ORDER BY version",
+                                     3, tenant, r->path, id);
+    if (!st)
+        return tx->failed;
+    size_t cap = 8, k = 0;
+    struct change_entry *items = arena_alloc(tx->a, cap * sizeof *items);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (k == cap) {
+            struct change_entry *bigger = arena_alloc(tx->a, 2 * cap * sizeof *items);
+            memcpy(bigger, items, k * sizeof *items);
+            items = bigger;
+            cap *= 2;
+        }
+        if (!read_entry(st, tx->a, &items[k++])) {
+            sqlite3_reset(st);
+            return store_fail(tx, STORE_ERROR, NULL, 0);
+        }
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return sq_fail(tx, rc);
+    *out = items;
+    *n = k;
+    return k ? STORE_OK : STORE_NOT_FOUND;
+}
+
+static enum store_status sq_changes(struct store_tx *tx, const char *tenant, int64_t after, int limit,
+                                    struct change_entry *out, int *count)
+{
+    *count = 0;
+    sqlite3_stmt *st = sq_bind_texts(tx,
+                                     "SELECT " ENTRY_COLS " FROM change_log"
+                                     " WHERE b_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                                     1, tenant);
+    if (!st)
+        return tx->failed;
+    sqlite3_bind_int64(st, 2, after);
+    sqlite3_bind_int(st, 3, limit);
+    int got = 0, rc = SQLITE_DONE;
+    while (got < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!read_entry(st, tx->a, &out[got])) {
+            sqlite3_reset(st);
+            return store_fail(tx, STORE_ERROR, NULL, 0);
+        }
+        got++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sq_fail(tx, rc);
+    *count = got;
+    return STORE_OK;
+}
+
+/* Migration 6: records written before the change log get the entries they would have had:
+ * a create (every field and link as the record is now, dated created_at) and, for deleted
+ * ones, a delete (dated deleted_at), each tenant's in time order. Runs inside the
+ * migration's transaction on the migrating connection. */
+bool sq_change_log_backfill(sqlite3 *db)
+{
+    struct sqlite_conn *c = calloc(1, sizeof *c); /* borrows db for the statement cache */
+    if (!c)
+        return false;
+    c->db = db;
+    sq_conn_unit_start(c);
+    struct arena a;
+    arena_init(&a);
+    struct store_tx tx = {.conn = c, .a = &a, .write = true};
+    char sql[SQL_MAX];
+    int n = 0;
+    sqlcat(sql, sizeof sql, &n, "SELECT k, rid, at, del FROM (");
+    for (int k = 0; k < R_COUNT; k++) {
+        const char *t = resource_get((enum rkind)k)->table;
+        sqlcat(sql, sizeof sql, &n,
+               "%sSELECT %d AS k, rid, created_at AS at, 0 AS del FROM %s"
+               " UNION ALL SELECT %d, rid, deleted_at, 1 FROM %s WHERE deleted_at IS NOT NULL",
+               k ? " UNION ALL " : "", k, t, k, t);
+    }
+    sqlcat(sql, sizeof sql, &n, ") ORDER BY at, del, k, rid");
+    sqlite3_stmt *ev = NULL;
+    bool ok = sqlite3_prepare_v2(db, sql, -1, &ev, NULL) == SQLITE_OK;
+    int rc = SQLITE_DONE;
+    long done = 0;
+    while (ok && (rc = sqlite3_step(ev)) == SQLITE_ROW) {
+        const struct resource *r = resource_get((enum rkind)sqlite3_column_int(ev, 0));
+        int64_t rid = sqlite3_column_int64(ev, 1);
+        bool del = sqlite3_column_int(ev, 3) != 0;
+        char q[SQL_MAX];
+        int qn = select_cols_ex(r, q, sizeof q, false);
+        sqlcat(q, sizeof q, &qn, " WHERE rid = ?");
+        sqlite3_stmt *st = sq_prep(&tx, q);
+        const char *tenant = NULL, *at = NULL;
+        struct record rec = {0};
+        ok = st != NULL;
+        if (ok) {
+            sqlite3_bind_int64(st, 1, rid);
+            ok = sqlite3_step(st) == SQLITE_ROW;
+            if (ok)
+                read_row(r, st, &a, &rec);
+            sqlite3_reset(st);
+        }
+        if (ok) {
+            n = 0;
+            sqlcat(sql, sizeof sql, &n, "SELECT b_id, %s FROM %s WHERE rid = ?", del ? "deleted_at" : "created_at",
+                   r->table);
+            st = sq_prep(&tx, sql);
+            ok = st != NULL;
+            if (ok) {
+                sqlite3_bind_int64(st, 1, rid);
+                ok = sqlite3_step(st) == SQLITE_ROW;
+                tenant = ok ? sq_text(st, 0, &a) : NULL;
+                at = ok ? sq_text(st, 1, &a) : NULL;
+                sqlite3_reset(st);
+                ok = tenant && at;
+            }
+        }
+        struct change_entry e = {.r = r, .id = rec.id, .action = del ? CHANGE_DELETE : CHANGE_CREATE};
+        if (ok && !del) {
+            ok = load_links(&tx, r, tenant, &rec) == STORE_OK;
+            json_t *ch = ok ? model_changes(r, NULL, &rec) : NULL;
+            char *txt = ch ? json_dumps(ch, JSON_COMPACT) : NULL;
+            json_decref(ch);
+            e.changes = txt ? arena_strdup(&a, txt) : NULL;
+            free(txt);
+            ok = e.changes != NULL;
+        }
+        ok = ok && log_append_at(&tx, tenant, &e, at) == STORE_OK;
+        if (++done % 256 == 0) { /* bounded memory, however many records */
+            arena_release(&a);
+            arena_init(&a);
+        }
+    }
+    if (ok && rc != SQLITE_DONE)
+        ok = false;
+    if (!ok)
+        log_line("error", "migration 6: the change log could not be filled", sqlite3_errmsg(db), done);
+    sqlite3_finalize(ev);
+    arena_release(&a);
+    for (int i = 0; i < c->ncached; i++) {
+        sqlite3_finalize(c->cache[i].st);
+        free(c->cache[i].sql);
+    }
+    free(c);
+    return ok;
+}
+
 static void sq_close(struct store *base)
 {
     struct sqlite_store *s = S(base);
@@ -786,6 +1098,11 @@ const struct store_ops SQLITE_OPS = {
     .list = sq_list,
     .put = sq_put,
     .savepoint = sq_savepoint,
+    .find_any = sq_find_any,
+    .restore = sq_restore,
+    .log_append = sq_log_append,
+    .history = sq_history,
+    .changes = sq_changes,
     .business_create = sq_business_create,
     .business_get = sq_business_get,
     .business_list = sq_business_list,

@@ -59,6 +59,9 @@ enum store_status sq_run(struct store_tx *tx, sqlite3_stmt *st, const char *key,
 
 #define SQ_CONN(tx) ((struct sqlite_conn *)(tx)->conn)
 
+/* Migration 6: the change log entries of the records written before it (sqlite.c). */
+bool sq_change_log_backfill(sqlite3 *db);
+
 extern const struct store_ops SQLITE_OPS;
 /* The login tables' operations, filled into SQLITE_OPS. */
 enum store_status sq_business_create(struct store_tx *tx, const char *b_id, const char *name);

@@ -310,6 +310,45 @@ enum store_status store_list(struct store_tx *tx, const struct resource *r, cons
     OP(list, r, tenant, after, limit, out, count, next);
 }
 
+enum store_status store_find_any(struct store_tx *tx, const struct resource *r, const char *tenant, const char *key,
+                                 struct record *out, bool *deleted)
+{
+    OP(find_any, r, tenant, key, out, deleted);
+}
+
+enum store_status store_restore(struct store_tx *tx, const struct resource *r, const char *tenant, const char *id)
+{
+    WOP(restore, r, tenant, id);
+}
+
+const char *change_action_name(enum change_action a)
+{
+    switch (a) {
+    case CHANGE_CREATE: return "create";
+    case CHANGE_UPDATE: return "update";
+    case CHANGE_DELETE: return "delete";
+    case CHANGE_RESTORE: return "restore";
+    }
+    return "?";
+}
+
+enum store_status store_log_append(struct store_tx *tx, const char *tenant, struct change_entry *e)
+{
+    WOP(log_append, tenant, e);
+}
+
+enum store_status store_history(struct store_tx *tx, const struct resource *r, const char *tenant, const char *id,
+                                struct change_entry **out, size_t *n)
+{
+    OP(history, r, tenant, id, out, n);
+}
+
+enum store_status store_changes(struct store_tx *tx, const char *tenant, int64_t after, int limit,
+                                struct change_entry *out, int *count)
+{
+    OP(changes, tenant, after, limit, out, count);
+}
+
 enum store_status store_business_create(struct store_tx *tx, const char *b_id, const char *name)
 {
     WOP(business_create, b_id, name);

@@ -137,6 +137,46 @@ enum store_status store_put(struct store_tx *tx, const struct resource *r, const
  * unit goes on as if fn had not run (the failure does not doom it); *conflict names the key
  * of a conflict. Any other failure dooms the unit as usual. No store_try inside another. */
 enum store_status store_try(struct store_tx *tx, store_fn fn, void *ctx, const char **conflict);
+/* Like store_find, deleted records too: the Eka id among all the tenant's records, else the
+ * partner_id of a live record, else that of the most recently deleted one. *deleted tells
+ * whether the record found is deleted. */
+enum store_status store_find_any(struct store_tx *tx, const struct resource *r, const char *tenant, const char *key,
+                                 struct record *out, bool *deleted);
+/* Brings the tenant's soft-deleted record id (an Eka id) back with its fields and links, in
+ * its place in creation order, updated_at now. STORE_NOT_FOUND: no deleted record with that
+ * id; STORE_CONFLICT: one of its unique values is taken by a live record (named). */
+enum store_status store_restore(struct store_tx *tx, const struct resource *r, const char *tenant, const char *id);
+
+/* ---- the change log: each record's history and the tenant's feed ---- */
+
+enum change_action { CHANGE_CREATE, CHANGE_UPDATE, CHANGE_DELETE, CHANGE_RESTORE };
+const char *change_action_name(enum change_action a);
+
+/* One write of one record. */
+struct change_entry {
+    int64_t seq;               /* the tenant's sequence: strictly increasing in commit order */
+    const struct resource *r;  /* what kind of record */
+    const char *id;            /* its Eka id */
+    int64_t version;           /* the record's own count of entries: 1 is its create */
+    enum change_action action;
+    const char *at;            /* the unit's time, as stored */
+    const char *client_id;     /* the caller's API client, NULL when unknown */
+    const char *request_id;    /* the X-Request-Id of the write, NULL when unknown */
+    const char *changes;       /* a JSON object as text: {"field":{"from":..,"to":..}} */
+};
+
+/* Appends an entry to the tenant's log in the unit's transaction (so it commits or rolls
+ * back with the change): e->seq (the tenant's next), e->version (the record's next) and
+ * e->at (the unit's time) are assigned here; the other members are the caller's. Writes
+ * of one tenant get their seq in commit order: a backend serialises them from here on. */
+enum store_status store_log_append(struct store_tx *tx, const char *tenant, struct change_entry *e);
+/* Every entry of record id (an Eka id) of the tenant, oldest first, in the unit's arena;
+ * STORE_NOT_FOUND when it has none. */
+enum store_status store_history(struct store_tx *tx, const struct resource *r, const char *tenant, const char *id,
+                                struct change_entry **out, size_t *n);
+/* Up to limit entries of the tenant with seq > after, in seq order. */
+enum store_status store_changes(struct store_tx *tx, const char *tenant, int64_t after, int limit,
+                                struct change_entry *out, int *count);
 
 /* ---- business login: ids and hashes are made by the caller; the store keeps them ---- */
 

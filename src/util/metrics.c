@@ -26,6 +26,13 @@ static const char *const ROUTE_NAMES[MR_COUNT] = {
     [MR_METRICS] = "metrics",
     [MR_HEALTHZ] = "healthz",
     [MR_READYZ] = "readyz",
+    [MR_EKAUSER_HISTORY] = "ekauser_history",
+    [MR_DOCTOR_HISTORY] = "doctor_history",
+    [MR_CLINIC_HISTORY] = "clinic_history",
+    [MR_EKAUSER_RESTORE] = "ekauser_restore",
+    [MR_DOCTOR_RESTORE] = "doctor_restore",
+    [MR_CLINIC_RESTORE] = "clinic_restore",
+    [MR_CHANGES] = "changes",
     [MR_OTHER] = "other",
 };
 

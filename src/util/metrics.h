@@ -33,6 +33,13 @@ enum metric_route {
     MR_METRICS,
     MR_HEALTHZ,
     MR_READYZ,
+    MR_EKAUSER_HISTORY,
+    MR_DOCTOR_HISTORY,
+    MR_CLINIC_HISTORY,
+    MR_EKAUSER_RESTORE,
+    MR_DOCTOR_RESTORE,
+    MR_CLINIC_RESTORE,
+    MR_CHANGES,
     MR_OTHER, /* a route without a template of its own here */
     MR_COUNT
 };

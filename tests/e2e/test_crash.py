@@ -7,7 +7,10 @@ clinics), SIGKILL at a random moment, restart on the same data directory, then c
   * a request in flight at the kill is all-or-nothing: the record equals either the last
     acknowledged state or the full state that request would have produced;
   * a rejected request (400) changed nothing, and no user appears that nobody created;
-  * no link row points at a user that does not exist, and PRAGMA integrity_check says ok.
+  * no link row points at a user that does not exist, and PRAGMA integrity_check says ok;
+  * the change log (issue 10) went with the data: every acknowledged write is in its user's
+    history under its X-Request-Id, no rejected request is, the request in flight is there
+    exactly when its change is, and each tenant's feed is numbered 1..N without a gap.
 
 Each worker thread owns its users, so a user has at most one request in flight at the kill.
 The model accumulates over the rounds: every round re-checks everything written before.
@@ -90,6 +93,7 @@ class Pending:
     def __init__(self, kind, tenant, uid, email, new_state, valid, desc):
         self.kind, self.tenant, self.uid, self.email = kind, tenant, uid, email
         self.new_state, self.valid, self.desc = new_state, valid, desc
+        self.rid = "crash-%d" % uniq()  # its X-Request-Id: the history names it
 
 
 class Model:
@@ -98,6 +102,8 @@ class Model:
     def __init__(self):
         self.users = {t: {} for t in TENANTS}
         self.owner = {}  # uid -> worker id
+        self.acked = {}  # uid -> request ids of its acknowledged writes, not yet checked in its history
+        self.rejected = set()  # request ids answered 400
         self.lock = threading.Lock()
         self.failures = []
         self.stats = {"acked_post": 0, "acked_patch": 0, "rejected": 0, "inflight": 0,
@@ -208,11 +214,12 @@ class Worker(threading.Thread):
         return "impossible dob"
 
     # ---- the loop ----------------------------------------------------------------------
-    def send(self, method, path, body):
+    def send(self, method, path, body, rid):
         if self.conn is None:
             self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         self.conn.request(method, path, body=json.dumps(body).encode(),
-                          headers={"auth": self.tenant.token, "Content-Type": "application/json"})
+                          headers={"auth": self.tenant.token, "Content-Type": "application/json",
+                                   "X-Request-Id": rid})
         resp = self.conn.getresponse()
         data = resp.read()
         try:
@@ -251,7 +258,7 @@ class Worker(threading.Thread):
                 path = USERS + urllib.parse.quote(ident, safe="") + "/"
             self.pending = p
             try:
-                status, js = self.send(method, path, body)
+                status, js = self.send(method, path, body, p.rid)
             except (OSError, http.client.HTTPException) as e:
                 if self.ctx["kill_time"] is None:
                     self.model.fail("round %d: request failed while the server was alive: %s: %r"
@@ -265,6 +272,8 @@ class Worker(threading.Thread):
             self.pending = None
             if not valid:
                 self.model.count("rejected")
+                with self.model.lock:
+                    self.model.rejected.add(p.rid)
                 continue
             if method == "POST":
                 uid = js["ekaid"]
@@ -272,6 +281,8 @@ class Worker(threading.Thread):
                 self.model.count("acked_post")
             else:
                 self.model.count("acked_patch")
+            with self.model.lock:
+                self.model.acked.setdefault(uid, []).append(p.rid)
             mine[uid] = st
             users[uid] = st
 
@@ -314,9 +325,46 @@ class CrashConsistencyTest(unittest.TestCase):
     def tearDown(self):
         self.srv.cleanup()
 
+    def verify_log(self, model, rnd, users, applied, not_applied):
+        """The change log after the restart: acknowledged writes in, rejected ones out, a
+        request in flight in exactly when its change is there (applied / not_applied: their
+        request ids; one that cannot be told apart is in neither); each tenant's feed is
+        numbered 1..N. users: whose histories to read (all written to since the last check)."""
+        for b_id, t in self.tenants.items():
+            after, seqs = 0, []
+            while True:
+                r = self.srv.request("GET", "/cdr/v1/changes/?limit=1000&after=%d" % after, token=t.token)
+                self.assertEqual(r.status, 200, r)
+                seqs += [e["seq"] for e in r.json["changes"]]
+                if not r.json["changes"]:
+                    break
+                after = r.json["next_after"]
+            if seqs != list(range(1, len(seqs) + 1)):
+                model.fail("round %d: tenant %s's feed is not numbered 1..N: %s" % (rnd, b_id, seqs[:50]))
+        for uid, want in users.items():
+            b_id = next(b for b, known in model.users.items() if uid in known)
+            r = self.srv.request("GET", USERS + uid + "/history", token=self.tenants[b_id].token)
+            if r.status != 200:
+                model.fail("round %d: history of %s answered %s" % (rnd, uid, r))
+                continue
+            logged = [e["request_id"] for e in r.json["history"]]
+            if [e["version"] for e in r.json["history"]] != list(range(1, len(logged) + 1)):
+                model.fail("round %d: versions of %s are not 1..N: %s" % (rnd, uid, r.json["history"]))
+            for rid in want:
+                if rid not in logged:
+                    model.fail("round %d: write %s of %s (acknowledged, or in flight and applied) is not in "
+                               "its history %s" % (rnd, rid, uid, logged))
+            for rid in logged:
+                if rid in model.rejected or rid in not_applied:
+                    model.fail("round %d: request %s is in the history of %s but changed nothing" % (rnd, rid, uid))
+        model.acked.clear()
+
     def verify(self, model, workers, rnd):
         pend_patch = {}
         pend_post = {}
+        applied_rids = set()  # in-flight requests whose change is there
+        unapplied_rids = set()  # in-flight requests whose change is certainly not there
+        created = {}  # in-flight POST request id -> the user it made
         for w in workers:
             p = w.pending
             if p is None:
@@ -351,6 +399,9 @@ class CrashConsistencyTest(unittest.TestCase):
                                       p.desc if p else None))
                     elif p is not None and len(keys) == 2 and state_key(obs) == keys[1] != keys[0]:
                         applied += 1
+                        applied_rids.add(p.rid)
+                    elif p is not None and len(keys) == 2 and state_key(obs) == keys[0] != keys[1]:
+                        unapplied_rids.add(p.rid)
                     known[uid] = obs
                 else:
                     p = pend_post.get(obs["email"])
@@ -363,6 +414,8 @@ class CrashConsistencyTest(unittest.TestCase):
                         model.fail("round %d: in-flight POST half-applied: user %s is %s\n  request: %s"
                                    % (rnd, uid, show(obs), p.desc))
                     applied += 1
+                    applied_rids.add(p.rid)
+                    created[p.rid] = uid
                     known[uid] = obs
                     model.owner[uid] = next(w.wid for w in workers if w.pending is p)
             for uid in set(known) - seen:
@@ -370,6 +423,18 @@ class CrashConsistencyTest(unittest.TestCase):
                            % (rnd, uid, show(known[uid])))
                 del known[uid]
         model.count("inflight_applied", applied)
+        # the users whose histories to check, and the writes each must show
+        check = {uid: list(rids) for uid, rids in model.acked.items()}
+        for uid, p in pend_patch.items():
+            if not p.valid:
+                unapplied_rids.add(p.rid)
+            check.setdefault(uid, []).extend([p.rid] if p.rid in applied_rids else [])
+        for rid, uid in created.items():
+            check.setdefault(uid, []).append(rid)
+        for p in pend_post.values():
+            if p.rid not in created:
+                unapplied_rids.add(p.rid)
+        self.verify_log(model, rnd, check, applied_rids, unapplied_rids)
         res, orphans, db_users = integrity(self.srv.db)
         if res != ["ok"]:
             model.fail("round %d: integrity_check: %s" % (rnd, res[:10]))

@@ -36,7 +36,9 @@ TENANT = "7100000000000071"
 
 ROUTES = {"unrouted", "ekauser_collection", "ekauser_item", "doctor_collection", "doctor_item",
           "clinic_collection", "clinic_item", "hipusers_collection", "hipusers_item", "business_info",
-          "login", "refresh_token", "refresh", "metrics", "healthz", "readyz", "other"}
+          "login", "refresh_token", "refresh", "metrics", "healthz", "readyz", "ekauser_history",
+          "doctor_history", "clinic_history", "ekauser_restore", "doctor_restore", "clinic_restore", "changes",
+          "other"}
 # Every label value /metrics may ever show: a fixed set, whatever the clients send.
 LABEL_VALUES = {
     "route": ROUTES,

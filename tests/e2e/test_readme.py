@@ -1,5 +1,6 @@
 """The README's curl session, run as written (only the port and paths are pointed at a
 test server), so the walkthrough a newcomer follows can never rot."""
+import json
 import os
 import re
 import subprocess
@@ -51,6 +52,25 @@ class ReadmeTests(unittest.TestCase):
         self.assertEqual(lines[2], '{"status":"success","message":"EkaUser Deleted Successfully"}')
         self.assertIn('"message":"EkaUser not found"', lines[3])
         self.assertEqual(len(lines), 4, out.stdout)
+
+    def test_versions_session(self):
+        out = run_block(self.srv, readme_block("## Versions, history, the change feed and restore"))
+        self.assertEqual(out.returncode, 0, out.stderr + out.stdout)
+        lines = [l for l in out.stdout.splitlines() if l.strip()]
+        self.assertEqual(len(lines), 7, out.stdout)
+        self.assertRegex(lines[0], r'^\{"status":"success","ekaid":"c-[0-9a-f]{24}"\}$')
+        cid = json.loads(lines[0])["ekaid"]
+        self.assertEqual(lines[1], '{"status":"error","message":"precondition failed: the record has changed"}')
+        self.assertEqual(lines[2], "200")
+        hist = json.loads(lines[3])["history"]
+        self.assertEqual([(h["version"], h["action"]) for h in hist], [(1, "create"), (2, "update")])
+        self.assertEqual(hist[1]["changes"], {"city": {"from": None, "to": "Bangalore"}})
+        feed = json.loads(lines[4])
+        self.assertEqual([(c["seq"], c["id"], c["action"]) for c in feed["changes"]],
+                         [(1, cid, "create"), (2, cid, "update")])
+        self.assertEqual(feed["next_after"], 2)
+        self.assertEqual(lines[5], '{"status":"success","message":"Clinic Deleted Successfully"}')
+        self.assertEqual(lines[6], '{"status":"success","ekaid":"%s"}' % cid)
 
     def test_login_flow(self):
         out = run_block(self.srv, readme_block("## Logging in as a business"))

@@ -208,6 +208,7 @@ class MigrationTests(unittest.TestCase):
         self.srv.stop()
         db = sqlite3.connect(self.srv.db)
         db.executescript(
+            "DROP TABLE change_log; DROP TABLE change_seq;" +  # migration 6 undone
             # migration 5 undone: the link tables' per-side order columns
             "".join("ALTER TABLE %s DROP COLUMN ord0; ALTER TABLE %s DROP COLUMN ord1;" % (t, t)
                     for t in ("user_doctor", "user_clinic", "doctor_clinic")) +

@@ -4,11 +4,12 @@
  * NUL-terminated at the first NUL byte. route_match() runs on it, and percent_decode()
  * on the whole input (embedded NULs included).
  *
- * Invariants: an item route always carries a resource and a non-empty id, shorter
- * than the path, without '/' (over-long ids are router.c's own business: it refuses
- * them so the resource answers 404); a decoded string never gains a '/' that was
- * not in the input, and is never longer than the input. The route's metrics template is
- * one of the fixed list, "unrouted" exactly when nothing matched. */
+ * Invariants: an item route (and a record's history and restore) always carries a
+ * resource and a non-empty id, shorter than the path, without '/' (over-long ids are
+ * router.c's own business: it refuses them so the resource answers 404); a decoded
+ * string never gains a '/' that was not in the input, and is never longer than the
+ * input. The route's metrics template is one of the fixed list, "unrouted" exactly when
+ * nothing matched. */
 #include "fuzz_common.h"
 
 #include "http/router.h"
@@ -35,6 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         switch (rt.kind) {
         case RT_ITEM:
         case RT_HIPUSER:
+        case RT_HISTORY:
+        case RT_RESTORE:
             FUZZ_CHECK(rt.res != NULL);
             FUZZ_CHECK(rt.id != NULL && rt.id[0] != '\0');
             FUZZ_CHECK(strlen(rt.id) < strlen(path));
@@ -43,6 +46,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case RT_COLLECTION:
         case RT_HIPUSERS:
             FUZZ_CHECK(rt.res != NULL && rt.id == NULL);
+            break;
+        case RT_CHANGES:
+            FUZZ_CHECK(rt.res == NULL && rt.id == NULL);
             break;
         default:
             FUZZ_CHECK(rt.id == NULL);

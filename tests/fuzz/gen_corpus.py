@@ -130,9 +130,28 @@ def router_corpus():
         "escaped_nul": "/cdr/v1/ekauser/17633803%00/",
         "truncated_escape": "/cdr/v1/ekauser/abc%4",
         "double_slash": "/cdr/v1//ekauser/1/",
+        "history": "/cdr/v1/doctor/do1769174683513/history",
+        "restore": "/cdr/v1/clinic/c-ab2c-34f2d-2gwd-2g2g/restore/",
+        "changes": "/cdr/v1/changes/",
     }
     for name, p in paths.items():
         write(t, name, p)
+
+
+def etag_corpus():
+    t = "fuzz_etag"
+    fields = {
+        "strong": '"HLh2n0ZBlLvYZRz1IsMsxg"',
+        "weak": 'W/"HLh2n0ZBlLvYZRz1IsMsxg"',
+        "star": "*",
+        "list": '"a", W/"b",, "HLh2n0ZBlLvYZRz1IsMsxg" ',
+        "unquoted": "HLh2n0ZBlLvYZRz1IsMsxg",
+        "unterminated": '"abc',
+        "star_and_tag": '*, "x"',
+        "obs_text": '"\u00e9t\u00e9"',
+    }
+    for name, f in fields.items():
+        write(t, name, f)
 
 
 def jwt_corpus():
@@ -222,7 +241,8 @@ DICT_JWT = ["b_id", "b-id", "client_id", "jti", "sid", "iat", "exp", "iss", "alg
             "JWT", "kid", "eyJ", ".", "1769000000", "1769000000.5", "e+30", "E-7", "-", "null", "true", "[]", "{}",
             "\\u0000", "nbf", "crit", "hs256", "1769000060"]
 DICT_PATH = ["/cdr/v1/", "ekauser", "doctor", "clinic", "hipusers", "get_business_info", "/connect-auth/v1/account/",
-             "login", "refresh-token", "refresh", "%2F", "%2f", "%00", "%25", "/"]
+             "login", "refresh-token", "refresh", "%2F", "%2f", "%00", "%25", "/", "history", "restore", "changes"]
+DICT_ETAG = ['"', "W/", "*", ",", " ", "\t", '"HLh2n0ZBlLvYZRz1IsMsxg"']
 
 
 def write_dict(name, words):
@@ -240,8 +260,10 @@ if __name__ == "__main__":
     jwt_corpus()
     json_body_corpus()
     login_corpus()
+    etag_corpus()
     write_dict("fuzz_decode", DICT_JSON)
     write_dict("fuzz_json_body", DICT_JSON + ["CT:", "CT!", "application/json", "; charset=utf-8", "charset",
                                               "=\"", "latin1", "utf8"])
     write_dict("fuzz_jwt", DICT_JWT)
     write_dict("fuzz_router", DICT_PATH)
+    write_dict("fuzz_etag", DICT_ETAG)

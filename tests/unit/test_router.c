@@ -89,6 +89,36 @@ static void test_hipusers(void **state)
     NF("/cdr/v1/hipusers/%2F");
 }
 
+/* Issue 10: a record's history and restore, and the tenant's change feed. */
+static void test_versions_routes(void **state)
+{
+    struct arena *a = *state;
+    expect_route(a, "/cdr/v1/ekauser/123456789012345/history", RT_HISTORY, R_EKAUSER, "123456789012345");
+    expect_route(a, "/cdr/v1/doctor/do1234567890123/history/", RT_HISTORY, R_DOCTOR, "do1234567890123");
+    expect_route(a, "/cdr/v1/clinic/Part%20x/history", RT_HISTORY, R_CLINIC, "Part x");
+    expect_route(a, "/cdr/v1/clinic/c-0123456789abcdef01234567/restore", RT_RESTORE, R_CLINIC,
+                 "c-0123456789abcdef01234567");
+    expect_route(a, "/cdr/v1/ekauser/123456789012345/restore/", RT_RESTORE, R_EKAUSER, "123456789012345");
+    /* the words are ids where an id goes */
+    expect_route(a, "/cdr/v1/doctor/history", RT_ITEM, R_DOCTOR, "history");
+    expect_route(a, "/cdr/v1/doctor/restore/history", RT_HISTORY, R_DOCTOR, "restore");
+    expect_route(a, "/cdr/v1/changes", RT_CHANGES, -1, NULL);
+    expect_route(a, "/cdr/v1/changes/", RT_CHANGES, -1, NULL);
+    NF("/cdr/v1/changes/1");
+    NF("/cdr/v1/changes//");
+    NF("/cdr/v1/Changes/");
+    NF("/cdr/v1/ekauser/1/History");
+    NF("/cdr/v1/ekauser/1/histories");
+    NF("/cdr/v1/ekauser/1/history/x");
+    NF("/cdr/v1/ekauser/1/history//");
+    NF("/cdr/v1/ekauser//history");
+    NF("/cdr/v1/ekauser/%2F/history");
+    NF("/cdr/v1/hipusers/1/history");
+    NF("/cdr/v1/hipusers/1/restore");
+    NF("/cdr/v1/get_business_info/1/history");
+    NF("/cdr/v1/changes/1/history");
+}
+
 static void test_business_info(void **state)
 {
     struct arena *a = *state;
@@ -170,6 +200,13 @@ static void test_route_metric(void **state)
         {"/metrics", MR_METRICS},
         {"/healthz", MR_HEALTHZ},
         {"/readyz/", MR_READYZ},
+        {"/cdr/v1/ekauser/HIS-PATIENT-1/history", MR_EKAUSER_HISTORY},
+        {"/cdr/v1/doctor/x/history/", MR_DOCTOR_HISTORY},
+        {"/cdr/v1/clinic/c-1/history", MR_CLINIC_HISTORY},
+        {"/cdr/v1/ekauser/1/restore", MR_EKAUSER_RESTORE},
+        {"/cdr/v1/doctor/x/restore/", MR_DOCTOR_RESTORE},
+        {"/cdr/v1/clinic/c-1/restore", MR_CLINIC_RESTORE},
+        {"/cdr/v1/changes/", MR_CHANGES},
         {"/nowhere", MR_UNROUTED},
         {"/cdr/v1/ekauser/a/b", MR_UNROUTED},
     };
@@ -362,6 +399,9 @@ static void test_route_allow(void **state)
     assert_string_equal(route_allow(RT_METRICS), "GET");
     assert_string_equal(route_allow(RT_HEALTHZ), "GET");
     assert_string_equal(route_allow(RT_READYZ), "GET");
+    assert_string_equal(route_allow(RT_HISTORY), "GET");
+    assert_string_equal(route_allow(RT_CHANGES), "GET");
+    assert_string_equal(route_allow(RT_RESTORE), "POST");
     assert_string_equal(route_allow(RT_NOT_FOUND), "");
 }
 
@@ -373,6 +413,7 @@ int main(void)
         T(test_collections),
         T(test_items),
         T(test_hipusers),
+        T(test_versions_routes),
         T(test_business_info),
         T(test_auth_routes),
         T(test_ops_routes),

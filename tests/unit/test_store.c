@@ -879,6 +879,341 @@ static void test_concurrent_claims_of_one_unique_value(void **state)
     assert_int_equal(list_all(USER, t, 10, got, N + 1), 1);
 }
 
+/* ---- issue 10: find_any, restore and the change log ---- */
+
+struct any_op {
+    const struct resource *r;
+    const char *tenant, *key;
+    struct record rec;
+    bool deleted;
+};
+
+static enum store_status find_any_fn(struct store_tx *tx, void *c)
+{
+    struct any_op *o = c;
+    return store_find_any(tx, o->r, o->tenant, o->key, &o->rec, &o->deleted);
+}
+
+static enum store_status restore_fn(struct store_tx *tx, void *c)
+{
+    struct op *o = c;
+    return store_restore(tx, o->r, o->tenant, o->key);
+}
+
+static enum store_status restore_rec(const struct resource *r, const char *t, const char *id, const char **conflict)
+{
+    struct op o = {.r = r, .tenant = t, .key = id};
+    struct store_unit u = {.fn = restore_fn, .ctx = &o, .arena = &A};
+    enum store_status st = store_write(S, &u);
+    if (conflict)
+        *conflict = u.conflict;
+    return st;
+}
+
+/* The record find_any finds for key: its id, or NULL; *deleted tells which kind. */
+static const char *find_any(const struct resource *r, const char *t, const char *key, bool *deleted)
+{
+    struct any_op o = {.r = r, .tenant = t, .key = key};
+    enum store_status st = run(false, find_any_fn, &o);
+    if (st == STORE_NOT_FOUND)
+        return NULL;
+    assert_int_equal(st, STORE_OK);
+    *deleted = o.deleted;
+    return o.rec.id;
+}
+
+static void test_find_any_and_restore(void **state)
+{
+    (void)state;
+    const char *t = tenant(), *other = tenant();
+    bool deleted;
+    const char *c = insert_ok(CLINIC, t, "{\"name\":\"C\",\"address\":\"x\"}");
+    const char *first = insert_ok(USER, t, user_json(1, NULL));
+    const char *id = insert_ok(USER, t, user_json(2, "\"partner_id\":\"RP\",\"email\":\"r@example.com\""));
+    const char *last = insert_ok(USER, t, user_json(3, NULL));
+    link_ok(REL_USER_CLINIC, 0, id, (const char *[]){c}, 1, true);
+    assert_string_equal(find_any(USER, t, id, &deleted), id);
+    assert_false(deleted);
+    atomic_store(&clock_now, T0 + 1000);
+    assert_int_equal(delete_rec(USER, t, id), STORE_OK);
+    /* deleted: find no longer sees it, find_any does, by Eka id and by partner id */
+    assert_null(find(USER, t, id));
+    assert_string_equal(find_any(USER, t, id, &deleted), id);
+    assert_true(deleted);
+    assert_string_equal(find_any(USER, t, "RP", &deleted), id);
+    assert_true(deleted);
+    assert_null(find_any(USER, other, id, &deleted));
+    assert_null(find_any(USER, t, "nope", &deleted));
+    assert_null(find_any(DOCTOR, t, id, &deleted));
+    /* restore: only the tenant's own deleted record, by Eka id */
+    assert_int_equal(restore_rec(USER, other, id, NULL), STORE_NOT_FOUND);
+    assert_int_equal(restore_rec(USER, t, "RP", NULL), STORE_NOT_FOUND);
+    assert_int_equal(restore_rec(USER, t, first, NULL), STORE_NOT_FOUND); /* live */
+    assert_int_equal(restore_rec(USER, t, "000000000000000", NULL), STORE_NOT_FOUND);
+    atomic_store(&clock_now, T0 + 2000);
+    assert_int_equal(restore_rec(USER, t, id, NULL), STORE_OK);
+    json_t *u = find(USER, t, id);
+    assert_non_null(u);
+    assert_string_equal(str(u, "email"), "r@example.com");
+    assert_string_equal(str(u, "updated_at"), "2024-05-01T12:34:58.789Z");
+    assert_string_equal(str(json_array_get(json_object_get(u, "clinics"), 0), "id"), c);
+    const char *got[8];
+    assert_int_equal(list_all(USER, t, 10, got, 8), 3);
+    assert_string_equal(got[0], first);
+    assert_string_equal(got[1], id); /* its place in creation order */
+    assert_string_equal(got[2], last);
+    assert_int_equal(restore_rec(USER, t, id, NULL), STORE_NOT_FOUND); /* live again */
+    /* a unique value taken meanwhile: a conflict naming it, and the record stays deleted */
+    const char *fields[] = {"mobile", "email", "partner_id"};
+    const char *takers[] = {user_json(2, NULL), user_json(9, "\"email\":\"R@Example.com\""),
+                            user_json(8, "\"partner_id\":\"RP\"")};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(delete_rec(USER, t, id), STORE_OK);
+        const char *taker = insert_ok(USER, t, takers[i]);
+        const char *conflict = NULL;
+        assert_int_equal(restore_rec(USER, t, id, &conflict), STORE_CONFLICT);
+        assert_string_equal(conflict, fields[i]);
+        assert_null(find(USER, t, id));
+        assert_int_equal(delete_rec(USER, t, taker), STORE_OK);
+        assert_int_equal(restore_rec(USER, t, id, NULL), STORE_OK);
+    }
+    /* partner id: the live record first, else the one deleted last */
+    const char *d1 = insert_ok(DOCTOR, t, "{\"firstname\":\"A\",\"lastname\":\"B\",\"gender\":\"M\",\"partner_id\":\"DP\"}");
+    assert_int_equal(delete_rec(DOCTOR, t, d1), STORE_OK);
+    const char *d2 = insert_ok(DOCTOR, t, "{\"firstname\":\"A\",\"lastname\":\"B\",\"gender\":\"M\",\"partner_id\":\"DP\"}");
+    assert_string_equal(find_any(DOCTOR, t, "DP", &deleted), d2);
+    assert_false(deleted);
+    atomic_store(&clock_now, T0 + 9000);
+    assert_int_equal(delete_rec(DOCTOR, t, d2), STORE_OK);
+    assert_string_equal(find_any(DOCTOR, t, "DP", &deleted), d2);
+    assert_true(deleted);
+    assert_string_equal(find_any(DOCTOR, t, d1, &deleted), d1);
+}
+
+struct log_op {
+    const char *tenant;
+    struct change_entry e;
+    bool then_abort;
+    enum store_status second;
+    /* reads */
+    const struct resource *r;
+    const char *id;
+    struct change_entry *items;
+    size_t n;
+    int64_t after;
+    int limit, count;
+};
+
+static enum store_status append_fn(struct store_tx *tx, void *c)
+{
+    struct log_op *o = c;
+    enum store_status st = store_log_append(tx, o->tenant, &o->e);
+    if (st == STORE_OK && o->then_abort)
+        return STORE_ABORT;
+    if (st == STORE_OK && o->second)
+        return o->second;
+    return st;
+}
+
+static enum store_status history_fn(struct store_tx *tx, void *c)
+{
+    struct log_op *o = c;
+    return store_history(tx, o->r, o->tenant, o->id, &o->items, &o->n);
+}
+
+static enum store_status changes_fn(struct store_tx *tx, void *c)
+{
+    struct log_op *o = c;
+    return store_changes(tx, o->tenant, o->after, o->limit, o->items, &o->count);
+}
+
+static struct change_entry append(const char *t, const struct resource *r, const char *id, enum change_action a,
+                                  const char *client, const char *rid, const char *changes)
+{
+    struct log_op o = {.tenant = t,
+                       .e = {.r = r, .id = id, .action = a, .client_id = client, .request_id = rid, .changes = changes}};
+    assert_int_equal(run(true, append_fn, &o), STORE_OK);
+    return o.e;
+}
+
+static struct change_entry *feed(const char *t, int64_t after, int limit, int *count)
+{
+    struct log_op o = {.tenant = t, .after = after, .limit = limit};
+    o.items = arena_calloc(&A, (size_t)limit, sizeof *o.items);
+    assert_int_equal(run(false, changes_fn, &o), STORE_OK);
+    *count = o.count;
+    return o.items;
+}
+
+static void test_change_log(void **state)
+{
+    (void)state;
+    const char *t = tenant(), *other = tenant();
+    atomic_store(&clock_now, T0);
+    struct change_entry e = append(t, USER, "176000000000001", CHANGE_CREATE, "EC_1", "req-1", "{\"a\":1}");
+    assert_int_equal(e.seq, 1);
+    assert_int_equal(e.version, 1);
+    assert_string_equal(e.at, "2024-05-01T12:34:56.789Z");
+    atomic_store(&clock_now, T0 + 1);
+    e = append(t, CLINIC, "c-0123456789abcdef01234567", CHANGE_CREATE, NULL, NULL, "{}");
+    assert_int_equal(e.seq, 2);
+    assert_int_equal(e.version, 1);
+    e = append(t, USER, "176000000000001", CHANGE_UPDATE, "EC_2", "req-2", "{\"b\":{\"from\":null,\"to\":[]}}");
+    assert_int_equal(e.seq, 3);
+    assert_int_equal(e.version, 2);
+    /* another tenant numbers its own, and versions are per tenant too */
+    e = append(other, USER, "176000000000001", CHANGE_DELETE, NULL, NULL, "{}");
+    assert_int_equal(e.seq, 1);
+    assert_int_equal(e.version, 1);
+    /* the same id in another resource is another record */
+    e = append(t, DOCTOR, "176000000000001", CHANGE_RESTORE, NULL, NULL, "{}");
+    assert_int_equal(e.version, 1);
+    assert_int_equal(e.seq, 4);
+
+    struct log_op h = {.tenant = t, .r = USER, .id = "176000000000001"};
+    assert_int_equal(run(false, history_fn, &h), STORE_OK);
+    assert_int_equal(h.n, 2);
+    assert_int_equal(h.items[0].version, 1);
+    assert_int_equal(h.items[0].action, CHANGE_CREATE);
+    assert_string_equal(h.items[0].client_id, "EC_1");
+    assert_string_equal(h.items[0].request_id, "req-1");
+    assert_string_equal(h.items[0].changes, "{\"a\":1}");
+    assert_ptr_equal(h.items[0].r, USER);
+    assert_int_equal(h.items[1].version, 2);
+    assert_int_equal(h.items[1].action, CHANGE_UPDATE);
+    assert_string_equal(h.items[1].changes, "{\"b\":{\"from\":null,\"to\":[]}}");
+    assert_string_equal(h.items[1].at, "2024-05-01T12:34:56.790Z");
+    h = (struct log_op){.tenant = t, .r = CLINIC, .id = "c-0123456789abcdef01234567"};
+    assert_int_equal(run(false, history_fn, &h), STORE_OK);
+    assert_null(h.items[0].client_id);
+    assert_null(h.items[0].request_id);
+    /* none: not found, also from another tenant or resource */
+    h = (struct log_op){.tenant = other, .r = CLINIC, .id = "c-0123456789abcdef01234567"};
+    assert_int_equal(run(false, history_fn, &h), STORE_NOT_FOUND);
+    h = (struct log_op){.tenant = t, .r = CLINIC, .id = "176000000000001"};
+    assert_int_equal(run(false, history_fn, &h), STORE_NOT_FOUND);
+
+    int n;
+    struct change_entry *f = feed(t, 0, 10, &n);
+    assert_int_equal(n, 4);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(f[i].seq, i + 1);
+    assert_ptr_equal(f[1].r, CLINIC);
+    assert_ptr_equal(f[3].r, DOCTOR);
+    assert_int_equal(f[3].action, CHANGE_RESTORE);
+    f = feed(t, 1, 2, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(f[0].seq, 2);
+    assert_int_equal(f[1].seq, 3);
+    feed(t, 4, 10, &n);
+    assert_int_equal(n, 0);
+    f = feed(other, 0, 10, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(f[0].action, CHANGE_DELETE);
+    feed(tenant(), 0, 10, &n);
+    assert_int_equal(n, 0);
+}
+
+struct append_insert {
+    struct log_op lo;
+    struct op ins;
+};
+
+static enum store_status append_then_insert_fn(struct store_tx *tx, void *c)
+{
+    struct append_insert *ai = c;
+    enum store_status st = store_log_append(tx, ai->lo.tenant, &ai->lo.e);
+    return st == STORE_OK ? insert_fn(tx, &ai->ins) : st;
+}
+
+/* An entry commits or rolls back with its unit, and a unit rolled back gives its number back. */
+static void test_change_log_rolls_back_with_the_unit(void **state)
+{
+    (void)state;
+    const char *t = tenant();
+    append(t, CLINIC, "c-000000000000000000000001", CHANGE_CREATE, NULL, "ok-1", "{}");
+    struct log_op o = {.tenant = t, .then_abort = true,
+                       .e = {.r = CLINIC, .id = "c-000000000000000000000001", .action = CHANGE_UPDATE, .changes = "{}"}};
+    assert_int_equal(run(true, append_fn, &o), STORE_ABORT);
+    o = (struct log_op){.tenant = t, .second = STORE_CONFLICT,
+                        .e = {.r = CLINIC, .id = "c-000000000000000000000001", .action = CHANGE_UPDATE, .changes = "{}"}};
+    assert_int_equal(run(true, append_fn, &o), STORE_CONFLICT);
+    /* a write refused later in the same unit (a unique value taken) takes the entry with it */
+    insert_ok(USER, t, user_json(5, NULL));
+    struct append_insert ai = {
+        .lo = {.tenant = t, .e = {.r = USER, .id = "176000000000002", .action = CHANGE_CREATE, .changes = "{}"}},
+        .ins = {.r = USER, .tenant = t, .vals = decode(USER, user_json(5, NULL), true)}};
+    struct store_unit u = {.fn = append_then_insert_fn, .ctx = &ai, .arena = &A};
+    assert_int_equal(store_write(S, &u), STORE_CONFLICT);
+    assert_string_equal(u.conflict, "mobile");
+    int n;
+    struct change_entry *f = feed(t, 0, 10, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(f[0].request_id, "ok-1");
+    struct change_entry e = append(t, CLINIC, "c-000000000000000000000001", CHANGE_UPDATE, NULL, "ok-2", "{}");
+    assert_int_equal(e.seq, 2);     /* the numbers of the rolled-back units were given back */
+    assert_int_equal(e.version, 2); /* and so were the versions */
+}
+
+#define APPENDERS 6
+#define PER_APPENDER 30
+
+struct appender_arg {
+    const char *tenant;
+    int w;
+    int failures;
+    int64_t seqs[PER_APPENDER];
+};
+
+static void *appender(void *p)
+{
+    struct appender_arg *a = p;
+    struct arena ar;
+    arena_init(&ar);
+    char id[32];
+    snprintf(id, sizeof id, "c-%024d", a->w);
+    for (int i = 0; i < PER_APPENDER; i++) {
+        struct log_op o = {.tenant = a->tenant,
+                           .e = {.r = CLINIC, .id = id, .action = i ? CHANGE_UPDATE : CHANGE_CREATE, .changes = "{}"}};
+        struct store_unit u = {.fn = append_fn, .ctx = &o, .arena = &ar};
+        if (store_write(S, &u) != STORE_OK || o.e.version != i + 1)
+            a->failures++;
+        a->seqs[i] = o.e.seq;
+    }
+    arena_release(&ar);
+    return NULL;
+}
+
+/* Writers at once: numbers 1..N without a gap or a repeat, each writer's in its own order. */
+static void test_change_log_concurrent_writers(void **state)
+{
+    (void)state;
+    const char *t = tenant();
+    pthread_t th[APPENDERS];
+    struct appender_arg args[APPENDERS];
+    for (int i = 0; i < APPENDERS; i++) {
+        args[i] = (struct appender_arg){.tenant = t, .w = i};
+        assert_int_equal(pthread_create(&th[i], NULL, appender, &args[i]), 0);
+    }
+    bool seen[APPENDERS * PER_APPENDER + 1] = {0};
+    for (int i = 0; i < APPENDERS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].failures, 0);
+        for (int k = 0; k < PER_APPENDER; k++) {
+            assert_true(args[i].seqs[k] >= 1 && args[i].seqs[k] <= APPENDERS * PER_APPENDER);
+            assert_false(seen[args[i].seqs[k]]);
+            seen[args[i].seqs[k]] = true;
+            if (k)
+                assert_true(args[i].seqs[k] > args[i].seqs[k - 1]);
+        }
+    }
+    int n;
+    struct change_entry *f = feed(t, 0, APPENDERS * PER_APPENDER + 1, &n);
+    assert_int_equal(n, APPENDERS * PER_APPENDER);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(f[i].seq, i + 1);
+}
+
 /* ---- the login tables ---- */
 
 struct auth_op {
@@ -1120,6 +1455,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_concurrent_writers, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_claims_of_one_unique_value, per_test_setup,
                                         per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_find_any_and_restore, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_change_log, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_change_log_rolls_back_with_the_unit, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_change_log_concurrent_writers, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_login_tables, per_test_setup, per_test_teardown),
     };
     int rc = cmocka_run_group_tests_name("store", tests, open_store, close_store);
