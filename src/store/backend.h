@@ -30,6 +30,17 @@ struct store_ops {
                              const struct fval *vals, char *id_out, size_t id_cap);
     /* SAVEPOINT, RELEASE, ROLLBACK TO (and RELEASE) of store_try's one savepoint */
     enum store_status (*savepoint)(struct store_tx *tx, enum savepoint_op op);
+    enum store_status (*list_where)(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                    const struct list_filter *f, int64_t after, int limit, struct record *out,
+                                    int *count, int64_t *next, bool *more);
+    enum store_status (*idem_get)(struct store_tx *tx, const char *tenant, const char *key, struct idem_record *out);
+    enum store_status (*idem_claim)(struct store_tx *tx, const char *tenant, const char *key, const char *replaces,
+                                    const struct idem_record *rec);
+    enum store_status (*idem_finish)(struct store_tx *tx, const char *tenant, const char *key, const char *holder,
+                                     int status, const char *body);
+    enum store_status (*idem_release)(struct store_tx *tx, const char *tenant, const char *key, const char *holder);
+    enum store_status (*idem_purge)(struct store_tx *tx, const char *tenant, int64_t before_ms, int max,
+                                    int *purged);
 
     enum store_status (*business_create)(struct store_tx *tx, const char *b_id, const char *name);
     enum store_status (*business_get)(struct store_tx *tx, const char *b_id, const char **name_out);
