@@ -916,10 +916,10 @@ static enum store_status sq_list_where(struct store_tx *tx, const struct resourc
         *more = false;
     enum list_driver d;
     enum store_status st = choose_driver(tx, r, tenant, f, &d);
-    if (st != STORE_OK)
-        return st == STORE_ERROR ? store_fail(tx, STORE_ERROR, NULL, 0) : st;
+    if (st != STORE_OK && st != STORE_ERROR)
+        return st;
     struct list_sql *q = arena_alloc(tx->a, sizeof *q);
-    if (sq_list_sql(r, f, d, q) != 0) {
+    if (st == STORE_ERROR || sq_list_sql(r, f, d, q) != 0) {
         log_line("error", "a list filter the resource has no column or link for", r->table, 0);
         return store_fail(tx, STORE_ERROR, NULL, 0);
     }
