@@ -26,6 +26,13 @@ bool idem_read(struct request *rq, struct idem *id, struct herr *e)
     const char *key = http_header_joined(rq, "Idempotency-Key");
     if (!key)
         return true;
+    /* spaces and tabs around a field value are not part of it (RFC 9110 5.5) */
+    while (*key == ' ' || *key == '\t')
+        key++;
+    size_t n = strlen(key);
+    while (n > 0 && (key[n - 1] == ' ' || key[n - 1] == '\t'))
+        n--;
+    key = arena_strndup(&rq->arena, key, n);
     if (!idem_key_valid(key)) {
         herr_set(e, 400, "Idempotency-Key must be 1 to 255 visible ASCII characters (no spaces), sent once.");
         return false;

@@ -84,7 +84,8 @@ bool list_query_parse(const struct resource *r, const char *list, const char *te
                       size_t n, const struct keyring *k, struct arena *a, struct list_query *out, struct herr *e)
 {
     memset(out, 0, sizeof *out);
-    const char *given[P_COUNT] = {0};
+    const char *given[P_COUNT] = {0}; /* the values of the parameters that apply */
+    bool seen[P_COUNT] = {0};
     for (size_t i = 0; i < n; i++) {
         const char *name = p[i].name;
         int which = -1;
@@ -97,17 +98,18 @@ bool list_query_parse(const struct resource *r, const char *list, const char *te
             herr_field(e, a, shown(name),
                        "Unknown query parameter: lists take limit, cursor, partner_id, mobile, email, auth_userid,"
                        " clinic_id, doctor_id and updated_since.");
-        } else if (given[which]) {
+        } else if (seen[which]) {
             herr_field(e, a, name, "Given more than once.");
+            given[which] = NULL;
         } else if (!applies(r, (enum param)which)) {
-            given[which] = p[i].value;
+            seen[which] = true;
             herr_field(e, a, name, arena_printf(a, "Not a filter of this list: %s records have no %s.", r->label, name));
         } else {
+            seen[which] = true;
             given[which] = p[i].value;
         }
     }
-    if (e->status)
-        return false;
+    /* the values of the others are checked too, so one answer names every parameter at fault */
 
     struct fval v;
     const char *why;
