@@ -99,18 +99,16 @@ static enum store_status claim_fn(struct store_tx *tx, void *ctx)
     } else if (st != STORE_NOT_FOUND) {
         return st;
     }
-    struct idem_record rec = {.request_hash = u->id->hash,
-                              .holder = u->id->holder,
-                              .created_ms = now,
-                              .lease_until_ms = now + IDEM_LEASE_MS};
+    struct idem_record rec = {
+        .request_hash = u->id->hash, .holder = u->id->holder, .created_ms = now, .lease_until_ms = now + IDEM_LEASE_MS};
     st = store_idem_claim(tx, u->tenant, u->id->key, replaces, &rec);
     if (st == STORE_OK)
         u->verdict = CLAIMED;
     return st;
 }
 
-enum idem_outcome idem_begin(struct app *app, struct request *rq, const char *tenant, const char *path,
-                             json_t *body, struct idem *id, struct herr *e)
+enum idem_outcome idem_begin(struct app *app, struct request *rq, const char *tenant, const char *path, json_t *body,
+                             struct idem *id, struct herr *e)
 {
     id->hash = request_hash(&rq->arena, path, body);
     if (!id->hash) {

@@ -41,8 +41,8 @@ enum idem_outcome {
 };
 
 /* Claims the key for the request to POST `path` with `body` (already validated). */
-enum idem_outcome idem_begin(struct app *app, struct request *rq, const char *tenant, const char *path,
-                             json_t *body, struct idem *id, struct herr *e);
+enum idem_outcome idem_begin(struct app *app, struct request *rq, const char *tenant, const char *path, json_t *body,
+                             struct idem *id, struct herr *e);
 /* Inside the create's unit: stores its answer. STORE_ABORT with a 409 in e when the claim
  * was taken over (this unit then commits nothing). */
 enum store_status idem_store_answer(struct store_tx *tx, const char *tenant, const struct idem *id, int status,

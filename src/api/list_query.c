@@ -18,8 +18,7 @@ static const char *shown(const char *name)
 /* The hint for a '+' that arrived as a space (form encoding). */
 static const char *plus_hint(const char *v, const char *why, struct arena *a)
 {
-    return strchr(v, ' ') ? arena_printf(a, "%s A '+' in a query string reads as a space: send it as %%2B.", why)
-                          : why;
+    return strchr(v, ' ') ? arena_printf(a, "%s A '+' in a query string reads as a space: send it as %%2B.", why) : why;
 }
 
 /* A value checked by the rule of r's field of that name, as a create would check it. */
@@ -57,8 +56,8 @@ enum param {
     P_COUNT
 };
 
-static const char *const NAMES[P_COUNT] = {"limit",  "cursor",    "partner_id", "mobile",       "email",
-                                           "auth_userid", "clinic_id", "doctor_id", "updated_since"};
+static const char *const NAMES[P_COUNT] = {"limit",       "cursor",    "partner_id", "mobile",       "email",
+                                           "auth_userid", "clinic_id", "doctor_id",  "updated_since"};
 
 /* Does this list take that filter? Decided by r's field table. */
 static bool applies(const struct resource *r, enum param p)
@@ -103,7 +102,8 @@ bool list_query_parse(const struct resource *r, const char *list, const char *te
             given[which] = NULL;
         } else if (!applies(r, (enum param)which)) {
             seen[which] = true;
-            herr_field(e, a, name, arena_printf(a, "Not a filter of this list: %s records have no %s.", r->label, name));
+            herr_field(e, a, name,
+                       arena_printf(a, "Not a filter of this list: %s records have no %s.", r->label, name));
         } else {
             seen[which] = true;
             given[which] = p[i].value;
@@ -166,9 +166,10 @@ bool list_query_parse(const struct resource *r, const char *list, const char *te
         const char *s = given[P_UPDATED_SINCE];
         int64_t ms;
         if (!rfc3339_ms(s, strlen(s), &ms)) {
-            herr_field(e, a, "updated_since",
-                       plus_hint(s, "Must be an RFC 3339 date-time, e.g. 2024-05-01T10:00:00Z or 2024-05-01T15:30:00+05:30.",
-                                 a));
+            herr_field(
+                e, a, "updated_since",
+                plus_hint(s, "Must be an RFC 3339 date-time, e.g. 2024-05-01T10:00:00Z or 2024-05-01T15:30:00+05:30.",
+                          a));
         } else {
             char t[32];
             store_format_time(ms < 0 ? 0 : ms, t);
@@ -180,11 +181,12 @@ bool list_query_parse(const struct resource *r, const char *list, const char *te
 
     /* A cursor is bound to the tenant, the list and the filters as normalised (the same
      * filters spelt differently, +91 or not, keep their cursors). Lengths keep the parts apart. */
-    const char *parts[] = {tenant, list, f->partner_id, f->mobile, f->email_key, f->auth_userid,
-                           f->clinic_id, f->doctor_id, f->updated_since};
+    const char *parts[] = {tenant,         list,         f->partner_id, f->mobile,       f->email_key,
+                           f->auth_userid, f->clinic_id, f->doctor_id,  f->updated_since};
     char *bind = arena_strdup(a, "hipusers-list");
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-        bind = parts[i] ? arena_printf(a, "%s|%zu:%s", bind, strlen(parts[i]), parts[i]) : arena_printf(a, "%s|-", bind);
+        bind =
+            parts[i] ? arena_printf(a, "%s|%zu:%s", bind, strlen(parts[i]), parts[i]) : arena_printf(a, "%s|-", bind);
     out->bind = bind;
     if (given[P_CURSOR] && !cursor_open(k, bind, given[P_CURSOR], &out->after)) {
         herr_field(e, a, "cursor",

@@ -34,9 +34,9 @@ bool cursor_seal(const struct keyring *k, const char *bind, int64_t pos, char ou
     unsigned char *nonce = sealed + 1;
     randombytes_buf(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
     unsigned long long clen;
-    crypto_aead_xchacha20poly1305_ietf_encrypt(sealed + 1 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, &clen,
-                                               plain, sizeof plain, (const unsigned char *)bind, strlen(bind), NULL,
-                                               nonce, key);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(sealed + 1 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, &clen, plain,
+                                               sizeof plain, (const unsigned char *)bind, strlen(bind), NULL, nonce,
+                                               key);
     sodium_memzero(key, sizeof key);
     sodium_bin2base64(out, CURSOR_TEXT_MAX, sealed, sizeof sealed, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     return true;
@@ -57,7 +57,8 @@ bool cursor_open(const struct keyring *k, const char *bind, const char *text, in
         unsigned char key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES], plain[8];
         unsigned long long plen;
         derive(&k->keys[i], key);
-        int rc = crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &plen, NULL, c, 8 + crypto_aead_xchacha20poly1305_ietf_ABYTES,
+        int rc = crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &plen, NULL, c,
+                                                            8 + crypto_aead_xchacha20poly1305_ietf_ABYTES,
                                                             (const unsigned char *)bind, strlen(bind), nonce, key);
         sodium_memzero(key, sizeof key);
         if (rc == 0 && plen == 8) {

@@ -834,7 +834,8 @@ int sq_list_sql(const struct resource *r, const struct list_filter *f, enum list
                    rel->col[side], rel->col[1 - side], link_arg[k]);
         }
         /* a link counts while the linked record is live and the tenant's, as in the record's view */
-        sqlcat(sql, cap, &n, " AND EXISTS (SELECT 1 FROM %s o WHERE o.id = ?%d AND o.b_id = ?1 AND o.deleted_at IS NULL)",
+        sqlcat(sql, cap, &n,
+               " AND EXISTS (SELECT 1 FROM %s o WHERE o.id = ?%d AND o.b_id = ?1 AND o.deleted_at IS NULL)",
                target->table, link_arg[k]);
     }
     sqlcat(sql, cap, &n, " ORDER BY t.rid LIMIT ?3");

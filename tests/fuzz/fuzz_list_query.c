@@ -44,8 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct query_param params[64];
     size_t n = 0;
-    for (char *save = NULL, *piece = strtok_r(query, "&", &save); piece && n < 64;
-         piece = strtok_r(NULL, "&", &save)) {
+    for (char *save = NULL, *piece = strtok_r(query, "&", &save); piece && n < 64; piece = strtok_r(NULL, "&", &save)) {
         for (char *c = piece; *c; c++)
             if (*c == '+')
                 *c = ' ';

@@ -88,8 +88,9 @@ static void test_limit(void **state)
     assert_int_equal(parse(a, CLINIC, "limit=1").q.limit, 1);
     assert_int_equal(parse(a, CLINIC, "limit=1000").q.limit, 1000);
     assert_int_equal(parse(a, CLINIC, "limit=64").q.limit, 64);
-    const char *bad[] = {"limit=0", "limit=1001", "limit=-1", "limit=", "limit", "limit=01", "limit=1e3",
-                         "limit= 5", "limit=5 ", "limit=99999999999999999999", "limit=+5", "limit=0x10"};
+    const char *bad[] = {"limit=0",  "limit=1001", "limit=-1", "limit=",   "limit",
+                         "limit=01", "limit=1e3",  "limit= 5", "limit=5 ", "limit=99999999999999999999",
+                         "limit=+5", "limit=0x10"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         refused(a, CLINIC, bad[i], "limit", "from 1 to 1000");
 }
@@ -123,10 +124,12 @@ static void test_filters_that_do_not_apply(void **state)
     refused(a, DOCTOR, "doctor_id=do1234567890123", "doctor_id", "no doctor_id");
     refused(a, DOCTOR, "auth_userid=x", "auth_userid", "no auth_userid");
     /* and those that do */
-    assert_true(parse(a, USER, "partner_id=p&mobile=9876543210&email=a@x.in&auth_userid=s&clinic_id=c-0123456789abcdef01234567"
-                               "&doctor_id=do1234567890123&updated_since=2024-05-01T00:00:00Z&limit=5")
+    assert_true(parse(a, USER,
+                      "partner_id=p&mobile=9876543210&email=a@x.in&auth_userid=s&clinic_id=c-0123456789abcdef01234567"
+                      "&doctor_id=do1234567890123&updated_since=2024-05-01T00:00:00Z&limit=5")
                     .ok);
-    assert_true(parse(a, DOCTOR, "partner_id=p&mobile=9876543210&email=a@x.in&clinic_id=c-0123456789abcdef01234567").ok);
+    assert_true(
+        parse(a, DOCTOR, "partner_id=p&mobile=9876543210&email=a@x.in&clinic_id=c-0123456789abcdef01234567").ok);
     assert_true(parse(a, CLINIC, "partner_id=p&doctor_id=do1234567890123&updated_since=2024-05-01T00:00:00Z").ok);
 }
 
@@ -203,8 +206,8 @@ static void test_cursor_binding(void **state)
     assert_true(p.ok);
     /* another tenant, list, filter set, or key */
     const char *no = "Not a cursor of this list";
-    struct parsed q = parse_on(a, USER, "ekauser", "2000000000000002", &KEYS,
-                               arena_printf(a, "mobile=9876543210&cursor=%s", cur));
+    struct parsed q =
+        parse_on(a, USER, "ekauser", "2000000000000002", &KEYS, arena_printf(a, "mobile=9876543210&cursor=%s", cur));
     assert_false(q.ok);
     assert_non_null(strstr(field_why(&q, "cursor"), no));
     q = parse_on(a, USER, "hipusers", TENANT, &KEYS, arena_printf(a, "mobile=9876543210&cursor=%s", cur));

@@ -63,8 +63,7 @@ static void plan(const struct resource *r, const struct list_filter *f, enum lis
     sqlite3_finalize(st);
 }
 
-static void expect(const struct resource *r, struct list_filter f, enum list_driver d, const char *uses,
-                   bool sorted)
+static void expect(const struct resource *r, struct list_filter f, enum list_driver d, const char *uses, bool sorted)
 {
     char p[2048];
     plan(r, &f, d, p, sizeof p);
@@ -115,14 +114,15 @@ static void test_every_filter_has_its_index(void **state)
     /* ... or, when a link or updated_since keeps too many to sort, creation order with checks */
     expect(U, (struct list_filter){.clinic_id = CLINIC_ID, .doctor_id = DOCTOR_ID}, LD_LIVE,
            "USING COVERING INDEX sqlite_autoindex_user_doctor_1", false);
-    expect(K, (struct list_filter){.doctor_id = DOCTOR_ID, .updated_since = "2024"}, LD_LIVE,
-           "USING INDEX clinic_live", false);
+    expect(K, (struct list_filter){.doctor_id = DOCTOR_ID, .updated_since = "2024"}, LD_LIVE, "USING INDEX clinic_live",
+           false);
     /* updated_since: its index */
     expect(U, (struct list_filter){.updated_since = "2024"}, LD_UPDATED, "USING INDEX ekauser_updated", true);
     expect(D, (struct list_filter){.updated_since = "2024"}, LD_UPDATED, "USING INDEX doctor_updated", true);
     expect(K, (struct list_filter){.updated_since = "2024"}, LD_UPDATED, "USING INDEX clinic_updated", true);
     /* the linked record's liveness is checked by its id */
-    expect(D, (struct list_filter){.clinic_id = CLINIC_ID}, LD_LINK, "SEARCH o USING INDEX sqlite_autoindex_clinic_1", true);
+    expect(D, (struct list_filter){.clinic_id = CLINIC_ID}, LD_LINK, "SEARCH o USING INDEX sqlite_autoindex_clinic_1",
+           true);
 }
 
 static void test_drivers_that_do_not_fit_are_refused(void **state)

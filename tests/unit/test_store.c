@@ -819,12 +819,16 @@ static void test_list_filters(void **state)
     const char *c1 = insert_ok(CLINIC, t, "{\"name\":\"C1\",\"address\":\"x\",\"partner_id\":\"pc1\"}");
     const char *c2 = insert_ok(CLINIC, t, "{\"name\":\"C2\",\"address\":\"x\"}");
     const char *oc = insert_ok(CLINIC, other, "{\"name\":\"OC\",\"address\":\"x\",\"partner_id\":\"pc1\"}");
-    const char *d1 = insert_ok(DOCTOR, t, "{\"firstname\":\"A\",\"lastname\":\"B\",\"gender\":\"M\",\"mobile\":\"9000000001\","
-                                          "\"email\":\"Asha.Rao@X.in\"}");
-    const char *d2 = insert_ok(DOCTOR, t, "{\"firstname\":\"C\",\"lastname\":\"D\",\"gender\":\"F\",\"mobile\":\"9000000001\","
-                                          "\"partner_id\":\"pd2\"}");
-    const char *d3 = insert_ok(DOCTOR, t, "{\"firstname\":\"E\",\"lastname\":\"F\",\"gender\":\"F\",\"email\":\"asha.rao@x.IN\"}");
-    const char *od = insert_ok(DOCTOR, other, "{\"firstname\":\"O\",\"lastname\":\"D\",\"gender\":\"F\",\"mobile\":\"9000000001\"}");
+    const char *d1 = insert_ok(DOCTOR, t,
+                               "{\"firstname\":\"A\",\"lastname\":\"B\",\"gender\":\"M\",\"mobile\":\"9000000001\","
+                               "\"email\":\"Asha.Rao@X.in\"}");
+    const char *d2 = insert_ok(DOCTOR, t,
+                               "{\"firstname\":\"C\",\"lastname\":\"D\",\"gender\":\"F\",\"mobile\":\"9000000001\","
+                               "\"partner_id\":\"pd2\"}");
+    const char *d3 = insert_ok(DOCTOR, t,
+                               "{\"firstname\":\"E\",\"lastname\":\"F\",\"gender\":\"F\",\"email\":\"asha.rao@x.IN\"}");
+    const char *od = insert_ok(DOCTOR, other,
+                               "{\"firstname\":\"O\",\"lastname\":\"D\",\"gender\":\"F\",\"mobile\":\"9000000001\"}");
     atomic_store(&clock_now, T0 + 10000);
     const char *u1 = insert_ok(USER, t, user_json(1, "\"email\":\"\\u00c4rzte@x.in\",\"auth_userid\":\"sso1\""));
     const char *u2 = insert_ok(USER, t, user_json(2, "\"partner_id\":\"pu2\""));
@@ -1060,8 +1064,8 @@ static void test_idempotency_records(void **state)
     idem_get(t, "k1", STORE_NOT_FOUND);
     /* purge: the tenant's keys claimed before the time, oldest first, at most max */
     for (int i = 0; i < 5; i++)
-        assert_int_equal(idem_claim(t, arena_printf(&A, "p%d", i), NULL, "h", arena_printf(&A, "hp%d", i), T0 + i * 100),
-                         STORE_OK);
+        assert_int_equal(
+            idem_claim(t, arena_printf(&A, "p%d", i), NULL, "h", arena_printf(&A, "hp%d", i), T0 + i * 100), STORE_OK);
     struct idem_op p = {.what = I_PURGE, .tenant = t, .before = T0 + 300, .max = 2};
     assert_int_equal(run(true, idem_fn, &p), STORE_OK);
     assert_int_equal(p.purged, 2);
