@@ -120,12 +120,11 @@ enum idem_outcome idem_begin(struct app *app, struct request *rq, const char *te
     sodium_bin2hex(id->holder, sizeof id->holder, rnd, sizeof rnd);
     struct claim_unit cu = {.tenant = tenant, .id = id};
     struct store_unit u = {.fn = claim_fn, .ctx = &cu, .arena = &rq->arena};
-    if (store_write(app->store, &u) != STORE_OK) {
+    if (!app_write(app, &u, e)) {
         if (u.status == STORE_CONFLICT) { /* another server claimed it between our read and write */
+            *e = (struct herr){0};
             herr_set(e, 409, BUSY_MESSAGE);
             e->retry_after = 1;
-        } else {
-            api_store_error(&u, e);
         }
         return IDEM_REFUSED;
     }
@@ -179,7 +178,8 @@ void idem_release(struct app *app, struct request *rq, const char *tenant, struc
         return;
     struct release_unit ru = {.tenant = tenant, .id = id};
     struct store_unit u = {.fn = release_fn, .ctx = &ru, .arena = &rq->arena};
-    if (store_write(app->store, &u) != STORE_OK)
+    struct herr ignored = {0};
+    if (!app_write(app, &u, &ignored))
         log_line("warn", "an Idempotency-Key claim could not be released; it ends with its lease",
                  store_status_name(u.status), 0);
     id->claimed = false;
