@@ -337,7 +337,7 @@ class FilterTests(Lists):
 
 
 class MigrationTests(Lists):
-    """A version-4 database: doctors' emails get their keys, so the email filter finds them."""
+    """A version-5 database: doctors' emails get their keys, so the email filter finds them."""
 
     def test_doctor_emails_of_an_old_database_are_found(self):
         tok = make_token("6300000000000001")
@@ -346,7 +346,7 @@ class MigrationTests(Lists):
         db.executescript(
             "DROP TABLE idempotency_key; DROP INDEX ekauser_updated; DROP INDEX doctor_updated;"
             "DROP INDEX clinic_updated; DROP INDEX doctor_mobile; DROP INDEX doctor_email_key;"
-            "ALTER TABLE doctor DROP COLUMN email_key; PRAGMA user_version=4;")
+            "ALTER TABLE doctor DROP COLUMN email_key; PRAGMA user_version=5;")
         db.execute("INSERT INTO doctor (id, b_id, firstname, lastname, gender, dob, email, created_at, updated_at)"
                    " VALUES ('do1760000000001', '6300000000000001', 'Old', 'Doc', 'F', '1990-01-01',"
                    " 'Dr.\u00c4rzte@X.in', '2024-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z')")
