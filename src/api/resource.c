@@ -7,6 +7,9 @@
 
 #include "api/api.h"
 #include "http/etag.h"
+#include "api/idempotency.h"
+#include "api/list_query.h"
+#include "auth/cursor.h"
 #include "model/ids.h"
 
 #define LIST_BATCH 64
@@ -93,6 +96,18 @@ struct neighbour {
     const struct resource *r;
     struct record before;
 };
+/* A create's answer as text, the bytes respond_ekaid sends: stored with an Idempotency-Key. */
+static const char *ekaid_text(struct arena *a, const char *id)
+{
+    json_t *o = json_pack("{s:s, s:s}", "status", "success", "ekaid", id);
+    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!txt)
+        return NULL;
+    char *copy = arena_strdup(a, txt);
+    free(txt);
+    return copy;
+}
 
 /* One request's unit of work on one record: what it needs and what it found. */
 struct record_unit {
@@ -109,6 +124,8 @@ struct record_unit {
     struct neighbour *nb;
     size_t nnb;
     char id[ID_MAX];
+    const struct idem *idem; /* create with an Idempotency-Key: the answer is stored in the unit */
+    const char *answer;      /* that answer */
 };
 
 static void unit_start(struct record_unit *u)
@@ -306,6 +323,14 @@ static enum store_status create_fn(struct store_tx *tx, void *ctx)
         st = write_links(tx, u->r, u->id, u->vals, u->ids, true);
     if (st == STORE_OK)
         st = journal_write(tx, u, u->id, NULL, CHANGE_CREATE);
+    if (st == STORE_OK && u->idem) {
+        u->answer = ekaid_text(&u->rq->arena, u->id);
+        if (!u->answer) {
+            herr_set(u->e, 503, "The server is out of memory; retry shortly.");
+            return STORE_ABORT;
+        }
+        st = idem_store_answer(tx, u->tenant, u->idem, 201, u->answer, u->e);
+    }
     return st;
 }
 
@@ -316,9 +341,14 @@ static bool run_unit(struct app *app, struct record_unit *ru, store_fn fn, bool 
     return write ? app_write(app, &u, e) : app_read(app, &u, e);
 }
 
+/* A body the rules refuse is answered 400 before its Idempotency-Key is looked at: it
+ * changes nothing and leaves no trace, as without a key. */
 bool resource_create(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
                      struct herr *e)
 {
+    struct idem idem;
+    if (!idem_read(rq, &idem, e))
+        return false;
     json_t *body = request_json(rq, e);
     if (!body)
         return false;
@@ -326,9 +356,25 @@ bool resource_create(struct app *app, struct request *rq, const struct resource 
     if (!model_decode(r, body, true, today(&rq->arena), &rq->arena, vals, e))
         return false;
     struct record_unit u = {.rq = rq, .r = r, .tenant = tenant, .vals = vals};
-    if (!run_unit(app, &u, create_fn, true, e))
+    if (idem.key) {
+        switch (idem_begin(app, rq, tenant, arena_printf(&rq->arena, "/cdr/v1/%s/", r->path), body, &idem, e)) {
+        case IDEM_RUN:
+            u.idem = &idem;
+            break;
+        case IDEM_ANSWERED:
+            return true;
+        default:
+            return false;
+        }
+    }
+    if (!run_unit(app, &u, create_fn, true, e)) {
+        idem_release(app, rq, tenant, &idem);
         return false;
-    respond_ekaid(rq, 201, u.id);
+    }
+    if (u.answer)
+        respond_json_text(rq, 201, u.answer);
+    else
+        respond_ekaid(rq, 201, u.id);
     set_etag(rq, r, &u.after);
     return true;
 }
@@ -503,12 +549,18 @@ bool resource_history(struct app *app, struct request *rq, const struct resource
 
 /* A list is a stream of batches: memory is bounded by one batch, not by the tenant's size.
  * The first batch is read before the status is chosen, so a storage failure is an error
- * answer rather than a 200 cut short; a failure on a later batch can only cut the stream. */
+ * answer rather than a 200 cut short; a failure on a later batch can only cut the stream.
+ * With ?limit=N it stops after N records and, when more match, ends with "next_cursor". */
 struct list_stream {
     struct app *app;
     const struct resource *r;
+    struct arena mem; /* the filters and the cursor binding: the stream outlives the request */
     char tenant[CLAIM_MAX + 1];
     const char *wrap;
+    struct list_filter filter;
+    const char *bind;
+    int limit, emitted; /* limit 0: the whole list */
+    bool more;          /* limit reached and more records match: a next_cursor */
     int64_t cursor;
     int phase; /* 1 rows, 2 tail, 3 done */
     bool first;
@@ -519,15 +571,19 @@ struct list_stream {
 struct list_unit {
     const struct resource *r;
     const char *tenant;
+    const struct list_filter *filter;
     int64_t after, next;
+    int want;
     struct record *recs;
     int count;
+    bool more;
 };
 
 static enum store_status list_fn(struct store_tx *tx, void *ctx)
 {
     struct list_unit *u = ctx;
-    return store_list(tx, u->r, u->tenant, u->after, LIST_BATCH, u->recs, &u->count, &u->next);
+    return store_list_where(tx, u->r, u->tenant, u->filter, u->after, u->want, u->recs, &u->count, &u->next,
+                            &u->more);
 }
 
 static bool ls_append(struct list_stream *ls, const char *s, size_t n)
@@ -566,8 +622,11 @@ static bool ls_batch(struct list_stream *ls, struct herr *e)
 {
     struct arena a;
     arena_init(&a);
-    struct list_unit lu = {.r = ls->r, .tenant = ls->tenant, .after = ls->cursor};
-    lu.recs = arena_calloc(&a, LIST_BATCH, sizeof *lu.recs);
+    int want = LIST_BATCH;
+    if (ls->limit && ls->limit - ls->emitted < want)
+        want = ls->limit - ls->emitted;
+    struct list_unit lu = {.r = ls->r, .tenant = ls->tenant, .filter = &ls->filter, .after = ls->cursor, .want = want};
+    lu.recs = arena_calloc(&a, (size_t)want, sizeof *lu.recs);
     struct store_unit u = {.fn = list_fn, .ctx = &lu, .arena = &a};
     bool ok = app_read(ls->app, &u, e);
     for (int i = 0; ok && i < lu.count; i++)
@@ -576,9 +635,26 @@ static bool ls_batch(struct list_stream *ls, struct herr *e)
     if (!ok)
         return false;
     ls->cursor = lu.next;
-    if (lu.count < LIST_BATCH)
+    ls->emitted += lu.count;
+    if (!lu.more)
         ls->phase = 2;
+    else if (ls->limit && ls->emitted == ls->limit) {
+        ls->phase = 2;
+        ls->more = true;
+    }
     return true;
+}
+
+/* The end of the body: the next page's cursor when the limit left records behind. */
+static bool ls_tail(struct list_stream *ls)
+{
+    if (!ls->more)
+        return ls_append(ls, "]}", 2);
+    char cur[CURSOR_TEXT_MAX], tail[CURSOR_TEXT_MAX + 32];
+    if (!cursor_seal(&ls->app->keys, ls->bind, ls->cursor, cur))
+        return false;
+    int n = snprintf(tail, sizeof tail, "],\"next_cursor\":\"%s\"}", cur);
+    return ls_append(ls, tail, (size_t)n);
 }
 
 static bool ls_fill(struct list_stream *ls)
@@ -590,7 +666,7 @@ static bool ls_fill(struct list_stream *ls)
     }
     if (ls->phase == 2) {
         ls->phase = 3;
-        return ls_append(ls, "]}", 2);
+        return ls_tail(ls);
     }
     return true;
 }
@@ -615,24 +691,46 @@ static long ls_read(void *ctx, char *out, size_t cap)
 static void ls_free(void *ctx)
 {
     struct list_stream *ls = ctx;
+    arena_release(&ls->mem);
     free(ls->buf);
     free(ls);
 }
 
+static const char *keep(struct arena *a, const char *s) { return s ? arena_strdup(a, s) : NULL; }
+
+/* `list` names the list for its cursors: the resource's path, or "hipusers". */
 bool resource_list(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
                    const char *wrap, struct herr *e)
 {
+    size_t nparams;
+    const struct query_param *params = http_query(rq, &nparams);
+    struct list_query q;
+    if (!list_query_parse(r, wrap ? "hipusers" : r->path, tenant, params, nparams, &app->keys, &rq->arena, &q, e))
+        return false;
     struct list_stream *ls = calloc(1, sizeof *ls);
     if (!ls) {
         herr_set(e, 503, "The server is out of memory; retry shortly.");
         return false;
     }
+    arena_init(&ls->mem);
     ls->app = app;
     ls->r = r;
     snprintf(ls->tenant, sizeof ls->tenant, "%s", tenant);
     ls->wrap = wrap ? wrap : r->json_many;
     ls->first = true;
     ls->phase = 1;
+    ls->limit = q.limit;
+    ls->cursor = q.after;
+    ls->bind = keep(&ls->mem, q.bind);
+    ls->filter = (struct list_filter){
+        .partner_id = keep(&ls->mem, q.f.partner_id),
+        .mobile = keep(&ls->mem, q.f.mobile),
+        .email_key = keep(&ls->mem, q.f.email_key),
+        .auth_userid = keep(&ls->mem, q.f.auth_userid),
+        .clinic_id = keep(&ls->mem, q.f.clinic_id),
+        .doctor_id = keep(&ls->mem, q.f.doctor_id),
+        .updated_since = keep(&ls->mem, q.f.updated_since),
+    };
     char head[64];
     int n = snprintf(head, sizeof head, "{\"status\":\"success\",\"%s\":[", ls->wrap);
     if (!ls_append(ls, head, (size_t)n) || !ls_batch(ls, e)) {

@@ -14,6 +14,7 @@
 
 #define BODY_MAX (1024 * 1024)
 #define JSON_DEPTH_MAX 32
+#define RESP_EXTRA_MAX 4
 
 struct guard;
 struct guard_conn;
@@ -33,9 +34,21 @@ struct response {
     int retry_after;
     bool close; /* the connection is closed after this answer (framing errors) */
     const char *content_type; /* NULL: JSON */
+    struct {
+        const char *name, *value; /* static or arena-owned */
+    } extra[RESP_EXTRA_MAX];      /* headers a handler adds (respond_header) */
+    int nextra;
     stream_fn stream; /* instead of body: a chunked stream */
     void *stream_ctx;
     void (*stream_free)(void *ctx);
+};
+
+/* One parameter of the query string, percent-decoded, '+' read as a space (HTML form
+ * encoding, as clients' URL libraries write it). bad: an escape is malformed or decodes
+ * to NUL; name and value are then as sent. value is "" for a parameter without '='. */
+struct query_param {
+    const char *name, *value;
+    bool bad;
 };
 
 struct request {
@@ -53,6 +66,9 @@ struct request {
     bool admin;    /* arrived on the --admin-listen address */
     void *api_state; /* what the layer behind the HTTP adapter settled at precheck */
     struct route route;
+    const struct query_param *query; /* http_query, once read */
+    size_t nquery;
+    bool query_read;
     char request_id[33];
     const char *tenant; /* for the access log, once authenticated */
     const char *log_id; /* the server-issued id of the record the path named, once found */
@@ -73,9 +89,16 @@ const char *http_header_joined(struct request *rq, const char *name);
 /* Calls fn for each query parameter of the request target in order, name and value as sent
  * (not percent-decoded; "" for a name without '='); false when fn answers false. */
 bool http_query_each(struct request *rq, bool (*fn)(void *ctx, const char *name, const char *value), void *ctx);
+/* The query string's parameters in the order sent, repeats included; *n gets how many. */
+const struct query_param *http_query(struct request *rq, size_t *n);
 
 /* Responses: all bodies are JSON. */
 void respond_json(struct request *rq, int status, json_t *body); /* steals body */
+/* A body that is JSON text already (copied). */
+void respond_json_text(struct request *rq, int status, const char *json);
+/* Adds a header to the response (at most RESP_EXTRA_MAX; name and value must outlive the
+ * request: static or in its arena). */
+void respond_header(struct request *rq, const char *name, const char *value);
 void respond_error(struct request *rq, const struct herr *e);
 /* 304 Not Modified: no body, the entity tag in ETag; length is the size of the body a 200
  * would have (the only Content-Length a 304 may declare, RFC 9110 §8.6). */

@@ -37,6 +37,22 @@ void respond_not_modified(struct request *rq, const char *etag, size_t length)
     rq->resp.etag = etag;
 }
 
+void respond_json_text(struct request *rq, int status, const char *json)
+{
+    rq->resp.status = status;
+    rq->resp.body = arena_strdup(&rq->arena, json);
+    rq->resp.len = strlen(rq->resp.body);
+}
+
+void respond_header(struct request *rq, const char *name, const char *value)
+{
+    if (rq->resp.nextra < RESP_EXTRA_MAX) {
+        rq->resp.extra[rq->resp.nextra].name = name;
+        rq->resp.extra[rq->resp.nextra].value = value;
+        rq->resp.nextra++;
+    }
+}
+
 /* Eka's OpenAPI types the 400 of a create (POST on a collection) as {"message": [string]};
  * every other error's message is a string. The route is matched here when the error came
  * before routing (HTTP framing), so the shape does not depend on which layer refused. */

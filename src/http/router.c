@@ -39,6 +39,30 @@ char *percent_decode(const char *src, size_t len, struct arena *a)
     return out;
 }
 
+char *query_decode(const char *src, struct arena *a)
+{
+    size_t len = strlen(src);
+    char *out = arena_alloc(a, len + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = src[i];
+        if (c == '%') {
+            if (i + 2 >= len)
+                return NULL;
+            int h = hexval(src[i + 1]), l = hexval(src[i + 2]);
+            if (h < 0 || l < 0)
+                return NULL;
+            c = (char)(h * 16 + l);
+            if (c == '\0')
+                return NULL;
+            i += 2;
+        }
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 /* Splits "a/b/c/" into at most max segments; a single trailing slash is allowed,
  * an empty segment anywhere else is not. */
 static int split(const char *p, const char **seg, size_t *len, int max)

@@ -41,5 +41,8 @@ const char *route_allow(enum route_kind kind);
 enum metric_route route_metric(const struct route *rt);
 /* Percent-decodes src[0..len); NULL on a malformed escape, an encoded NUL or '/'. */
 char *percent_decode(const char *src, size_t len, struct arena *a);
+/* Percent-decodes a query-string name or value (NUL-terminated); '/' is an ordinary
+ * character there. NULL on a malformed escape or an encoded NUL. */
+char *query_decode(const char *src, struct arena *a);
 
 #endif

@@ -67,6 +67,53 @@ bool http_query_each(struct request *rq, bool (*fn)(void *ctx, const char *name,
     return q.ok;
 }
 
+struct query_list {
+    struct arena *a;
+    struct query_param *items;
+    size_t n, cap;
+};
+
+/* libmicrohttpd splits the query string at '&' and '=' and reads '+' as a space; the
+ * percent escapes reach us as sent (URL unescaping is off, see no_unescape). */
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    struct query_list *ql = cls;
+    if ((!key || !*key) && !value) /* "a=1&&b=2": an empty piece says nothing */
+        return MHD_YES;
+    if (ql->n == ql->cap) {
+        size_t cap = ql->cap ? ql->cap * 2 : 8;
+        struct query_param *items = arena_calloc(ql->a, cap, sizeof *items);
+        if (ql->n)
+            memcpy(items, ql->items, ql->n * sizeof *items);
+        ql->items = items;
+        ql->cap = cap;
+    }
+    struct query_param *p = &ql->items[ql->n++];
+    const char *raw_name = key ? key : "", *raw_value = value ? value : "";
+    p->name = query_decode(raw_name, ql->a);
+    p->value = query_decode(raw_value, ql->a);
+    if (!p->name || !p->value) {
+        p->bad = true;
+        p->name = arena_strdup(ql->a, raw_name);
+        p->value = arena_strdup(ql->a, raw_value);
+    }
+    return MHD_YES;
+}
+
+const struct query_param *http_query(struct request *rq, size_t *n)
+{
+    if (!rq->query_read) {
+        struct query_list ql = {.a = &rq->arena};
+        MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, collect_arg, &ql);
+        rq->query = ql.items;
+        rq->nquery = ql.n;
+        rq->query_read = true;
+    }
+    *n = rq->nquery;
+    return rq->query;
+}
+
 static enum method parse_method(const char *m)
 {
     static const struct {
@@ -181,6 +228,8 @@ static enum MHD_Result send_response(struct request *rq)
         MHD_add_response_header(r, "Connection", "close");
     if (rq->resp.allow)
         MHD_add_response_header(r, "Allow", rq->resp.allow);
+    for (int i = 0; i < rq->resp.nextra; i++)
+        MHD_add_response_header(r, rq->resp.extra[i].name, rq->resp.extra[i].value);
     if (rq->resp.retry_after > 0) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", rq->resp.retry_after);

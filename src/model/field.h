@@ -39,8 +39,9 @@ enum {
     /* The record's second key in paths ({id} is the Eka id or this): no '/', no leading
      * or trailing white space, not "." or "..", never the shape of an Eka id of .target. */
     F_LOOKUP_KEY = 1u << 4,
-    /* With F_UNIQUE: unique by the value's normalised key (text_fold_key: NFC, full case
-     * folding), which the store keeps in .key_column beside the value as sent. */
+    /* The value's normalised key (text_fold_key: NFC, full case folding) is kept in
+     * .key_column beside the value as sent: with F_UNIQUE the value is unique by it, and
+     * list filters compare it. */
     F_FOLDED = 1u << 5,
 };
 

@@ -43,7 +43,7 @@ static const struct field DOCTOR_FIELDS[] = {
     {.name = "gender", .type = FT_ENUM, .column = "gender", .flags = F_REQUIRED, .choices = GENDERS},
     {.name = "dob", .type = FT_DATE, .column = "dob", .deflt = "1990-01-01"},
     {.name = "mobile", .type = FT_MOBILE, .column = "mobile"},
-    {.name = "email", .type = FT_EMAIL, .column = "email"},
+    {.name = "email", .type = FT_EMAIL, .column = "email", .flags = F_FOLDED, .key_column = "email_key"},
     {.name = "about", .type = FT_TEXT, .column = "about", .maxlen = 2000},
     {.name = "profile_image_url", .type = FT_URL, .column = "profile_image_url"},
     {.name = "specialisations", .type = FT_STRLIST, .column = "specialisations", .primary_as = "specialisation"},

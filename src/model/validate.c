@@ -249,3 +249,69 @@ bool url_valid(const char *s, size_t len)
     }
     return true;
 }
+
+static int num(const char *s, size_t n)
+{
+    int v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v * 10 + (s[i] - '0');
+    return v;
+}
+
+/* Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+bool rfc3339_ms(const char *s, size_t len, int64_t *ms)
+{
+    /* date-time = full-date "T" partial-time time-offset; "T" and "Z" in either case */
+    if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+        s[16] != ':' || !digits_only(s, 4) || !digits_only(s + 5, 2) || !digits_only(s + 8, 2) ||
+        !digits_only(s + 11, 2) || !digits_only(s + 14, 2) || !digits_only(s + 17, 2))
+        return false;
+    int y = num(s, 4), mo = num(s + 5, 2), d = num(s + 8, 2);
+    int h = num(s + 11, 2), mi = num(s + 14, 2), sec = num(s + 17, 2);
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60)
+        return false;
+    size_t i = 19;
+    int frac = 0;
+    if (i < len && s[i] == '.') {
+        size_t start = ++i;
+        bool rest_nonzero = false;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            if (i - start < 3)
+                frac = frac * 10 + (s[i] - '0');
+            else if (s[i] != '0')
+                rest_nonzero = true;
+            i++;
+        }
+        if (i == start)
+            return false;
+        for (size_t k = i - start; k < 3; k++)
+            frac *= 10;
+        frac += rest_nonzero; /* beyond the millisecond: the next one, so "since" stays inclusive */
+    }
+    int offset_min = 0;
+    if (i + 1 == len && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+    } else if (i + 6 == len && (s[i] == '+' || s[i] == '-') && digits_only(s + i + 1, 2) && s[i + 3] == ':' &&
+               digits_only(s + i + 4, 2)) {
+        int oh = num(s + i + 1, 2), om = num(s + i + 4, 2);
+        if (oh > 23 || om > 59)
+            return false;
+        offset_min = (oh * 60 + om) * (s[i] == '-' ? -1 : 1);
+        i += 6;
+    } else {
+        return false;
+    }
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - (int64_t)offset_min * 60;
+    *ms = secs * 1000 + frac;
+    return true;
+}

@@ -33,6 +33,11 @@ bool email_valid(const char *s, size_t len);
 /* YYYY-MM-DD, a real calendar date from 1900-01-01, not after today (YYYY-MM-DD). */
 const char *date_check(const char *s, size_t len, const char *today);
 bool digits_only(const char *s, size_t len);
+/* An RFC 3339 date-time: "2024-05-01T10:00:00Z", "2024-05-01t15:30:00.25+05:30" (T and Z
+ * in either case, any number of fraction digits, Z or a numeric offset, a real date, a
+ * second up to 60 for a leap second). *ms: the instant in ms since the epoch, a fraction
+ * beyond the millisecond rounded up. */
+bool rfc3339_ms(const char *s, size_t len, int64_t *ms);
 /* http(s)://host..., at most 2048 characters, nothing invisible. */
 bool url_valid(const char *s, size_t len);
 

@@ -39,6 +39,17 @@ struct store_ops {
                                  const char *id, struct change_entry **out, size_t *n);
     enum store_status (*changes)(struct store_tx *tx, const char *tenant, int64_t after, int limit,
                                  struct change_entry *out, int *count);
+    enum store_status (*list_where)(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                    const struct list_filter *f, int64_t after, int limit, struct record *out,
+                                    int *count, int64_t *next, bool *more);
+    enum store_status (*idem_get)(struct store_tx *tx, const char *tenant, const char *key, struct idem_record *out);
+    enum store_status (*idem_claim)(struct store_tx *tx, const char *tenant, const char *key, const char *replaces,
+                                    const struct idem_record *rec);
+    enum store_status (*idem_finish)(struct store_tx *tx, const char *tenant, const char *key, const char *holder,
+                                     int status, const char *body);
+    enum store_status (*idem_release)(struct store_tx *tx, const char *tenant, const char *key, const char *holder);
+    enum store_status (*idem_purge)(struct store_tx *tx, const char *tenant, int64_t before_ms, int max,
+                                    int *purged);
 
     enum store_status (*business_create)(struct store_tx *tx, const char *b_id, const char *name);
     enum store_status (*business_get)(struct store_tx *tx, const char *b_id, const char **name_out);

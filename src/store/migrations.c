@@ -98,6 +98,23 @@ static const char *const MIGRATIONS[] = {
     "  id TEXT NOT NULL, version INTEGER NOT NULL, action TEXT NOT NULL, at TEXT NOT NULL,"
     "  client_id TEXT, request_id TEXT, changes TEXT NOT NULL,"
     "  PRIMARY KEY (b_id, seq), UNIQUE (b_id, resource, id, version)) WITHOUT ROWID;",
+    /* 7: list filters served by indexes (each leads with b_id; SQLite appends the rowid,
+     * so an equality on the indexed columns also yields creation order), doctors' emails
+     * keyed like users' (compared, not unique), and the Idempotency-Keys of creates, keyed
+     * by tenant and key. */
+    "ALTER TABLE doctor ADD COLUMN email_key TEXT;"
+    "UPDATE doctor SET email_key = hip_fold_key(email) WHERE email IS NOT NULL;"
+    "CREATE INDEX ekauser_updated ON ekauser(b_id, updated_at) WHERE deleted_at IS NULL;"
+    "CREATE INDEX doctor_updated ON doctor(b_id, updated_at) WHERE deleted_at IS NULL;"
+    "CREATE INDEX clinic_updated ON clinic(b_id, updated_at) WHERE deleted_at IS NULL;"
+    "CREATE INDEX doctor_mobile ON doctor(b_id, mobile) WHERE deleted_at IS NULL AND mobile IS NOT NULL;"
+    "CREATE INDEX doctor_email_key ON doctor(b_id, email_key) WHERE deleted_at IS NULL AND email_key IS NOT NULL;"
+    "CREATE TABLE idempotency_key ("
+    "  b_id TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL, holder TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('running', 'done')), status INTEGER, body TEXT,"
+    "  created_ms INTEGER NOT NULL, lease_until_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (b_id, key)) WITHOUT ROWID;"
+    "CREATE INDEX idempotency_key_age ON idempotency_key(b_id, created_ms);",
 };
 
 /* Migration 4's backfill: the same key the model computes for new writes. */

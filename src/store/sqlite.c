@@ -743,28 +743,223 @@ static enum store_status sq_link(struct store_tx *tx, enum rel rel, int side, co
     return sq_run(tx, sq_bind_texts(tx, sql, 1, id), NULL, NULL);
 }
 
-static enum store_status sq_list(struct store_tx *tx, const struct resource *r, const char *tenant, int64_t after,
-                                 int limit, struct record *out, int *count, int64_t *next)
+/* ---- lists: creation order, keyset cursor, filters ---- */
+
+/* The column a filter compares, from the field table; NULL when the resource has none. */
+static const char *filter_column(const struct resource *r, const char *field, bool key)
 {
-    char sql[SQL_MAX];
-    int n = select_cols(r, sql, sizeof sql);
-    sqlcat(sql, sizeof sql, &n, " WHERE b_id = ? AND deleted_at IS NULL AND rid > ? ORDER BY rid LIMIT ?");
-    *count = 0;
-    *next = after;
-    sqlite3_stmt *st = sq_bind_texts(tx, sql, 1, tenant);
+    int i = field_index(r, field);
+    if (i < 0)
+        return NULL;
+    return key ? r->fields[i].key_column : r->fields[i].column;
+}
+
+/* The link view of r whose other side is target; NULL when r has none. */
+static const struct link_view *filter_link(const struct resource *r, enum rkind target)
+{
+    for (size_t v = 0; v < r->nviews; v++)
+        if (r->views[v].target == target)
+            return &r->views[v];
+    return NULL;
+}
+
+static int list_arg(struct list_sql *q, const char *v)
+{
+    q->args[q->nargs++] = v;
+    return q->nargs + 3;
+}
+
+int sq_list_sql(const struct resource *r, const struct list_filter *f, enum list_driver d, struct list_sql *q)
+{
+    static const struct list_filter none;
+    if (!f)
+        f = &none;
+    memset(q, 0, sizeof *q);
+    int n = 0;
+    char *sql = q->sql;
+    size_t cap = sizeof q->sql;
+    sqlcat(sql, cap, &n, "SELECT t.rid, t.id, t.created_at, t.updated_at");
+    for (size_t i = 0; i < r->nfields; i++)
+        if (r->fields[i].column)
+            sqlcat(sql, cap, &n, ", t.%s", r->fields[i].column);
+
+    const struct { const char *value; enum rkind target; } links[] = {{f->clinic_id, R_CLINIC},
+                                                                      {f->doctor_id, R_DOCTOR}};
+    int drive = -1; /* LD_LINK: the index in links[] of the link the rows come from */
+    if (d == LD_LINK)
+        for (int k = 0; k < 2 && drive < 0; k++)
+            if (links[k].value)
+                drive = k;
+    if (d == LD_LINK && drive < 0)
+        return -1;
+
+    int link_arg[2] = {0, 0};
+    if (drive >= 0) {
+        const struct link_view *lv = filter_link(r, links[drive].target);
+        if (!lv)
+            return -1;
+        const struct relation *rel = relation_get(lv->rel);
+        int side = rel->kind[0] == r->kind ? 0 : 1;
+        /* CROSS JOIN keeps the link table outside: its rows for one id, each record by its id */
+        sqlcat(sql, cap, &n, " FROM %s l CROSS JOIN %s t ON t.id = l.%s", rel->table, r->table, rel->col[side]);
+        link_arg[drive] = list_arg(q, links[drive].value);
+    } else if (d == LD_LIVE) {
+        sqlcat(sql, cap, &n, " FROM %s t INDEXED BY %s_live", r->table, r->table);
+    } else if (d == LD_UPDATED) {
+        if (!f->updated_since)
+            return -1;
+        sqlcat(sql, cap, &n, " FROM %s t INDEXED BY %s_updated", r->table, r->table);
+    } else {
+        sqlcat(sql, cap, &n, " FROM %s t", r->table);
+    }
+    sqlcat(sql, cap, &n, " WHERE t.b_id = ?1 AND t.deleted_at IS NULL AND t.rid > ?2");
+
+    const struct { const char *value, *field; bool key; } eq[] = {
+        {f->partner_id, "partner_id", false},
+        {f->mobile, "mobile", false},
+        {f->email_key, "email", true},
+        {f->auth_userid, "auth_userid", false},
+    };
+    for (size_t k = 0; k < sizeof eq / sizeof eq[0]; k++) {
+        if (!eq[k].value)
+            continue;
+        const char *col = filter_column(r, eq[k].field, eq[k].key);
+        if (!col)
+            return -1;
+        sqlcat(sql, cap, &n, " AND t.%s = ?%d", col, list_arg(q, eq[k].value));
+    }
+    if (f->updated_since)
+        sqlcat(sql, cap, &n, " AND t.updated_at >= ?%d", list_arg(q, f->updated_since));
+    for (int k = 0; k < 2; k++) {
+        if (!links[k].value)
+            continue;
+        const struct link_view *lv = filter_link(r, links[k].target);
+        if (!lv)
+            return -1;
+        const struct relation *rel = relation_get(lv->rel);
+        const struct resource *target = resource_get(lv->target);
+        int side = rel->kind[0] == r->kind ? 0 : 1;
+        if (k == drive) {
+            sqlcat(sql, cap, &n, " AND l.%s = ?%d", rel->col[1 - side], link_arg[k]);
+        } else {
+            link_arg[k] = list_arg(q, links[k].value);
+            sqlcat(sql, cap, &n, " AND EXISTS (SELECT 1 FROM %s x WHERE x.%s = t.id AND x.%s = ?%d)", rel->table,
+                   rel->col[side], rel->col[1 - side], link_arg[k]);
+        }
+        /* a link counts while the linked record is live and the tenant's, as in the record's view */
+        sqlcat(sql, cap, &n,
+               " AND EXISTS (SELECT 1 FROM %s o WHERE o.id = ?%d AND o.b_id = ?1 AND o.deleted_at IS NULL)",
+               target->table, link_arg[k]);
+    }
+    sqlcat(sql, cap, &n, " ORDER BY t.rid LIMIT ?3");
+    return 0;
+}
+
+/* Are there fewer than LIST_PROBE rows where a sorted plan would start? */
+static enum store_status probe_small(struct store_tx *tx, const char *sql, const char *a1, const char *a2,
+                                     bool *small)
+{
+    sqlite3_stmt *st = sq_bind_texts(tx, sql, 2, a1, a2);
     if (!st)
         return tx->failed;
-    sqlite3_bind_int64(st, 2, after);
-    sqlite3_bind_int(st, 3, limit);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *small = sqlite3_column_int64(st, 0) < LIST_PROBE;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? STORE_OK : sq_fail(tx, rc);
+}
+
+/* SQLite's planner, without statistics, prefers the tenant's scan in creation order (no
+ * sort) even when a filter keeps few rows, and then reads the whole tenant. So the rows'
+ * source is chosen here: an equality filter's index (it yields creation order, as SQLite
+ * appends the rowid to every index); else a link table or the updated_at index when fewer
+ * than LIST_PROBE rows start there (those are read and sorted); else the scan in creation
+ * order, which then finds a page's matches among at most about tenant / LIST_PROBE * limit rows. */
+static enum store_status choose_driver(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                       const struct list_filter *f, enum list_driver *d)
+{
+    *d = LD_LIVE;
+    if (!f)
+        return STORE_OK;
+    if (f->partner_id || f->mobile || f->email_key || f->auth_userid) {
+        *d = LD_KEY;
+        return STORE_OK;
+    }
+    char sql[SQL_MAX];
+    int n = 0;
+    bool small = false;
+    const char *link = f->clinic_id ? f->clinic_id : f->doctor_id;
+    if (link) {
+        const struct link_view *lv = filter_link(r, f->clinic_id ? R_CLINIC : R_DOCTOR);
+        if (!lv)
+            return STORE_ERROR;
+        const struct relation *rel = relation_get(lv->rel);
+        int side = rel->kind[0] == r->kind ? 0 : 1;
+        sqlcat(sql, sizeof sql, &n,
+               "SELECT CASE WHEN EXISTS (SELECT 1 FROM %s WHERE id = ?1 AND b_id = ?2)"
+               " THEN (SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s = ?1 LIMIT %d)) ELSE 0 END",
+               resource_get(lv->target)->table, rel->table, rel->col[1 - side], LIST_PROBE);
+        enum store_status st = probe_small(tx, sql, link, tenant, &small);
+        if (st != STORE_OK || small) {
+            *d = LD_LINK;
+            return st;
+        }
+    }
+    if (f->updated_since) {
+        n = 0;
+        sqlcat(sql, sizeof sql, &n,
+               "SELECT count(*) FROM (SELECT 1 FROM %s INDEXED BY %s_updated WHERE b_id = ?1 AND deleted_at IS NULL"
+               " AND updated_at >= ?2 LIMIT %d)",
+               r->table, r->table, LIST_PROBE);
+        enum store_status st = probe_small(tx, sql, tenant, f->updated_since, &small);
+        if (st != STORE_OK || small) {
+            *d = LD_UPDATED;
+            return st;
+        }
+    }
+    return STORE_OK;
+}
+
+static enum store_status sq_list_where(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                       const struct list_filter *f, int64_t after, int limit, struct record *out,
+                                       int *count, int64_t *next, bool *more)
+{
+    *count = 0;
+    *next = after;
+    if (more)
+        *more = false;
+    enum list_driver d;
+    enum store_status st = choose_driver(tx, r, tenant, f, &d);
+    if (st != STORE_OK && st != STORE_ERROR)
+        return st;
+    struct list_sql *q = arena_alloc(tx->a, sizeof *q);
+    if (st == STORE_ERROR || sq_list_sql(r, f, d, q) != 0) {
+        log_line("error", "a list filter the resource has no column or link for", r->table, 0);
+        return store_fail(tx, STORE_ERROR, NULL, 0);
+    }
+    sqlite3_stmt *stmt = sq_prep(tx, q->sql);
+    if (!stmt)
+        return tx->failed;
+    sqlite3_bind_text(stmt, 1, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, after);
+    sqlite3_bind_int(stmt, 3, limit + 1); /* one more tells whether more follow */
+    for (int i = 0; i < q->nargs; i++)
+        sqlite3_bind_text(stmt, 4 + i, q->args[i], -1, SQLITE_STATIC);
     /* Rows are copied out first: load_links uses other statements of this connection. */
-    int got = 0, rc = SQLITE_DONE;
-    while (got < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        *next = sqlite3_column_int64(st, 0);
-        read_row(r, st, tx->a, &out[got]);
+    int got = 0, rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (got == limit) {
+            if (more)
+                *more = true;
+            rc = SQLITE_DONE;
+            break;
+        }
+        *next = sqlite3_column_int64(stmt, 0);
+        read_row(r, stmt, tx->a, &out[got]);
         got++;
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE)
         return sq_fail(tx, rc);
     for (int i = 0; i < got; i++) {
         enum store_status ls = load_links(tx, r, tenant, &out[i]);
@@ -1074,6 +1269,12 @@ bool sq_change_log_backfill(sqlite3 *db)
     return ok;
 }
 
+static enum store_status sq_list(struct store_tx *tx, const struct resource *r, const char *tenant, int64_t after,
+                                 int limit, struct record *out, int *count, int64_t *next)
+{
+    return sq_list_where(tx, r, tenant, NULL, after, limit, out, count, next, NULL);
+}
+
 static void sq_close(struct store *base)
 {
     struct sqlite_store *s = S(base);
@@ -1103,6 +1304,12 @@ const struct store_ops SQLITE_OPS = {
     .log_append = sq_log_append,
     .history = sq_history,
     .changes = sq_changes,
+    .list_where = sq_list_where,
+    .idem_get = sq_idem_get,
+    .idem_claim = sq_idem_claim,
+    .idem_finish = sq_idem_finish,
+    .idem_release = sq_idem_release,
+    .idem_purge = sq_idem_purge,
     .business_create = sq_business_create,
     .business_get = sq_business_get,
     .business_list = sq_business_list,

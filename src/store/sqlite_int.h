@@ -61,6 +61,24 @@ enum store_status sq_run(struct store_tx *tx, sqlite3_stmt *st, const char *key,
 
 /* Migration 6: the change log entries of the records written before it (sqlite.c). */
 bool sq_change_log_backfill(sqlite3 *db);
+/* How a filtered list reaches its rows (see choose_driver in sqlite.c). */
+enum list_driver {
+    LD_LIVE,    /* the tenant's live records in creation order (<table>_live); filters checked per row */
+    LD_KEY,     /* an equality filter's index (partner_id, mobile, email, auth_userid): creation order */
+    LD_LINK,    /* the link table's rows for the linked id, each record by its id; sorted */
+    LD_UPDATED, /* <table>_updated from updated_since; sorted */
+};
+/* A sorted plan is taken when fewer rows than this start there. */
+#define LIST_PROBE 10000
+#define LIST_FILTERS_MAX 8
+struct list_sql {
+    char sql[SQL_MAX];
+    const char *args[LIST_FILTERS_MAX]; /* bound to ?4, ?5, ... */
+    int nargs;
+};
+/* The SELECT of a filtered list for a driver: ?1 tenant, ?2 the cursor, ?3 the limit,
+ * then q->args. -1 when a filter does not apply to the resource (or the driver to the filters). */
+int sq_list_sql(const struct resource *r, const struct list_filter *f, enum list_driver d, struct list_sql *q);
 
 extern const struct store_ops SQLITE_OPS;
 /* The login tables' operations, filled into SQLITE_OPS. */
@@ -85,5 +103,14 @@ enum store_status sq_refresh_take(struct store_tx *tx, const char *token_hash, s
 enum store_status sq_session_revoke(struct store_tx *tx, const char *family);
 enum store_status sq_revocations(struct store_tx *tx, int64_t since, const char ***clients, size_t *nclients,
                                  const char ***sessions, size_t *nsessions);
+
+/* Idempotency-Keys (sqlite_idem.c). */
+enum store_status sq_idem_get(struct store_tx *tx, const char *tenant, const char *key, struct idem_record *out);
+enum store_status sq_idem_claim(struct store_tx *tx, const char *tenant, const char *key, const char *replaces,
+                                const struct idem_record *rec);
+enum store_status sq_idem_finish(struct store_tx *tx, const char *tenant, const char *key, const char *holder,
+                                 int status, const char *body);
+enum store_status sq_idem_release(struct store_tx *tx, const char *tenant, const char *key, const char *holder);
+enum store_status sq_idem_purge(struct store_tx *tx, const char *tenant, int64_t before_ms, int max, int *purged);
 
 #endif

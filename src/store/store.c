@@ -349,6 +349,55 @@ enum store_status store_changes(struct store_tx *tx, const char *tenant, int64_t
     OP(changes, tenant, after, limit, out, count);
 }
 
+/* Operations added after a backend was written may be missing from it (NULL): the unit
+ * then fails as a bug would, with the operation named in the log. */
+#define NEW_OP(write_, name, ...)                                                                                  \
+    do {                                                                                                           \
+        if (!tx->failed && !tx->s->be->ops->name) {                                                                \
+            log_line("error", "the storage backend does not implement", #name, 0);                                 \
+            return store_fail(tx, STORE_ERROR, NULL, 0);                                                           \
+        }                                                                                                          \
+        if (write_)                                                                                                \
+            WOP(name, __VA_ARGS__);                                                                                \
+        else                                                                                                       \
+            OP(name, __VA_ARGS__);                                                                                 \
+    } while (0)
+
+enum store_status store_list_where(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                   const struct list_filter *f, int64_t after, int limit, struct record *out,
+                                   int *count, int64_t *next, bool *more)
+{
+    NEW_OP(false, list_where, r, tenant, f, after, limit, out, count, next, more);
+}
+
+enum store_status store_idem_get(struct store_tx *tx, const char *tenant, const char *key, struct idem_record *out)
+{
+    NEW_OP(false, idem_get, tenant, key, out);
+}
+
+enum store_status store_idem_claim(struct store_tx *tx, const char *tenant, const char *key, const char *replaces,
+                                   const struct idem_record *rec)
+{
+    NEW_OP(true, idem_claim, tenant, key, replaces, rec);
+}
+
+enum store_status store_idem_finish(struct store_tx *tx, const char *tenant, const char *key, const char *holder,
+                                    int status, const char *body)
+{
+    NEW_OP(true, idem_finish, tenant, key, holder, status, body);
+}
+
+enum store_status store_idem_release(struct store_tx *tx, const char *tenant, const char *key, const char *holder)
+{
+    NEW_OP(true, idem_release, tenant, key, holder);
+}
+
+enum store_status store_idem_purge(struct store_tx *tx, const char *tenant, int64_t before_ms, int max,
+                                   int *purged)
+{
+    NEW_OP(true, idem_purge, tenant, before_ms, max, purged);
+}
+
 enum store_status store_business_create(struct store_tx *tx, const char *b_id, const char *name)
 {
     WOP(business_create, b_id, name);

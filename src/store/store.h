@@ -178,6 +178,60 @@ enum store_status store_history(struct store_tx *tx, const struct resource *r, c
 enum store_status store_changes(struct store_tx *tx, const char *tenant, int64_t after, int limit,
                                 struct change_entry *out, int *count);
 
+/* ---- lists with filters (issue 10) ---- */
+
+/* Which records a list keeps; NULL members do not filter. Values are as stored: the API
+ * layer normalises them with the model's rules first. */
+struct list_filter {
+    const char *partner_id;
+    const char *mobile;        /* the 10 national digits */
+    const char *email_key;     /* text_fold_key of the email (the resource's email key column) */
+    const char *auth_userid;
+    const char *clinic_id;     /* Eka id: records linked to that live clinic of the tenant */
+    const char *doctor_id;     /* Eka id: records linked to that live doctor of the tenant */
+    const char *updated_since; /* a time as stored (store_format_time): updated_at >= it */
+};
+
+/* store_list keeping only the records that match every filter set (f NULL: all): up to
+ * limit live records after cursor `after`, in creation order; *next is the cursor after the
+ * last one returned, and *more (when given) tells whether another matching record follows
+ * it. A filter the resource has no column or link for is a bug of the caller: STORE_ERROR. */
+enum store_status store_list_where(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                   const struct list_filter *f, int64_t after, int limit, struct record *out,
+                                   int *count, int64_t *next, bool *more);
+
+/* ---- idempotency keys of creates (issue 10) ---- */
+
+/* One Idempotency-Key of a tenant. A key is claimed (running) by one request at a time;
+ * holder is that claim's random token, so a claim is changed only by whoever read it. */
+struct idem_record {
+    const char *request_hash; /* what the key was first used for (method, path, body) */
+    const char *holder;
+    bool done;                /* the answer is stored */
+    int status;               /* done: the answer */
+    const char *body;
+    int64_t created_ms;       /* when the key was first claimed (ms since the epoch) */
+    int64_t lease_until_ms;   /* running: after this the claim may be taken over */
+};
+
+enum store_status store_idem_get(struct store_tx *tx, const char *tenant, const char *key, struct idem_record *out);
+/* Claims the key: inserts a running record (replaces NULL), or replaces the record whose
+ * holder is `replaces` (an expired key, or a claim whose holder stopped). STORE_CONFLICT
+ * (field "Idempotency-Key") when the key exists and is not that record any more. */
+enum store_status store_idem_claim(struct store_tx *tx, const char *tenant, const char *key, const char *replaces,
+                                   const struct idem_record *rec);
+/* Stores the answer of a running claim held by holder; STORE_NOT_FOUND when the claim is
+ * no longer held by it (taken over after its lease). */
+enum store_status store_idem_finish(struct store_tx *tx, const char *tenant, const char *key, const char *holder,
+                                    int status, const char *body);
+/* Drops a running claim held by holder (its request changed nothing); STORE_NOT_FOUND
+ * when it is not held by it. */
+enum store_status store_idem_release(struct store_tx *tx, const char *tenant, const char *key, const char *holder);
+/* Deletes up to max keys of the tenant first claimed before before_ms; *purged (when
+ * given) gets how many. */
+enum store_status store_idem_purge(struct store_tx *tx, const char *tenant, int64_t before_ms, int max,
+                                   int *purged);
+
 /* ---- business login: ids and hashes are made by the caller; the store keeps them ---- */
 
 struct client_row {

@@ -442,6 +442,27 @@ class Contract(unittest.TestCase):
         if path == U:
             s("GET", "/cdr/v1/hipusers/" + u_min, 304, HI, headers={"If-None-Match": a.headers["etag"]},
               declared=False)
+        # ---- issue 10: pages and filters (query parameters, "next_cursor" an extra key), and
+        # Idempotency-Key (headers): every answer still valid against the spec
+        for path, op in ((C, OPC["GET"]), (D, OPD["GET"]), (U, OPU["GET"]), ("/cdr/v1/hipusers/", HL)):
+            page = self.ok(s("GET", path + "?limit=1", 200, op), 200)
+            self.assertIn("next_cursor", page)
+            last = self.ok(s("GET", path + "?limit=1000&cursor=" + page["next_cursor"], 200, op), 200)
+            self.assertNotIn("next_cursor", last)
+        s("GET", D + "?mobile=%2B919000011111&clinic_id=" + c_full + "&limit=5", 200, OPD["GET"])
+        s("GET", U + "?updated_since=2000-01-01T00:00:00Z&partner_id=Part_user_2", 200, OPU["GET"])
+        s("GET", C + "?doctor_id=" + d_min, 200, OPC["GET"])
+        s("GET", C + "?limit=0", 400, OPC["GET"])
+        s("GET", U + "?page=2", 400, OPU["GET"])
+        s("GET", "/cdr/v1/hipusers/?limit=1001", 400, HL, declared=False)
+        idem = {"Idempotency-Key": "contract-create-1"}
+        first = s("POST", C, 201, OPC["POST"], {"name": "Idem Clinic", "address": "2 Road"}, headers=idem)
+        again = s("POST", C, 201, OPC["POST"], {"name": "Idem Clinic", "address": "2 Road"}, headers=idem)
+        self.assertEqual((again.raw, again.headers.get("idempotent-replayed")), (first.raw, "true"))
+        s("POST", C, 422, OPC["POST"], {"name": "Other Clinic", "address": "2 Road"}, headers=idem, declared=False)
+        s("POST", C, 400, OPC["POST"], {"name": "Idem Clinic", "address": "2 Road"},
+          headers={"Idempotency-Key": "two words"})
+        s("DELETE", C + first.json["ekaid"] + "/", 200, IC["DELETE"])
 
         # ---- error answers
         s("POST", C, 400, OPC["POST"], {"name": "No Address"}, bad_request=True)

@@ -89,6 +89,28 @@ class ReadmeTests(unittest.TestCase):
         self.assertTrue(any(l.startswith('hipusers_build_info{version="') for l in lines), lines)
         self.assertFalse([l for l in lines[2:] if l.endswith(" 0") or l.startswith("#")], lines)
 
+    def test_idempotency_key(self):
+        out = run_block(self.srv, readme_block("## Retries: Idempotency-Key on creates"))
+        self.assertEqual(out.returncode, 0, out.stderr + out.stdout)
+        lines = [l for l in out.stdout.splitlines() if l.strip()]
+        self.assertRegex(lines[0], r'^\{"status":"success","ekaid":"c-[0-9a-f]{24}"\}$')
+        self.assertEqual(lines[1], "HTTP/1.1 201 Created")
+        self.assertEqual(lines[2].lower(), "idempotent-replayed: true")
+        self.assertEqual(lines[3], lines[0])
+        self.assertEqual(lines[4], '{"status":"error","message":"Idempotency-Key reused with a different request"}')
+        self.assertEqual(len(lines), 5, out.stdout)
+
+    def test_pages_and_filters(self):
+        out = run_block(self.srv, readme_block("## Lists: pages and filters"))
+        self.assertEqual(out.returncode, 0, out.stderr + out.stdout)
+        lines = [l for l in out.stdout.splitlines() if l.strip()]
+        self.assertRegex(lines[0], r"^\['Doc1', 'Doc2'\] [A-Za-z0-9_-]{12}$")
+        self.assertEqual(lines[1], "['Doc3'] (last page)")
+        self.assertEqual(lines[2], "['Doc2'] (last page)")
+        self.assertRegex(lines[3], r"^\['Doc1'\] [A-Za-z0-9_-]{12}$")
+        self.assertIn('"message":"mobile: Not a filter of this list: Clinic records have no mobile."', lines[4])
+        self.assertEqual(len(lines), 5, out.stdout)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -208,10 +208,15 @@ class MigrationTests(unittest.TestCase):
         self.srv.stop()
         db = sqlite3.connect(self.srv.db)
         db.executescript(
-            "DROP TABLE change_log; DROP TABLE change_seq;" +  # migration 6 undone
-            # migration 5 undone: the link tables' per-side order columns
+            # undo migration 7 (list filter indexes, doctors' email keys, idempotency keys) ...
+            "DROP TABLE idempotency_key; DROP INDEX ekauser_updated; DROP INDEX doctor_updated;"
+            "DROP INDEX clinic_updated; DROP INDEX doctor_mobile; DROP INDEX doctor_email_key;"
+            "ALTER TABLE doctor DROP COLUMN email_key;"
+            "DROP TABLE change_log; DROP TABLE change_seq;" +  # ... migration 6 (the change log) ...
+            # ... migration 5 (the link tables' per-side order columns) ...
             "".join("ALTER TABLE %s DROP COLUMN ord0; ALTER TABLE %s DROP COLUMN ord1;" % (t, t)
                     for t in ("user_doctor", "user_clinic", "doctor_clinic")) +
+            # ... and migration 4 (users' email keys)
             "DROP INDEX ekauser_uq_email_key; ALTER TABLE ekauser DROP COLUMN email_key;"
             "CREATE UNIQUE INDEX ekauser_uq_email ON ekauser(b_id, email COLLATE NOCASE)"
             "  WHERE deleted_at IS NULL AND email IS NOT NULL;"

@@ -961,7 +961,11 @@ class BackfillTests(unittest.TestCase):
         views = {k: (r.json, r.headers["etag"]) for k, r in views.items()}
         srv.stop()
         db = sqlite3.connect(srv.db)
-        db.executescript("DROP TABLE change_log; DROP TABLE change_seq; PRAGMA user_version=5;")
+        db.executescript(  # migrations 7 (list indexes, idempotency keys) and 6 (the change log) undone
+            "DROP TABLE idempotency_key; DROP INDEX ekauser_updated; DROP INDEX doctor_updated;"
+            "DROP INDEX clinic_updated; DROP INDEX doctor_mobile; DROP INDEX doctor_email_key;"
+            "ALTER TABLE doctor DROP COLUMN email_key;"
+            "DROP TABLE change_log; DROP TABLE change_seq; PRAGMA user_version=5;")
         db.close()
         srv.start()
         feed = rq("GET", "/cdr/v1/changes/").json["changes"]

@@ -154,6 +154,25 @@ def etag_corpus():
         write(t, name, f)
 
 
+def list_query_corpus():
+    t = "fuzz_list_query"
+    # byte 0 % 4: 0 ekauser, 1 doctor, 2 clinic, 3 hipusers; then the raw query string
+    queries = {
+        "0_page": "0limit=100",
+        "0_filters": "0partner_id=Part_user_1&mobile=%2B919876543210&email=A%CC%88rzte%40Klinik.in"
+                     "&auth_userid=Prateek_%40_123&clinic_id=c-0123456789abcdef01234567&doctor_id=do1769174683513"
+                     "&updated_since=2024-05-01T18%3A04%3A56.789%2B05%3A30&limit=2",
+        "1_doctor": "1mobile=9000011111&email=dr.rajesh%40example.com&clinic_id=c-0123456789abcdef01234567",
+        "2_clinic": "2doctor_id=do1769174683513&updated_since=2024-05-01T00:00:00Z&partner_id=Clinic_321_Indore",
+        "3_hipusers": "3limit=1&cursor=ARhosnQVsHRRLUVfNYannOIv0E0iQLM1oWygOruPHfFUew6vOnHxAdB6Ht7OettEag",
+        "0_bad": "0limit=0&limit=1001&foo=1&%zz=1&mobile=+91987&updated_since=2024-02-30T00:00:00Z",
+        "2_not_applicable": "2mobile=9876543210&auth_userid=x&clinic_id=c-0123456789abcdef01234567",
+        "1_empty": "1partner_id=&email&&=x&cursor=",
+    }
+    for name, q in queries.items():
+        write(t, name, q)
+
+
 def jwt_corpus():
     t = "fuzz_jwt"
     hs = {"alg": "HS256", "typ": "JWT"}
@@ -257,6 +276,7 @@ if __name__ == "__main__":
     shutil.rmtree(DICT, ignore_errors=True)
     decode_corpus()
     router_corpus()
+    list_query_corpus()
     jwt_corpus()
     json_body_corpus()
     login_corpus()
@@ -267,3 +287,7 @@ if __name__ == "__main__":
     write_dict("fuzz_jwt", DICT_JWT)
     write_dict("fuzz_router", DICT_PATH)
     write_dict("fuzz_etag", DICT_ETAG)
+    write_dict("fuzz_list_query", ["limit=", "cursor=", "partner_id=", "mobile=", "email=", "auth_userid=",
+                                   "clinic_id=", "doctor_id=", "updated_since=", "&", "%2B", "%40", "%00", "+91",
+                                   "c-0123456789abcdef01234567", "do1769174683513", "2024-05-01T00:00:00",
+                                   ".123", "Z", "+05:30", "1000"])

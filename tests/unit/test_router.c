@@ -383,6 +383,25 @@ static void test_percent_decode_direct(void **state)
     assert_string_equal(percent_decode("a/b%41", 6, a), "a/bA");
 }
 
+/* ---------------------------------------------------------------- query_decode */
+
+static void test_query_decode(void **state)
+{
+    struct arena *a = *state;
+    assert_string_equal(query_decode("limit", a), "limit");
+    assert_string_equal(query_decode("", a), "");
+    assert_string_equal(query_decode("%2B919876543210", a), "+919876543210");
+    /* '/' is an ordinary character in a query (an email's local part may have one) */
+    assert_string_equal(query_decode("a%2Fb/c", a), "a/b/c");
+    assert_string_equal(query_decode("%C3%84rzte%40x.in", a), "\xc3\x84rzte@x.in");
+    assert_string_equal(query_decode("100%25", a), "100%");
+    assert_null(query_decode("%00", a));
+    assert_null(query_decode("a%0", a));
+    assert_null(query_decode("%", a));
+    assert_null(query_decode("%g1", a));
+    assert_null(query_decode("x%2", a));
+}
+
 /* ---------------------------------------------------------------- route_allow */
 
 static void test_route_allow(void **state)
@@ -426,6 +445,7 @@ int main(void)
         T(test_id_length_limit),
         T(test_route_is_reset_on_failure),
         T(test_percent_decode_direct),
+        T(test_query_decode),
         T(test_route_allow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,6 @@
 /* The store test suite every backend must pass: every operation through units of work,
  * uniqueness per tenant, soft delete freeing unique values, links within the tenant, list
- * order and cursor, concurrent writers, the login tables, and the unit-of-work rules
+ * order and cursor, list filters, idempotency keys, concurrent writers, the login tables, and the unit-of-work rules
  * (sticky failures, aborts, no nesting, no writes in reads, timestamps from the clock).
  *
  * The store under test is the URL in argv[1] or HIPUSERS_TEST_DB; without either, a SQLite
@@ -750,6 +750,339 @@ static void test_list_order_and_cursor(void **state)
     assert_int_equal(list_all(CLINIC, tenant(), 10, got, 200), 0);
 }
 
+/* ---- lists with filters ---- */
+
+struct where_op {
+    const struct resource *r;
+    const char *tenant;
+    struct list_filter f;
+    int64_t after, next;
+    int limit, count;
+    bool more;
+    struct record *recs;
+};
+
+static enum store_status where_fn(struct store_tx *tx, void *c)
+{
+    struct where_op *l = c;
+    return store_list_where(tx, l->r, l->tenant, &l->f, l->after, l->limit, l->recs, &l->count, &l->next, &l->more);
+}
+
+/* The ids a filter keeps, every page of `limit` read from the start; NULL-terminated. */
+static const char **where(const struct resource *r, const char *t, struct list_filter f, int limit)
+{
+    struct where_op l = {.r = r, .tenant = t, .f = f, .limit = limit};
+    l.recs = arena_calloc(&A, (size_t)limit, sizeof *l.recs);
+    size_t n = 0, cap = 16;
+    const char **out = arena_calloc(&A, cap + 1, sizeof *out);
+    for (;;) {
+        assert_int_equal(run(false, where_fn, &l), STORE_OK);
+        assert_true(l.count <= limit);
+        for (int i = 0; i < l.count; i++) {
+            if (n == cap) {
+                const char **bigger = arena_calloc(&A, cap * 2 + 1, sizeof *out);
+                memcpy(bigger, out, n * sizeof *out);
+                out = bigger;
+                cap *= 2;
+            }
+            out[n++] = l.recs[i].id;
+        }
+        /* more is exact: set when, and only when, another match follows the page */
+        if (!l.more)
+            break;
+        assert_int_equal(l.count, limit);
+        l.after = l.next;
+    }
+    out[n] = NULL;
+    return out;
+}
+
+static void assert_ids(const char **got, const char *const *want)
+{
+    size_t i = 0;
+    for (; want[i]; i++) {
+        assert_non_null(got[i]);
+        assert_string_equal(got[i], want[i]);
+    }
+    assert_null(got[i]);
+}
+
+#define IDS(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define NONE ((const char *const[]){NULL})
+
+/* Every filter keeps exactly its matches, in creation order, in pages of any size, never
+ * another tenant's; links count while the linked record is live. */
+static void test_list_filters(void **state)
+{
+    (void)state;
+    const char *t = tenant(), *other = tenant();
+    const char *c1 = insert_ok(CLINIC, t, "{\"name\":\"C1\",\"address\":\"x\",\"partner_id\":\"pc1\"}");
+    const char *c2 = insert_ok(CLINIC, t, "{\"name\":\"C2\",\"address\":\"x\"}");
+    const char *oc = insert_ok(CLINIC, other, "{\"name\":\"OC\",\"address\":\"x\",\"partner_id\":\"pc1\"}");
+    const char *d1 = insert_ok(DOCTOR, t,
+                               "{\"firstname\":\"A\",\"lastname\":\"B\",\"gender\":\"M\",\"mobile\":\"9000000001\","
+                               "\"email\":\"Asha.Rao@X.in\"}");
+    const char *d2 = insert_ok(DOCTOR, t,
+                               "{\"firstname\":\"C\",\"lastname\":\"D\",\"gender\":\"F\",\"mobile\":\"9000000001\","
+                               "\"partner_id\":\"pd2\"}");
+    const char *d3 = insert_ok(DOCTOR, t,
+                               "{\"firstname\":\"E\",\"lastname\":\"F\",\"gender\":\"F\",\"email\":\"asha.rao@x.IN\"}");
+    const char *od = insert_ok(DOCTOR, other,
+                               "{\"firstname\":\"O\",\"lastname\":\"D\",\"gender\":\"F\",\"mobile\":\"9000000001\"}");
+    atomic_store(&clock_now, T0 + 10000);
+    const char *u1 = insert_ok(USER, t, user_json(1, "\"email\":\"\\u00c4rzte@x.in\",\"auth_userid\":\"sso1\""));
+    const char *u2 = insert_ok(USER, t, user_json(2, "\"partner_id\":\"pu2\""));
+    const char *u3 = insert_ok(USER, t, user_json(3, NULL));
+    const char *ou = insert_ok(USER, other, user_json(1, "\"auth_userid\":\"sso1\""));
+    (void)oc;
+    (void)od;
+    (void)ou;
+    const char *both[] = {c1, c2};
+    link_ok(REL_DOCTOR_CLINIC, 0, d1, both, 2, false);
+    link_ok(REL_DOCTOR_CLINIC, 0, d3, both, 1, false);
+    link_ok(REL_USER_CLINIC, 0, u1, both, 1, true);
+    link_ok(REL_USER_CLINIC, 0, u3, both, 2, true);
+    const char *ds[] = {d3, d1};
+    link_ok(REL_USER_DOCTOR, 0, u3, ds, 2, true);
+    link_ok(REL_USER_DOCTOR, 0, u2, ds, 1, true);
+
+    for (int limit = 1; limit <= 4; limit++) {
+        assert_ids(where(DOCTOR, t, (struct list_filter){0}, limit), IDS(d1, d2, d3));
+        assert_ids(where(DOCTOR, t, (struct list_filter){.mobile = "9000000001"}, limit), IDS(d1, d2));
+        assert_ids(where(DOCTOR, t, (struct list_filter){.email_key = "asha.rao@x.in"}, limit), IDS(d1, d3));
+        assert_ids(where(DOCTOR, t, (struct list_filter){.partner_id = "pd2"}, limit), IDS(d2));
+        assert_ids(where(DOCTOR, t, (struct list_filter){.clinic_id = c1}, limit), IDS(d1, d3));
+        assert_ids(where(DOCTOR, t, (struct list_filter){.clinic_id = c2}, limit), IDS(d1));
+        assert_ids(where(DOCTOR, t, (struct list_filter){.clinic_id = c1, .mobile = "9000000001"}, limit), IDS(d1));
+        assert_ids(where(CLINIC, t, (struct list_filter){.doctor_id = d1}, limit), IDS(c1, c2));
+        assert_ids(where(CLINIC, t, (struct list_filter){.partner_id = "pc1"}, limit), IDS(c1));
+        assert_ids(where(USER, t, (struct list_filter){.clinic_id = c1}, limit), IDS(u1, u3));
+        assert_ids(where(USER, t, (struct list_filter){.doctor_id = d3}, limit), IDS(u2, u3));
+        assert_ids(where(USER, t, (struct list_filter){.doctor_id = d3, .clinic_id = c2}, limit), IDS(u3));
+        assert_ids(where(USER, t, (struct list_filter){.email_key = "\xc3\xa4rzte@x.in"}, limit), IDS(u1));
+        assert_ids(where(USER, t, (struct list_filter){.auth_userid = "sso1"}, limit), IDS(u1));
+        assert_ids(where(USER, t, (struct list_filter){.mobile = "9800000002"}, limit), IDS(u2));
+        assert_ids(where(USER, t, (struct list_filter){.partner_id = "pu2", .mobile = "9800000003"}, limit), NONE);
+        /* updated_since is inclusive, to the millisecond */
+        assert_ids(where(USER, t, (struct list_filter){.updated_since = "2024-05-01T12:35:06.789Z"}, limit),
+                   IDS(u1, u2, u3));
+        assert_ids(where(USER, t, (struct list_filter){.updated_since = "2024-05-01T12:35:06.790Z"}, limit), NONE);
+        assert_ids(where(DOCTOR, t, (struct list_filter){.updated_since = "2024-05-01T12:35:06.789Z"}, limit), NONE);
+        assert_ids(where(DOCTOR, t, (struct list_filter){.updated_since = "2024-05-01T12:34:56.789Z", .clinic_id = c1},
+                         limit),
+                   IDS(d1, d3));
+        /* another tenant's records and ids never match */
+        assert_ids(where(DOCTOR, t, (struct list_filter){.clinic_id = oc}, limit), NONE);
+        assert_ids(where(CLINIC, other, (struct list_filter){.doctor_id = d1}, limit), NONE);
+        assert_ids(where(USER, other, (struct list_filter){.auth_userid = "sso1"}, limit), IDS(ou));
+    }
+    /* a change moves updated_at: the record is "updated since" again */
+    atomic_store(&clock_now, T0 + 20000);
+    assert_int_equal(update(DOCTOR, t, d2, "{\"about\":\"x\"}"), STORE_OK);
+    assert_ids(where(DOCTOR, t, (struct list_filter){.updated_since = "2024-05-01T12:35:16.789Z"}, 2), IDS(d2));
+    /* deleted records leave every filter; a deleted clinic links nothing */
+    assert_int_equal(delete_rec(DOCTOR, t, d1), STORE_OK);
+    assert_ids(where(DOCTOR, t, (struct list_filter){.mobile = "9000000001"}, 1), IDS(d2));
+    assert_ids(where(CLINIC, t, (struct list_filter){.doctor_id = d1}, 1), NONE);
+    assert_int_equal(delete_rec(CLINIC, t, c1), STORE_OK);
+    assert_ids(where(DOCTOR, t, (struct list_filter){.clinic_id = c1}, 3), NONE);
+    assert_ids(where(USER, t, (struct list_filter){.clinic_id = c1}, 3), NONE);
+    assert_ids(where(USER, t, (struct list_filter){.clinic_id = c2}, 3), IDS(u3));
+}
+
+/* A filter the resource has no column or link for is the caller's bug, not an empty list. */
+static void test_list_filter_that_does_not_apply(void **state)
+{
+    (void)state;
+    struct where_op l = {.r = CLINIC, .tenant = tenant(), .f = {.mobile = "9000000001"}, .limit = 1};
+    l.recs = arena_calloc(&A, 1, sizeof *l.recs);
+    assert_int_equal(run(false, where_fn, &l), STORE_ERROR);
+    l = (struct where_op){.r = DOCTOR, .tenant = l.tenant, .f = {.doctor_id = "do1234567890123"}, .limit = 1};
+    l.recs = arena_calloc(&A, 1, sizeof *l.recs);
+    assert_int_equal(run(false, where_fn, &l), STORE_ERROR);
+    l = (struct where_op){.r = DOCTOR, .tenant = l.tenant, .f = {.auth_userid = "x"}, .limit = 1};
+    l.recs = arena_calloc(&A, 1, sizeof *l.recs);
+    assert_int_equal(run(false, where_fn, &l), STORE_ERROR);
+}
+
+#define MANY 10050 /* past the SQLite backend's LIST_PROBE: the other plans give the same answers */
+
+struct many_op {
+    const char *tenant, *clinic;
+    const char **ids;
+};
+
+static enum store_status many_fn(struct store_tx *tx, void *c)
+{
+    struct many_op *m = c;
+    struct fval *vals = decode(DOCTOR, "{\"firstname\":\"M\",\"lastname\":\"N\",\"gender\":\"F\"}", true);
+    for (int i = 0; i < MANY; i++) {
+        char id[ID_MAX];
+        enum store_status st = store_insert(tx, DOCTOR, m->tenant, vals, id, sizeof id);
+        if (st == STORE_OK && i % 1000 != 7) /* linked: over LIST_PROBE of them */
+            st = store_link(tx, REL_DOCTOR_CLINIC, 0, id, &m->clinic, 1, false);
+        if (st != STORE_OK)
+            return st;
+        m->ids[i] = arena_strdup(&A, id);
+    }
+    return STORE_OK;
+}
+
+static void test_list_filters_over_many_records(void **state)
+{
+    (void)state;
+    const char *t = tenant();
+    struct many_op m = {.tenant = t, .clinic = insert_ok(CLINIC, t, "{\"name\":\"Big\",\"address\":\"x\"}")};
+    m.ids = arena_calloc(&A, MANY, sizeof *m.ids);
+    assert_int_equal(run(true, many_fn, &m), STORE_OK);
+    const char **linked = where(DOCTOR, t, (struct list_filter){.clinic_id = m.clinic}, 1000);
+    int k = 0;
+    for (int i = 0; i < MANY; i++)
+        if (i % 1000 != 7)
+            assert_string_equal(linked[k++], m.ids[i]);
+    assert_null(linked[k]);
+    const char **since = where(DOCTOR, t, (struct list_filter){.updated_since = "2024-05-01T12:34:56.789Z"}, 999);
+    for (int i = 0; i < MANY; i++)
+        assert_string_equal(since[i], m.ids[i]);
+    assert_null(since[MANY]);
+    /* pages are keyset: a record deleted or created meanwhile never shifts the next page */
+    struct where_op l = {.r = DOCTOR, .tenant = t, .f = {.clinic_id = m.clinic}, .limit = 3};
+    l.recs = arena_calloc(&A, 3, sizeof *l.recs);
+    assert_int_equal(run(false, where_fn, &l), STORE_OK);
+    assert_string_equal(l.recs[2].id, m.ids[2]);
+    assert_int_equal(delete_rec(DOCTOR, t, m.ids[1]), STORE_OK);
+    assert_int_equal(delete_rec(DOCTOR, t, m.ids[4]), STORE_OK);
+    insert_ok(DOCTOR, t, "{\"firstname\":\"Late\",\"lastname\":\"N\",\"gender\":\"F\"}");
+    l.after = l.next;
+    assert_int_equal(run(false, where_fn, &l), STORE_OK);
+    assert_int_equal(l.count, 3);
+    assert_string_equal(l.recs[0].id, m.ids[3]);
+    assert_string_equal(l.recs[1].id, m.ids[5]); /* 4 deleted meanwhile */
+    assert_string_equal(l.recs[2].id, m.ids[6]);
+    l.after = l.next;
+    assert_int_equal(run(false, where_fn, &l), STORE_OK);
+    assert_string_equal(l.recs[0].id, m.ids[8]); /* 7 is not linked */
+    assert_true(l.more);
+}
+
+/* ---- idempotency keys ---- */
+
+struct idem_op {
+    const char *tenant, *key, *replaces, *holder;
+    struct idem_record rec;
+    int status, max, purged;
+    const char *body;
+    int64_t before;
+    enum { I_GET, I_CLAIM, I_FINISH, I_RELEASE, I_PURGE } what;
+};
+
+static enum store_status idem_fn(struct store_tx *tx, void *c)
+{
+    struct idem_op *o = c;
+    switch (o->what) {
+    case I_GET:
+        return store_idem_get(tx, o->tenant, o->key, &o->rec);
+    case I_CLAIM:
+        return store_idem_claim(tx, o->tenant, o->key, o->replaces, &o->rec);
+    case I_FINISH:
+        return store_idem_finish(tx, o->tenant, o->key, o->holder, o->status, o->body);
+    case I_RELEASE:
+        return store_idem_release(tx, o->tenant, o->key, o->holder);
+    default:
+        return store_idem_purge(tx, o->tenant, o->before, o->max, &o->purged);
+    }
+}
+
+static enum store_status idem_claim(const char *t, const char *key, const char *replaces, const char *hash,
+                                    const char *holder, int64_t created)
+{
+    struct idem_op o = {.what = I_CLAIM, .tenant = t, .key = key, .replaces = replaces,
+                        .rec = {.request_hash = hash, .holder = holder, .created_ms = created,
+                                .lease_until_ms = created + 10000}};
+    struct store_unit u = {.fn = idem_fn, .ctx = &o, .arena = &A};
+    enum store_status st = store_write(S, &u);
+    if (st == STORE_CONFLICT)
+        assert_string_equal(u.conflict, "Idempotency-Key");
+    return st;
+}
+
+static struct idem_record idem_get(const char *t, const char *key, enum store_status want)
+{
+    struct idem_op o = {.what = I_GET, .tenant = t, .key = key};
+    assert_int_equal(run(false, idem_fn, &o), want);
+    return o.rec;
+}
+
+static enum store_status idem_simple(int what, const char *t, const char *key, const char *holder)
+{
+    struct idem_op o = {.what = what, .tenant = t, .key = key, .holder = holder, .status = 201,
+                        .body = "{\"status\":\"success\",\"ekaid\":\"c-1\"}"};
+    return run(true, idem_fn, &o);
+}
+
+static void test_idempotency_records(void **state)
+{
+    (void)state;
+    const char *t = tenant(), *other = tenant();
+    idem_get(t, "k1", STORE_NOT_FOUND);
+    assert_int_equal(idem_claim(t, "k1", NULL, "h1", "holderA", T0), STORE_OK);
+    struct idem_record r = idem_get(t, "k1", STORE_OK);
+    assert_string_equal(r.request_hash, "h1");
+    assert_string_equal(r.holder, "holderA");
+    assert_false(r.done);
+    assert_true(r.created_ms == T0);
+    assert_true(r.lease_until_ms == T0 + 10000);
+    /* one claim at a time: a second insert, or a replace of a record already changed, conflicts */
+    assert_int_equal(idem_claim(t, "k1", NULL, "h1", "holderB", T0), STORE_CONFLICT);
+    assert_int_equal(idem_claim(t, "k1", "someone", "h1", "holderB", T0), STORE_CONFLICT);
+    /* keys are per tenant */
+    idem_get(other, "k1", STORE_NOT_FOUND);
+    assert_int_equal(idem_claim(other, "k1", NULL, "h9", "holderO", T0), STORE_OK);
+    /* only the holder stores the answer, once */
+    assert_int_equal(idem_simple(I_FINISH, t, "k1", "holderB"), STORE_NOT_FOUND);
+    assert_int_equal(idem_simple(I_FINISH, t, "k1", "holderA"), STORE_OK);
+    r = idem_get(t, "k1", STORE_OK);
+    assert_true(r.done);
+    assert_int_equal(r.status, 201);
+    assert_string_equal(r.body, "{\"status\":\"success\",\"ekaid\":\"c-1\"}");
+    assert_int_equal(idem_simple(I_FINISH, t, "k1", "holderA"), STORE_NOT_FOUND);
+    /* a stored answer is never released */
+    assert_int_equal(idem_simple(I_RELEASE, t, "k1", "holderA"), STORE_NOT_FOUND);
+    assert_true(idem_get(t, "k1", STORE_OK).done);
+    assert_false(idem_get(other, "k1", STORE_OK).done);
+    /* taking over: replace the record read (by its holder) */
+    assert_int_equal(idem_claim(t, "k1", "holderA", "h2", "holderC", T0 + 5), STORE_OK);
+    r = idem_get(t, "k1", STORE_OK);
+    assert_false(r.done);
+    assert_string_equal(r.request_hash, "h2");
+    assert_string_equal(r.holder, "holderC");
+    assert_true(r.created_ms == T0 + 5);
+    assert_int_equal(idem_claim(t, "k1", "holderA", "h3", "holderD", T0 + 6), STORE_CONFLICT);
+    /* release frees a running claim for its holder only */
+    assert_int_equal(idem_simple(I_RELEASE, t, "k1", "holderA"), STORE_NOT_FOUND);
+    assert_int_equal(idem_simple(I_RELEASE, t, "k1", "holderC"), STORE_OK);
+    idem_get(t, "k1", STORE_NOT_FOUND);
+    /* purge: the tenant's keys claimed before the time, oldest first, at most max */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(
+            idem_claim(t, arena_printf(&A, "p%d", i), NULL, "h", arena_printf(&A, "hp%d", i), T0 + i * 100), STORE_OK);
+    struct idem_op p = {.what = I_PURGE, .tenant = t, .before = T0 + 300, .max = 2};
+    assert_int_equal(run(true, idem_fn, &p), STORE_OK);
+    assert_int_equal(p.purged, 2);
+    idem_get(t, "p0", STORE_NOT_FOUND);
+    idem_get(t, "p1", STORE_NOT_FOUND);
+    idem_get(t, "p2", STORE_OK);
+    p.max = 16;
+    assert_int_equal(run(true, idem_fn, &p), STORE_OK);
+    assert_int_equal(p.purged, 1);
+    idem_get(t, "p2", STORE_NOT_FOUND);
+    idem_get(t, "p3", STORE_OK);
+    idem_get(other, "k1", STORE_OK); /* another tenant's keys stay */
+    /* a read unit cannot claim */
+    struct idem_op o = {.what = I_CLAIM, .tenant = t, .key = "r", .rec = {.request_hash = "h", .holder = "x"}};
+    assert_int_equal(run(false, idem_fn, &o), STORE_ERROR);
+}
+
 /* ---- concurrency ---- */
 
 #define WRITERS 6
@@ -1452,6 +1785,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_put_keeps_the_given_id_and_times, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_try_undoes_one_record_and_the_unit_goes_on, per_test_setup,
                                         per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_list_filters, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_list_filter_that_does_not_apply, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_list_filters_over_many_records, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency_records, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_claims_of_one_unique_value, per_test_setup,
                                         per_test_teardown),

@@ -812,6 +812,53 @@ static void test_arena_huge_allocation_never_returns_small_block(void **state)
     assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* ---------------------------------------------------------------- rfc3339_ms */
+
+static int64_t at(const char *s)
+{
+    int64_t ms = -1;
+    assert_true(rfc3339_ms(s, strlen(s), &ms));
+    return ms;
+}
+
+static void test_rfc3339(void **state)
+{
+    (void)state;
+    assert_true(at("1970-01-01T00:00:00Z") == 0);
+    assert_true(at("2024-05-01T12:34:56.789Z") == 1714566896789LL);
+    assert_true(at("2024-05-01t12:34:56.789z") == 1714566896789LL);
+    /* offsets: the same instant */
+    assert_true(at("2024-05-01T18:04:56.789+05:30") == 1714566896789LL);
+    assert_true(at("2024-05-01T08:34:56.789-04:00") == 1714566896789LL);
+    assert_true(at("2024-05-01T12:34:56.789-00:00") == 1714566896789LL);
+    /* fractions: any number of digits; beyond the millisecond rounded up */
+    assert_true(at("2024-05-01T12:34:56.7Z") == 1714566896700LL);
+    assert_true(at("2024-05-01T12:34:56.78900000Z") == 1714566896789LL);
+    assert_true(at("2024-05-01T12:34:56.7890001Z") == 1714566896790LL);
+    assert_true(at("2024-05-01T12:34:56.9995Z") == 1714566897000LL);
+    /* leap day, leap second, before the epoch */
+    assert_true(at("2024-02-29T00:00:00Z") == 1709164800000LL);
+    assert_true(at("2016-12-31T23:59:60Z") == 1483228800000LL);
+    assert_true(at("1969-12-31T23:59:59Z") == -1000);
+    const char *bad[] = {
+        "", "2024-05-01", "2024-05-01T12:34Z", "2024-05-01T12:34:56", "2024-05-01 12:34:56Z",
+        "2024-05-01T12:34:56ZZ", "2024-05-01T12:34:56.Z", "2024-05-01T12:34:56+0530", "2024-05-01T12:34:56+05",
+        "2024-05-01T12:34:56 05:30", "2023-02-29T00:00:00Z", "2024-13-01T00:00:00Z", "2024-00-10T00:00:00Z",
+        "2024-04-31T00:00:00Z", "2024-05-01T24:00:00Z", "2024-05-01T12:60:00Z", "2024-05-01T12:00:61Z",
+        "2024-05-01T12:00:00+24:00", "2024-05-01T12:00:00+05:60", "24-05-01T12:00:00Z", "2024-5-01T12:00:00Z",
+        "+2024-05-01T12:00:00Z", "2024-05-01T12:00:00.12a3Z", "2024-05-01T12:00:00\xef\xbc\xba",
+        "１２３４-05-01T12:00:00Z",
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        int64_t ms;
+        if (rfc3339_ms(bad[k], strlen(bad[k]), &ms))
+            fail_msg("accepted: %s", bad[k]);
+    }
+    /* only len bytes are read */
+    int64_t ms;
+    assert_true(rfc3339_ms("1970-01-01T00:00:01Zjunk", 20, &ms) && ms == 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -854,6 +901,7 @@ int main(void)
         cmocka_unit_test(test_arena_calloc),
         cmocka_unit_test(test_arena_defers_newest_first),
         cmocka_unit_test(test_arena_huge_allocation_never_returns_small_block),
+        cmocka_unit_test(test_rfc3339),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
