@@ -16,6 +16,10 @@ done
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   missing="$missing nodejs npm"
 fi
+# Headless Chromium renders GET /docs in tests/e2e/test_docs_page.py (with a font for its
+# screenshot); systemd-analyze checks contrib/hipusers.service in tests/e2e/test_service.py.
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium fonts-dejavu-core"
+command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
 [ -z "$missing" ] && exit 0
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

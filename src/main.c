@@ -29,6 +29,7 @@ static void usage(FILE *out)
             "  serve [--listen HOST:PORT] [--db DB] [--threads N] [--max-connections N]\n"
             "        [--timeout SECONDS] [--refresh-ttl SECONDS] [--refresh-reuse-grace SECONDS]\n"
             "        [--trusted-proxy CIDR[,CIDR...]]... [--no-access-log] [--admin-listen HOST:PORT]\n"
+            "        [--no-docs]\n"
             "      Serve the API. Env: HIPUSERS_LISTEN, HIPUSERS_DB, HIPUSERS_JWT_SECRET,\n"
             "      HIPUSERS_JWT_SECRET_PREVIOUS (secrets of 32..256 bytes). Without\n"
             "      HIPUSERS_JWT_SECRET a random secret is created (mode 0600) next to the\n"
@@ -39,6 +40,8 @@ static void usage(FILE *out)
             "      --trusted-proxy: peers whose X-Forwarded-For names the client (IPv4/IPv6).\n"
             "      --admin-listen: serve GET /metrics, /healthz and /readyz on this address\n"
             "      only (env HIPUSERS_ADMIN_LISTEN); without it they are on --listen.\n"
+            "      --no-docs: no GET /openapi.json (this API's OpenAPI document) and no\n"
+            "      GET /docs (its reference page); both answer 404.\n"
             "  token --b-id ID [--client-id X] [--ttl SECONDS] [--db DB]\n"
             "      Print an access token signed with the server's secret.\n"
             "  business create --name NAME | business list\n"
@@ -121,6 +124,7 @@ static int cmd_serve(int argc, char **argv)
     long threads = (long)sysconf(_SC_NPROCESSORS_ONLN), max_conn = cfg.max_connections, timeout = cfg.timeout_s;
     long grace = REFRESH_GRACE_DEFAULT;
     struct cidrs proxies = {0};
+    bool no_docs = false;
     char err[512];
     static const struct option opts[] = {{"listen", required_argument, 0, 'l'},
                                          {"db", required_argument, 0, 'd'},
@@ -132,6 +136,7 @@ static int cmd_serve(int argc, char **argv)
                                          {"refresh-reuse-grace", required_argument, 0, 'g'},
                                          {"trusted-proxy", required_argument, 0, 'p'},
                                          {"admin-listen", required_argument, 0, 'a'},
+                                         {"no-docs", no_argument, 0, 'D'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int ch;
@@ -152,6 +157,7 @@ static int cmd_serve(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'D': no_docs = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -195,6 +201,7 @@ static int cmd_serve(int argc, char **argv)
     app.proxies = proxies;
     app.ops_on_admin = cfg.admin_listen != NULL;
     cfg.metrics = &app.metrics;
+    app.no_docs = no_docs;
     int rc = server_run(api_precheck, api_handle, &app, &cfg);
     app_free(&app);
     return rc;

@@ -35,6 +35,11 @@ bool business_info(struct app *app, struct request *rq, const char *tenant, stru
 /* GET /metrics, /healthz, /readyz: no authentication. */
 bool ops_handle(struct app *app, struct request *rq, struct herr *e);
 
+/* GET /openapi.json, /docs and /docs/{file} from the embedded files (src/api/reference.c). */
+bool reference_serve(struct request *rq, struct herr *e);
+/* The embedded file a reference route serves (name: the {file} of RT_DOCS_FILE), or NULL. */
+const char *reference_file_of(enum route_kind kind, const char *name);
+
 /* The token of `Authorization: Bearer <token>` (scheme in any case, SP or HTAB around
  * and between), or NULL. */
 const char *authorization_bearer(struct request *rq);

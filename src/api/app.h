@@ -29,6 +29,7 @@ struct app {
     struct revocation_cache revoked; /* revoked clients and sessions, reloaded from the store */
     struct metrics metrics;          /* GET /metrics */
     bool ops_on_admin;               /* /metrics, /healthz, /readyz only on --admin-listen */
+    bool no_docs; /* --no-docs: /openapi.json and /docs answer 404 */
 };
 
 /* Opens the store named by db (a file path or a URL) for `threads` worker threads. */

@@ -22,6 +22,9 @@ static bool method_allowed(enum route_kind kind, enum method m)
     case RT_READYZ:
     case RT_HISTORY:
     case RT_CHANGES:
+    case RT_OPENAPI:
+    case RT_DOCS:
+    case RT_DOCS_FILE:
         return get;
     case RT_RESTORE:
         return m == M_POST;
@@ -134,17 +137,23 @@ static bool misplaced(const struct app *app, const struct request *rq)
     return rq->admin ? !ops : ops && app->ops_on_admin;
 }
 
+static bool is_reference(enum route_kind kind)
+{
+    return kind == RT_OPENAPI || kind == RT_DOCS || kind == RT_DOCS_FILE;
+}
+
 bool api_precheck(void *ctx, struct request *rq)
 {
     struct app *app = ctx;
     struct herr e = {0};
-    if (!route_match(rq->path, &rq->arena, &rq->route) || misplaced(app, rq)) {
+    if (!route_match(rq->path, &rq->arena, &rq->route) || misplaced(app, rq) ||
+        (is_reference(rq->route.kind) && app->no_docs)) {
         rq->route.kind = RT_NOT_FOUND;
         herr_set(&e, 404, "Not found");
     } else if (!method_allowed(rq->route.kind, rq->method)) {
         herr_set(&e, 405, "Method not allowed");
         e.allow = route_allow(rq->route.kind);
-    } else if (!is_connect_auth(rq->route.kind) && !is_ops(rq->route.kind)) {
+    } else if (!is_connect_auth(rq->route.kind) && !is_ops(rq->route.kind) && !is_reference(rq->route.kind)) {
         struct caller *who = arena_calloc(&rq->arena, 1, sizeof *who);
         if (authenticate(app, rq, who, &e))
             rq->api_state = who;
@@ -162,6 +171,8 @@ void api_handle(void *ctx, struct request *rq)
     bool ok;
     if (is_ops(rq->route.kind))
         ok = ops_handle(app, rq, &e);
+    else if (is_reference(rq->route.kind))
+        ok = reference_serve(rq, &e);
     else if (rq->route.kind == RT_LOGIN)
         ok = auth_login(app, rq, &e);
     else if (is_connect_auth(rq->route.kind))

@@ -27,13 +27,14 @@ typedef long (*stream_fn)(void *ctx, char *buf, size_t cap);
 
 struct response {
     int status;
-    char *body; /* arena-owned */
+    const char *body; /* arena-owned, or static */
     size_t len;
+    const char *content_type;  /* NULL: application/json; charset=utf-8 */
+    const char *cache_control; /* NULL: no-store */
     const char *allow;
     const char *etag; /* the ETag header (quoted), or NULL */
     int retry_after;
     bool close; /* the connection is closed after this answer (framing errors) */
-    const char *content_type; /* NULL: JSON */
     struct {
         const char *name, *value; /* static or arena-owned */
     } extra[RESP_EXTRA_MAX];      /* headers a handler adds (respond_header) */

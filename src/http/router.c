@@ -88,6 +88,31 @@ static bool is(const char *seg, size_t len, const char *word)
     return strlen(word) == len && memcmp(seg, word, len) == 0;
 }
 
+/* The API's own reference: /openapi.json, /docs and the page's files /docs/{file}. A file
+ * name is a plain segment (letters, digits, '.', '-', '_'), never decoded. */
+static bool reference_match(const char *path, struct arena *a, struct route *out)
+{
+    if (strcmp(path, "/openapi.json") == 0) {
+        out->kind = RT_OPENAPI;
+        return true;
+    }
+    if (strncmp(path, "/docs", 5) != 0)
+        return false;
+    const char *rest = path + 5;
+    if (rest[0] == '\0' || strcmp(rest, "/") == 0) {
+        out->kind = RT_DOCS;
+        return true;
+    }
+    if (rest[0] != '/')
+        return false;
+    size_t n = strlen(++rest);
+    if (n == 0 || n > 64 || strspn(rest, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != n)
+        return false;
+    out->kind = RT_DOCS_FILE;
+    out->id = arena_strndup(a, rest, n);
+    return true;
+}
+
 bool route_match(const char *path, struct arena *a, struct route *out)
 {
     memset(out, 0, sizeof *out);
@@ -95,6 +120,8 @@ bool route_match(const char *path, struct arena *a, struct route *out)
     size_t len[6];
     if (path[0] != '/')
         return false;
+    if (reference_match(path, a, out))
+        return true;
     int n = split(path + 1, seg, len, 6);
     if (n == 1) { /* the operations endpoints */
         static const struct {
@@ -169,6 +196,9 @@ const char *route_allow(enum route_kind kind)
     case RT_READYZ:
     case RT_HISTORY:
     case RT_CHANGES:
+    case RT_OPENAPI:
+    case RT_DOCS:
+    case RT_DOCS_FILE:
         return "GET";
     case RT_RESTORE:
         return "POST";
@@ -207,6 +237,9 @@ enum metric_route route_metric(const struct route *rt)
     case RT_METRICS: return MR_METRICS;
     case RT_HEALTHZ: return MR_HEALTHZ;
     case RT_READYZ: return MR_READYZ;
+    case RT_OPENAPI: return MR_OPENAPI;
+    case RT_DOCS:
+    case RT_DOCS_FILE: return MR_DOCS;
     default: return MR_OTHER;
     }
 }

@@ -26,12 +26,16 @@ enum route_kind {
     RT_METRICS,       /* /metrics: Prometheus text */
     RT_HEALTHZ,       /* /healthz: the process is alive */
     RT_READYZ,        /* /readyz: the store can take requests */
+    RT_OPENAPI,       /* /openapi.json */
+    RT_DOCS,          /* /docs */
+    RT_DOCS_FILE,     /* /docs/{file}: id is the file name */
+    RT_KINDS          /* the number of kinds: keep last */
 };
 
 struct route {
     enum route_kind kind;
     const struct resource *res;
-    const char *id; /* percent-decoded, arena-owned */
+    const char *id; /* percent-decoded, arena-owned; RT_DOCS_FILE: the file name */
 };
 
 bool route_match(const char *path, struct arena *a, struct route *out);

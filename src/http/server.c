@@ -212,7 +212,8 @@ static enum MHD_Result send_response(struct request *rq)
     } else if (rq->resp.status == 304) {
         r = MHD_create_response_from_callback(rq->resp.len, 1024, no_body, NULL, NULL);
     } else {
-        r = MHD_create_response_from_buffer(rq->resp.len, rq->resp.body, MHD_RESPMEM_PERSISTENT);
+        /* PERSISTENT: libmicrohttpd neither copies nor writes the buffer (the arena or static data). */
+        r = MHD_create_response_from_buffer(rq->resp.len, (void *)rq->resp.body, MHD_RESPMEM_PERSISTENT);
     }
     if (!r)
         return MHD_NO;
@@ -222,7 +223,7 @@ static enum MHD_Result send_response(struct request *rq)
     if (rq->resp.etag)
         MHD_add_response_header(r, "ETag", rq->resp.etag);
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "Cache-Control", rq->resp.cache_control ? rq->resp.cache_control : "no-store");
     MHD_add_response_header(r, "X-Request-Id", rq->request_id);
     if (rq->resp.close)
         MHD_add_response_header(r, "Connection", "close");

@@ -33,6 +33,8 @@ static const char *const ROUTE_NAMES[MR_COUNT] = {
     [MR_DOCTOR_RESTORE] = "doctor_restore",
     [MR_CLINIC_RESTORE] = "clinic_restore",
     [MR_CHANGES] = "changes",
+    [MR_OPENAPI] = "openapi",
+    [MR_DOCS] = "docs",
     [MR_OTHER] = "other",
 };
 

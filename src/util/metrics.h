@@ -40,6 +40,8 @@ enum metric_route {
     MR_DOCTOR_RESTORE,
     MR_CLINIC_RESTORE,
     MR_CHANGES,
+    MR_OPENAPI, /* /openapi.json */
+    MR_DOCS,    /* /docs and its files */
     MR_OTHER, /* a route without a template of its own here */
     MR_COUNT
 };

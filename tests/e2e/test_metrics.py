@@ -38,7 +38,7 @@ ROUTES = {"unrouted", "ekauser_collection", "ekauser_item", "doctor_collection",
           "clinic_collection", "clinic_item", "hipusers_collection", "hipusers_item", "business_info",
           "login", "refresh_token", "refresh", "metrics", "healthz", "readyz", "ekauser_history",
           "doctor_history", "clinic_history", "ekauser_restore", "doctor_restore", "clinic_restore", "changes",
-          "other"}
+          "openapi", "docs", "other"}
 # Every label value /metrics may ever show: a fixed set, whatever the clients send.
 LABEL_VALUES = {
     "route": ROUTES,

@@ -6,10 +6,11 @@
  *
  * Invariants: an item route (and a record's history and restore) always carries a
  * resource and a non-empty id, shorter than the path, without '/' (over-long ids are
- * router.c's own business: it refuses them so the resource answers 404); a decoded
- * string never gains a '/' that was not in the input, and is never longer than the
- * input. The route's metrics template is one of the fixed list, "unrouted" exactly when
- * nothing matched. */
+ * router.c's own business: it refuses them so the resource answers 404); a reference file
+ * route (/docs/{file}) carries the file name exactly as sent, a plain segment of at most 64
+ * characters; a decoded string never gains a '/' that was not in the input, and is never
+ * longer than the input. The route's metrics template is one of the fixed list, "unrouted"
+ * exactly when nothing matched. */
 #include "fuzz_common.h"
 
 #include "http/router.h"
@@ -49,6 +50,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case RT_CHANGES:
             FUZZ_CHECK(rt.res == NULL && rt.id == NULL);
+            break;
+        case RT_DOCS_FILE: /* a plain file name, taken as it is */
+            FUZZ_CHECK(rt.res == NULL && rt.id != NULL && rt.id[0] != '\0' && strlen(rt.id) <= 64);
+            FUZZ_CHECK(strchr(rt.id, '/') == NULL && strchr(rt.id, '%') == NULL);
+            FUZZ_CHECK(strncmp(path, "/docs/", 6) == 0 && strcmp(path + 6, rt.id) == 0);
             break;
         default:
             FUZZ_CHECK(rt.id == NULL);

@@ -207,6 +207,9 @@ static void test_route_metric(void **state)
         {"/cdr/v1/doctor/x/restore/", MR_DOCTOR_RESTORE},
         {"/cdr/v1/clinic/c-1/restore", MR_CLINIC_RESTORE},
         {"/cdr/v1/changes/", MR_CHANGES},
+        {"/openapi.json", MR_OPENAPI},
+        {"/docs", MR_DOCS},
+        {"/docs/swagger-ui.css", MR_DOCS},
         {"/nowhere", MR_UNROUTED},
         {"/cdr/v1/ekauser/a/b", MR_UNROUTED},
     };
@@ -404,6 +407,35 @@ static void test_query_decode(void **state)
 
 /* ---------------------------------------------------------------- route_allow */
 
+/* ---------------------------------------------------------------- the API's reference */
+
+static void test_reference_routes(void **state)
+{
+    struct arena *a = *state;
+    expect_route(a, "/openapi.json", RT_OPENAPI, -1, NULL);
+    expect_route(a, "/docs", RT_DOCS, -1, NULL);
+    expect_route(a, "/docs/", RT_DOCS, -1, NULL);
+    expect_route(a, "/docs/swagger-ui-bundle.js", RT_DOCS_FILE, -1, "swagger-ui-bundle.js");
+    expect_route(a, "/docs/unknown-file.css", RT_DOCS_FILE, -1, "unknown-file.css"); /* its 404 is the handler's */
+    NF("/openapi.json/");
+    NF("/openapi.yaml");
+    NF("/OPENAPI.json");
+    NF("/docsx");
+    NF("/docs//");
+    NF("/docs/a/b");
+    NF("/docs/a%2Fb");
+    NF("/docs/%2e%2e");
+    NF("/docs/a b");
+    NF("/cdr/v1/docs");
+    /* a file name is at most 64 characters */
+    char long_name[80] = "/docs/";
+    memset(long_name + 6, 'a', 65);
+    long_name[71] = '\0';
+    NF(long_name);
+    long_name[70] = '\0';
+    expect_route(a, long_name, RT_DOCS_FILE, -1, long_name + 6);
+}
+
 static void test_route_allow(void **state)
 {
     (void)state;
@@ -421,6 +453,9 @@ static void test_route_allow(void **state)
     assert_string_equal(route_allow(RT_HISTORY), "GET");
     assert_string_equal(route_allow(RT_CHANGES), "GET");
     assert_string_equal(route_allow(RT_RESTORE), "POST");
+    assert_string_equal(route_allow(RT_OPENAPI), "GET");
+    assert_string_equal(route_allow(RT_DOCS), "GET");
+    assert_string_equal(route_allow(RT_DOCS_FILE), "GET");
     assert_string_equal(route_allow(RT_NOT_FOUND), "");
 }
 
@@ -446,6 +481,7 @@ int main(void)
         T(test_route_is_reset_on_failure),
         T(test_percent_decode_direct),
         T(test_query_decode),
+        T(test_reference_routes),
         T(test_route_allow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
