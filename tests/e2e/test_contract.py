@@ -1,33 +1,47 @@
 #!/usr/bin/env python3
-"""Contract test: every response of a standard session validates against Eka's OpenAPI.
+"""Contract test: every response of a standard session validates against Eka's OpenAPI and
+against the server's own (GET /openapi.json).
 
 Stoplight Prism (installed under build/tools by scripts/npm-tools.sh, which `make test` runs)
-sits as a validating proxy in front of the real server, once per spec file:
-  ../shared/spec/eka-cdr-onboarding.openapi.yaml  for /cdr/v1/...
-  ../shared/spec/eka-connect-auth.openapi.yaml    for /connect-auth/v1/...
+validates as a proxy. Every request of the session goes through two of them in a row:
+
+  test -> Prism on the served document -> relay -> Prism on Eka's file of that API -> server
+
+  Eka's files: ../shared/spec/eka-cdr-onboarding.openapi.yaml  for /cdr/v1/...
+               ../shared/spec/eka-connect-auth.openapi.yaml    for /connect-auth/v1/...
+  the served document: fetched from the server's GET /openapi.json at the start.
+
 Prism runs without --errors, so every request reaches the server unchanged (with --errors a
 request that breaks the spec on purpose would be answered 422 by Prism and never reach it), and
 reports what it found in the `sl-violations` response header: a JSON list of
 {location, severity, code, message}. location[0] tells a request violation ("request": the
 test sent something the spec does not allow, often on purpose) from a response violation
-("response": the server answered something the spec does not allow).
+("response": the server answered something the spec does not allow). A Prism sets its own
+header over any of its upstream's, so the relay (a thread of this test) renames Eka's Prism's
+header to `x-eka-violations` on its way back; the outer Prism adds its own `sl-violations`.
+Each request is sent once, and both documents judge the same answer.
 
-The session replays all 21 operations of the two specs with minimal and full records, after
+The session replays all 21 operations of Eka's two files with minimal and full records, after
 PATCH (including nulls that clear fields) and after DELETE, and the error answers 400, 401,
-404, 405, 409, 415 and 429, and issue 10's conditional requests (ETag headers, 304, 412). It fails on any response violation, with two exceptions that the
-spec itself forces and each step names in advance:
-  - a status the spec does not declare for that operation (401 on most of /cdr/v1, 409, 415,
+404, 405, 409, 415 and 429, and issue 10's conditional requests (ETag headers, 304, 412). It
+fails on any response violation of either document, with two exceptions that Eka's file
+forces and each step names in advance:
+  - a status Eka's file does not declare for that operation (401 on most of /cdr/v1, 409, 415,
     and issue 10's 304 Not Modified and 412 Precondition Failed):
     Prism can only warn "Unable to match the returned status code"; the body is then checked
     here to be the error shape every declared /cdr/v1 error has;
-  - a method the spec has no operation for (405, PATCH on a collection): Prism finds no route
-    and validates nothing; checked here the same way.
+  - a method no document has an operation for (405, PATCH on a collection): Prism finds no
+    route and validates nothing; checked here the same way.
+The served document has no such exception: it must declare every status the session sees.
+Where the two documents differ on a request (the served one takes null in a PATCH, and checks
+a pincode's or a mobile's digits), the step says which one the request breaks.
 Every answer must also come from the server (X-Request-Id), not from Prism, and no /cdr/v1 or
 connect-auth body may hold a null anywhere.
 
-The checker is itself tested (CheckerSeesViolations): a stub upstream behind a third Prism
-answers with nulls and a string where the spec wants an array, including to requests that
-break the spec, and the same checker must report each response violation.
+The checker is itself tested (CheckerSeesViolations): a stub upstream behind the same chain
+answers with nulls, a string where the specs want an array, and records short of what the
+served document requires, including to requests that break the specs, and the same checker
+must report each response violation, on the side of each document that has it.
 
 Run alone: HIPUSERS_BIN=build/hipusers python3 tests/e2e/test_contract.py
 Environment: HIPUSERS_PRISM (the prism executable), HIPUSERS_SPEC_DIR (the spec folder).
@@ -55,7 +69,8 @@ PRISM = os.environ.get("HIPUSERS_PRISM") or os.path.join(ROOT, "build", "tools",
 SPEC_DIR = os.environ.get("HIPUSERS_SPEC_DIR") or os.path.join(ROOT, "..", "shared", "spec")
 CDR_SPEC = os.path.join(SPEC_DIR, "eka-cdr-onboarding.openapi.yaml")
 AUTH_SPEC = os.path.join(SPEC_DIR, "eka-connect-auth.openapi.yaml")
-READY_SECONDS = 120  # two or three Node processes starting on a loaded 2-core machine
+READY_SECONDS = 120  # three Node processes starting on a loaded 2-core machine
+DOC_PATH = os.path.join(ROOT, "docs", "openapi.json")  # what GET /openapi.json serves
 
 # The 21 operations of the two specs: every one must be replayed with a 2xx answer.
 OPERATIONS = {
@@ -148,13 +163,24 @@ class Prism:
 
 
 class Answer:
+    """One answer through the chain: `violations` are Eka's Prism's (renamed by the relay),
+    `ours` those of the Prism on the served document."""
+
     def __init__(self, status, headers, raw):
         self.status, self.headers, self.raw = status, headers, raw
         try:
             self.json = json.loads(raw.decode("utf-8")) if raw else None
         except (ValueError, UnicodeDecodeError):
             self.json = None
-        self.violations = json.loads(headers["sl-violations"]) if "sl-violations" in headers else []
+        self.violations = json.loads(headers["x-eka-violations"]) if "x-eka-violations" in headers else []
+        self.ours = json.loads(headers["sl-violations"]) if "sl-violations" in headers else []
+
+    def judged_by_ours(self):
+        """The same answer with the served document's violations in place of Eka's."""
+        view = Answer.__new__(Answer)
+        view.__dict__.update(self.__dict__)
+        view.violations = self.ours
+        return view
 
     def side(self, which):
         """Violations of one side, 'request' or 'response' (one without a location counts as a
@@ -189,6 +215,29 @@ def problems(a, status, op, declared=True, bad_request=False, upstream=True, cre
         out.append(f"status {a.status}, expected {status}")
     if upstream and "x-request-id" not in a.headers:
         out.append("the answer came from Prism, not from the server")
+    out += violation_problems(a, op, declared, bad_request)
+    if a.json is None and a.raw:
+        out.append("body is not JSON")
+    for p in nulls(a.json) if a.raw else []:  # (no body at all, as a 304 has, holds no null)
+        out.append(f"null rendered at {p}")
+    # Answers Prism cannot validate (no operation, undeclared status) get the shape every
+    # declared error of their API has.
+    if a.status >= 400 and (op is None or not declared) and isinstance(a.json, dict):
+        if op is not None and op.split(" ")[1].startswith("/connect-auth/"):
+            if not (a.json.get("code") == a.status and isinstance(a.json.get("error"), str)):
+                out.append(f"connect-auth error shape: {a.json}")
+        elif not (a.json.get("status") == "error" and isinstance(a.json.get("message"), str)):
+            out.append(f"error shape: {a.json}")
+    if create and a.status == 400 and isinstance(a.json, dict):
+        m = a.json.get("message")
+        if not (isinstance(m, list) and m and all(isinstance(x, str) for x in m)):
+            out.append(f"a create's 400 message must be a list of strings: {m!r}")
+    return out
+
+
+def violation_problems(a, op, declared, bad_request):
+    """What is wrong with the violations one Prism reported (a.violations) for this answer."""
+    out = []
     req, resp = a.side("request"), a.side("response")
     if op is None:
         if not any(NO_ROUTE in v.get("message", "") for v in req):
@@ -208,23 +257,76 @@ def problems(a, status, op, declared=True, bad_request=False, upstream=True, cre
             out.append("the request breaks the spec on purpose but Prism reported no request violation")
         if not bad_request and req:
             out.append("unexpected request violations (the test's own request breaks the spec): " + json.dumps(req))
-    if a.json is None and a.raw:
-        out.append("body is not JSON")
-    for p in nulls(a.json) if a.raw else []:  # (no body at all, as a 304 has, holds no null)
-        out.append(f"null rendered at {p}")
-    # Answers Prism cannot validate (no operation, undeclared status) get the shape every
-    # declared error of their API has.
-    if a.status >= 400 and (op is None or not declared) and isinstance(a.json, dict):
-        if op is not None and op.split(" ")[1].startswith("/connect-auth/"):
-            if not (a.json.get("code") == a.status and isinstance(a.json.get("error"), str)):
-                out.append(f"connect-auth error shape: {a.json}")
-        elif not (a.json.get("status") == "error" and isinstance(a.json.get("message"), str)):
-            out.append(f"error shape: {a.json}")
-    if create and a.status == 400 and isinstance(a.json, dict):
-        m = a.json.get("message")
-        if not (isinstance(m, list) and m and all(isinstance(x, str) for x in m)):
-            out.append(f"a create's 400 message must be a list of strings: {m!r}")
     return out
+
+
+def ours_problems(a, op, bad_request):
+    """What the Prism on the served document found wrong: it declares every status the
+    server answers, so only an operation it does not have (op None) is exempt."""
+    return [p.replace("RESPONSE VIOLATIONS", "RESPONSE VIOLATIONS of the served document")
+             .replace("the spec", "the served document")
+            for p in violation_problems(a.judged_by_ours(), op, True, bad_request)]
+
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host", "content-length",
+              "proxy-authorization", "proxy-authenticate"}
+
+
+class Relay(http.server.BaseHTTPRequestHandler):
+    """Between the Prism on the served document and Eka's Prisms: passes each request to the
+    Prism of its API (by path prefix) and the answer back, with Eka's Prism's `sl-violations`
+    renamed to `x-eka-violations` so the outer Prism's own header does not replace it."""
+    routes = ()  # (path prefix, port), set by Chain
+
+    def _relay(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else None
+        port = next(p for prefix, p in self.routes if self.path.startswith(prefix))
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request(self.command, self.path, body=body,
+                     headers={k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP})
+        r = conn.getresponse()
+        data = r.read()
+        conn.close()
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in HOP_BY_HOP and k.lower() not in ("date", "server"):
+                self.send_header("x-eka-violations" if k.lower() == "sl-violations" else k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _relay
+
+    def log_message(self, *args):
+        pass
+
+
+class Chain:
+    """test -> Prism on `doc` -> relay -> Prism on Eka's CDR (and auth) file -> upstream.
+    Every Prism is forked before the relay's thread starts (a fork copies only the forking
+    thread, and Prism's preexec hook must not meet a lock some other thread held)."""
+
+    def __init__(self, cls, doc, upstream, log_dir, with_auth=True):
+        relay = http.server.ThreadingHTTPServer(("127.0.0.1", 0), type("RelayOf" + cls.__name__, (Relay,), {}))
+        cls.addClassCleanup(relay.server_close)
+        self.cdr = Prism(CDR_SPEC, upstream, log_dir, "cdr")
+        self.auth = Prism(AUTH_SPEC, upstream, log_dir, "auth") if with_auth else None
+        self.ours = Prism(doc, f"http://127.0.0.1:{relay.server_address[1]}", log_dir, "ours")
+        prisms = [p for p in (self.cdr, self.auth, self.ours) if p]
+        for p in prisms:
+            p.start()
+            cls.addClassCleanup(p.stop)
+        relay.RequestHandlerClass.routes = (((("/connect-auth/", self.auth.port),) if self.auth else ()) +
+                                            (("/", self.cdr.port),))  # the rest: Eka's CDR file finds no route
+        threading.Thread(target=relay.serve_forever, daemon=True).start()
+        cls.addClassCleanup(relay.shutdown)
+        deadline = time.time() + READY_SECONDS
+        for p in prisms:
+            p.wait_ready(deadline)
+
+    def request(self, *args, **kw):
+        return self.ours.request(*args, **kw)
 
 
 def start_all(cls, prisms):
@@ -253,10 +355,13 @@ class Contract(unittest.TestCase):
         cls.srv = Server(args=["--refresh-reuse-grace", "0"])  # a reuse is answered 401 at once
         cls.addClassCleanup(cls.srv.cleanup)
         cls.srv.start()
-        upstream = f"http://127.0.0.1:{cls.srv.port}"
-        cls.cdr = Prism(CDR_SPEC, upstream, cls.srv.data_dir, "cdr")
-        cls.auth = Prism(AUTH_SPEC, upstream, cls.srv.data_dir, "auth")
-        start_all(cls, [cls.cdr, cls.auth])
+        served = cls.srv.request("GET", "/openapi.json")  # the document the server describes itself with
+        if served.status != 200 or not isinstance(served.json, dict):
+            raise RuntimeError(f"GET /openapi.json: {served!r}")
+        doc = os.path.join(cls.srv.data_dir, "openapi.json")
+        with open(doc, "wb") as f:
+            f.write(served.raw)
+        cls.chain = Chain(cls, doc, f"http://127.0.0.1:{cls.srv.port}", cls.srv.data_dir)
 
     def setUp(self):
         self.failures = []
@@ -264,10 +369,17 @@ class Contract(unittest.TestCase):
         self.steps = 0
 
     def step(self, method, path, status, op, body=None, raw=None, token="access", headers=None,
-             content_type="application/json", declared=True, bad_request=False):
-        """Sends one request through the Prism of its API, records what is wrong with the answer
-        and returns it. token: "access" (the session's), None, or a token string."""
-        prism = self.auth if path.startswith("/connect-auth/") else self.cdr
+             content_type="application/json", declared=True, bad_request=False, ours_bad_request=None, ours_op=""):
+        """Sends one request through the chain, records what is wrong with the answer by either
+        document and returns it. token: "access" (the session's), None, or a token string;
+        declared, bad_request: as Eka's file sees it; ours_bad_request: whether the request
+        breaks the served document (by default, as it breaks Eka's); ours_op: the operation of
+        the served document, when it is not op."""
+        prism = self.chain
+        if ours_bad_request is None:
+            ours_bad_request = bad_request
+        if ours_op == "":
+            ours_op = op
         h = dict(headers or {})
         if token == "access":
             token = self.access
@@ -276,7 +388,7 @@ class Contract(unittest.TestCase):
         a = prism.request(method, path, body=body, raw=raw, headers=h, content_type=content_type)
         self.steps += 1
         create = op in CREATES
-        for p in problems(a, status, op, declared, bad_request, create=create):
+        for p in problems(a, status, op, declared, bad_request, create=create) + ours_problems(a, ours_op, ours_bad_request):
             self.failures.append(f"{method} {path} -> {a.status}: {p}\n    body: {a.raw[:400]!r}")
         if op is not None and declared and 200 <= a.status < 300:
             self.replayed.add(op)
@@ -299,6 +411,10 @@ class Contract(unittest.TestCase):
         LOGIN, REFRESH, REFRESH_OLD = ("/connect-auth/v1/account/login", "/connect-auth/v1/account/refresh-token",
                                        "/connect-auth/v1/account/refresh")
         OP_LOGIN, OP_REFRESH, OP_REFRESH_OLD = ("POST " + LOGIN, "POST " + REFRESH, "POST " + REFRESH_OLD)
+
+        # ---- the server's own document, which Eka's files do not have
+        doc = s("GET", "/openapi.json", 200, None, token=None, ours_op="GET /openapi.json").json
+        self.assertEqual(doc["openapi"], "3.1.0")
 
         # ---- connect-auth: login, refresh-token, refresh and their errors (4XX is declared)
         self.access = None
@@ -406,15 +522,15 @@ class Contract(unittest.TestCase):
         # purpose), values fill in, links change
         s("PATCH", U + u_full + "/", 200, IU["PATCH"], {"email": None, "partner_id": None, "is_admin": True,
                                                         "seat_type": "p", "clinic_ids": [c_full, c_min]},
-          bad_request=True)
+          bad_request=True, ours_bad_request=False)  # the served document takes null here
         s("PATCH", U + u_min + "/", 200, IU["PATCH"], {"email": "min.user@example.com", "partner_id": "Part_user_2",
                                                        "doctor_ids": [d_min]})
         s("PATCH", D + d_full + "/", 200, ID["PATCH"], {"about": None, "specialisations": None, "email": None,
-                                                        "profile_image_url": None}, bad_request=True)
+                                                        "profile_image_url": None}, bad_request=True, ours_bad_request=False)
         s("PATCH", D + d_min + "/", 200, ID["PATCH"], {"about": "Updated bio", "specialisations": ["Dermatology"],
                                                        "clinic_ids": [c_min]})
         s("PATCH", C + c_full + "/", 200, IC["PATCH"], {"pincode": None, "contact": None, "city": None},
-          bad_request=True)
+          bad_request=True, ours_bad_request=False)
         s("PATCH", C + c_min + "/", 200, IC["PATCH"], {"pincode": "110001", "contact": "01123456789",
                                                        "doctor_ids": [d_full]})
         got = views()
@@ -473,8 +589,9 @@ class Contract(unittest.TestCase):
         s("POST", U, 400, OPU["POST"], {"firstname": "Unknown", "lastname": "Doctor", "gender": "M",
                                         "dob": "1990-01-01", "mobile": "9000000009", "doctor_ids": ["do0"]})
         s("PATCH", U + u_min + "/", 400, IU["PATCH"], {"gender": "X"}, bad_request=True)
-        s("PATCH", D + d_min + "/", 400, ID["PATCH"], {"mobile": "12"})
-        s("PATCH", C + c_min + "/", 400, IC["PATCH"], {"pincode": "12"})
+        # Eka's file has no rule for these digits; the served document has the server's
+        s("PATCH", D + d_min + "/", 400, ID["PATCH"], {"mobile": "12"}, ours_bad_request=True)
+        s("PATCH", C + c_min + "/", 400, IC["PATCH"], {"pincode": "12"}, ours_bad_request=True)
         s("PATCH", C, 400, None, {"name": "x"})  # PATCH without an id: the spec has no such operation
         s("PUT", C + c_min + "/", 405, None, {"name": "x"})
         s("DELETE", U, 405, None)
@@ -536,8 +653,15 @@ class Stub(http.server.BaseHTTPRequestHandler):
 
 
 class CheckerSeesViolations(unittest.TestCase):
-    """The checker of the session reports the faults it exists for: a null where the spec has a
-    string, a string where it has an array, also under request violations sent on purpose."""
+    """The checker of the session reports the faults it exists for, through the same chain:
+    a null where the specs have a string, a string where they have an array, also under request
+    violations sent on purpose, each on the side of the document that has it; and a record that
+    satisfies Eka's loose schemas but not the served document's (short of required fields, or
+    with one it does not know) is reported by the served document alone."""
+
+    FULL_DOCTOR = {"id": "do1", "firstname": "A", "lastname": "B", "gender": "F", "dob": "1990-01-01",
+                   "clinics": [{"id": "c-1", "name": "Sunrise"}],
+                   "created_at": "2024-01-01T00:00:00.000Z", "updated_at": "2024-01-01T00:00:00.000Z"}
 
     @classmethod
     def setUpClass(cls):
@@ -551,43 +675,67 @@ class CheckerSeesViolations(unittest.TestCase):
             ("POST", "/cdr/v1/clinic/"): (400, {"status": "error", "message": "address: This field is required."}),
             ("GET", "/cdr/v1/doctor/"): (200, {"status": "success", "doctors": [
                 {"id": "do1", "firstname": "A", "lastname": "B", "clinics": []}]}),
+            ("GET", "/cdr/v1/doctor/do1/"): (200, {"status": "success", "doctor": cls.FULL_DOCTOR}),
+            ("GET", "/cdr/v1/doctor/do2/"): (200, {"status": "success", "doctor": dict(cls.FULL_DOCTOR, nickname="x")}),
         }
         cls.stub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stub)  # bound, not serving yet
         cls.addClassCleanup(cls.stub.server_close)
         cls.dir = tempfile.mkdtemp(prefix="hipusers-contract-")
         cls.addClassCleanup(shutil.rmtree, cls.dir, True)
-        cls.prism = Prism(CDR_SPEC, f"http://127.0.0.1:{cls.stub.server_address[1]}", cls.dir, "stub")
-        cls.prism.start()  # forked before the stub's thread exists
-        cls.addClassCleanup(cls.prism.stop)
+        # the Prisms are forked before the stub's thread exists
+        cls.chain = Chain(cls, DOC_PATH, f"http://127.0.0.1:{cls.stub.server_address[1]}", cls.dir, with_auth=False)
         threading.Thread(target=cls.stub.serve_forever, daemon=True).start()
         cls.addClassCleanup(cls.stub.shutdown)
-        cls.prism.wait_ready(time.time() + READY_SECONDS)
 
     def test_null_in_a_list_is_a_response_violation(self):
-        a = self.prism.request("GET", "/cdr/v1/clinic/", headers={"auth": "t"})
+        a = self.chain.request("GET", "/cdr/v1/clinic/", headers={"auth": "t"})
         p = problems(a, 200, "GET /cdr/v1/clinic/")
         self.assertTrue(any("RESPONSE VIOLATIONS" in x and "clinics.0.pincode" in x for x in p), p)
         self.assertIn("null rendered at body.clinics[0].pincode", p)
+        q = ours_problems(a, "GET /cdr/v1/clinic/", False)
+        self.assertTrue(any("RESPONSE VIOLATIONS of the served document" in x and "clinics.0.pincode" in x
+                            for x in q), q)
 
     def test_null_in_an_item_is_a_response_violation(self):
-        a = self.prism.request("GET", "/cdr/v1/ekauser/u1/", headers={"auth": "t"})
+        a = self.chain.request("GET", "/cdr/v1/ekauser/u1/", headers={"auth": "t"})
         p = problems(a, 200, "GET /cdr/v1/ekauser/{user_id}/")
         self.assertTrue(any("RESPONSE VIOLATIONS" in x and "user.email" in x for x in p), p)
+        q = ours_problems(a, "GET /cdr/v1/ekauser/{user_id}/", False)
+        self.assertTrue(any("RESPONSE VIOLATIONS of the served document" in x and "user.email" in x for x in q), q)
 
     def test_request_violations_do_not_mask_response_ones(self):
-        # no auth header and no address: the request breaks the spec twice; the answer's
-        # message is a string where the spec wants an array
-        a = self.prism.request("POST", "/cdr/v1/clinic/", body={"name": "x"})
+        # no auth header and no address: the request breaks the specs twice; the answer's
+        # message is a string where the specs want an array
+        a = self.chain.request("POST", "/cdr/v1/clinic/", body={"name": "x"})
         self.assertGreaterEqual(len(a.side("request")), 2, a)
         self.assertTrue(any("message" in "".join(map(str, v.get("location", []))) for v in a.side("response")), a)
         p = problems(a, 400, "POST /cdr/v1/clinic/", bad_request=True, create=True)
         self.assertTrue(any(x.startswith("RESPONSE VIOLATIONS") and "message must be array" in x for x in p), p)
         self.assertFalse(any("request violation" in x for x in p), p)  # those were expected
+        ours = a.judged_by_ours()
+        self.assertGreaterEqual(len(ours.side("request")), 2, a)
+        q = ours_problems(a, "POST /cdr/v1/clinic/", True)
+        self.assertTrue(any("RESPONSE VIOLATIONS of the served document" in x and "message" in x for x in q), q)
+        self.assertFalse(any("request violation" in x for x in q), q)
 
-    def test_a_valid_answer_passes(self):
-        a = self.prism.request("GET", "/cdr/v1/doctor/", headers={"auth": "t"})
+    def test_what_eka_allows_and_the_served_document_does_not(self):
+        # Eka's file has no required fields here; the served document wants gender, dob, timestamps
+        a = self.chain.request("GET", "/cdr/v1/doctor/", headers={"auth": "t"})
         self.assertEqual(problems(a, 200, "GET /cdr/v1/doctor/"), [])
         self.assertEqual(a.violations, [])
+        q = ours_problems(a, "GET /cdr/v1/doctor/", False)
+        self.assertTrue(any("RESPONSE VIOLATIONS of the served document" in x and "gender" in x for x in q), q)
+        # a field the served document does not know
+        a = self.chain.request("GET", "/cdr/v1/doctor/do2/", headers={"auth": "t"})
+        self.assertEqual(a.violations, [])
+        q = ours_problems(a, "GET /cdr/v1/doctor/{doc_id}/", False)
+        self.assertTrue(any("nickname" in x for x in q), q)
+
+    def test_a_valid_answer_passes(self):
+        a = self.chain.request("GET", "/cdr/v1/doctor/do1/", headers={"auth": "t"})
+        self.assertEqual(problems(a, 200, "GET /cdr/v1/doctor/{doc_id}/"), [])
+        self.assertEqual(ours_problems(a, "GET /cdr/v1/doctor/{doc_id}/", False), [])
+        self.assertEqual((a.violations, a.ours), ([], []))
 
 
 if __name__ == "__main__":
