@@ -14,6 +14,7 @@
 #include "api/app.h"
 #include "auth/secret.h"
 #include "cli/admin.h"
+#include "cli/backup.h"
 #include "cli/bulk.h"
 #include "http/server.h"
 #include "store/store.h"
@@ -52,6 +53,9 @@ static void usage(FILE *out)
             "  export --b-id B --kind ekauser|doctor|clinic [--format jsonl|csv]\n"
             "      A business's records from JSON Lines or CSV (rejected lines reported), and to\n"
             "      standard output. Both take --db DB; see hipusers import --help.\n"
+            "  backup [--db DB] --to FILE\n"
+            "      An online copy of the SQLite database (HIPUSERS_DB), consistent while\n"
+            "      servers write; FILE (mode 0600) is replaced once the copy is whole.\n"
             "  --help, --version\n");
 }
 
@@ -273,6 +277,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "token"))
         return cmd_token(argc - 1, argv + 1);
+    if (!strcmp(cmd, "backup"))
+        return cmd_backup(env_or("HIPUSERS_DB", DEFAULT_DB), argc - 1, argv + 1);
     const char *db = env_or("HIPUSERS_DB", DEFAULT_DB);
     if (argc > 3 && !strcmp(argv[2], "--db")) { /* hipusers client --db PATH create ... */
         db = argv[3];
