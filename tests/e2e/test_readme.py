@@ -72,6 +72,14 @@ class ReadmeTests(unittest.TestCase):
         self.assertEqual(lines[5], '{"status":"success","message":"Clinic Deleted Successfully"}')
         self.assertEqual(lines[6], '{"status":"success","ekaid":"%s"}' % cid)
 
+    def test_reference_and_backup(self):
+        out = run_block(self.srv, readme_block("## The API reference, and backups"))
+        self.assertEqual(out.returncode, 0, out.stderr + out.stdout)
+        lines = out.stdout.splitlines()
+        self.assertEqual(lines[0], "hipusers 3.1.0")
+        self.assertRegex(lines[1], r"^backed up .*hipusers\.db to \./hipusers-backup\.db: \d+ pages, \d+ bytes, checked$")
+        self.assertTrue(os.path.isfile(os.path.join(self.srv.data_dir, "hipusers-backup.db")))
+
     def test_login_flow(self):
         out = run_block(self.srv, readme_block("## Logging in as a business"))
         self.assertEqual(out.returncode, 0, out.stderr + out.stdout)
