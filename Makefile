@@ -16,8 +16,10 @@ all: build
 deps:
 	@./scripts/deps.sh
 
-# Node tools the tests run (Prism for the contract test), pinned in tools/npm; installed once.
+# What only the tests use: Debian's chromium and systemd (scripts/deps.sh test), and the Node
+# tools (Prism, Redocly CLI, swagger-ui-dist) pinned in tools/npm; each installed once.
 tools: deps
+	@./scripts/deps.sh test
 	@./scripts/npm-tools.sh $(TOOLS)
 
 $(BUILD)/Makefile: CMakeLists.txt

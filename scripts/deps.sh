@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages the build and the tests need, only when one is missing,
 # so `make run` and `make test` work on a fresh machine and cost nothing on a ready one.
+# `deps.sh test` (run by `make tools`, which `make test` runs) adds what only tests use.
 set -eu
 PKGS="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libjwt-dev \
 libsodium-dev libsqlite3-dev libunistring-dev libcsv-dev sqlite3 libcmocka-dev python3 python3-prometheus-client \
@@ -16,10 +17,12 @@ done
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   missing="$missing nodejs npm"
 fi
-# Headless Chromium renders GET /docs in tests/e2e/test_docs_page.py (with a font for its
-# screenshot); systemd-analyze checks contrib/hipusers.service in tests/e2e/test_service.py.
-command -v chromium >/dev/null 2>&1 || missing="$missing chromium fonts-dejavu-core"
-command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
+# Tests only: headless Chromium renders GET /docs in tests/e2e/test_docs_page.py (with a font
+# for its screenshot); systemd-analyze checks contrib/hipusers.service in tests/e2e/test_service.py.
+if [ "${1:-}" = test ]; then
+  command -v chromium >/dev/null 2>&1 || missing="$missing chromium fonts-dejavu-core"
+  command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
+fi
 [ -z "$missing" ] && exit 0
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
