@@ -415,6 +415,8 @@ class Contract(unittest.TestCase):
         # ---- the server's own document, which Eka's files do not have
         doc = s("GET", "/openapi.json", 200, None, token=None, ours_op="GET /openapi.json").json
         self.assertEqual(doc["openapi"], "3.1.0")
+        s("GET", "/healthz", 200, None, token=None, ours_op="GET /healthz")
+        s("GET", "/readyz", 200, None, token=None, ours_op="GET /readyz")
 
         # ---- connect-auth: login, refresh-token, refresh and their errors (4XX is declared)
         self.access = None

@@ -131,9 +131,10 @@ class Served(ServerTestCase):
         doc = json.loads(load_doc())
         ops = {(m.upper(), p) for p, item in doc["paths"].items() for m in item if m != "parameters"}
         for op in [("POST", "/connect-auth/v1/account/login"), ("GET", "/cdr/v1/ekauser/{user_id}/"),
-                   ("HEAD", "/cdr/v1/ekauser/{user_id}/"), ("GET", "/openapi.json"), ("GET", "/docs")]:
+                   ("HEAD", "/cdr/v1/ekauser/{user_id}/"), ("GET", "/openapi.json"), ("GET", "/docs"),
+                   ("GET", "/metrics"), ("GET", "/healthz"), ("GET", "/readyz")]:
             self.assertIn(op, ops)
-        self.assertEqual(len(ops), 36)
+        self.assertEqual(len(ops), 42)
         # the version is the program's
         out = subprocess.run([os.environ.get("HIPUSERS_BIN", os.path.join(ROOT, "build", "hipusers")), "--version"],
                              capture_output=True, text=True, timeout=30).stdout
