@@ -33,6 +33,8 @@ forces and each step names in advance:
   - a method no document has an operation for (405, PATCH on a collection): Prism finds no
     route and validates nothing; checked here the same way.
 The served document has no such exception: it must declare every status the session sees.
+Issue 10's history, change feed and restore, which Eka's files do not have, are validated
+against the served document alone (Eka's Prism finds no route for them).
 Where the two documents differ on a request (the served one takes null in a PATCH, and checks
 a pincode's or a mobile's digits), the step says which one the request breaks.
 Every answer must also come from the server (X-Request-Id), not from Prism, and no /cdr/v1 or
@@ -205,11 +207,12 @@ def nulls(v, where="body"):
     return []
 
 
-def problems(a, status, op, declared=True, bad_request=False, upstream=True, create=False):
+def problems(a, status, op, declared=True, bad_request=False, upstream=True, create=False, nulls_ok=False):
     """Everything wrong with one answer, as a list of sentences (empty when it is right).
     op: "METHOD /spec/path/{param}" or None when the spec has no such operation;
     declared: the spec declares this status for op; bad_request: the request breaks the spec
-    on purpose (Prism must say so); create: a POST on a collection (its 400 message is a list)."""
+    on purpose (Prism must say so); create: a POST on a collection (its 400 message is a list);
+    nulls_ok: a record's history, whose changes go from and to null (no value)."""
     out = []
     if a.status != status:
         out.append(f"status {a.status}, expected {status}")
@@ -218,7 +221,7 @@ def problems(a, status, op, declared=True, bad_request=False, upstream=True, cre
     out += violation_problems(a, op, declared, bad_request)
     if a.json is None and a.raw:
         out.append("body is not JSON")
-    for p in nulls(a.json) if a.raw else []:  # (no body at all, as a 304 has, holds no null)
+    for p in nulls(a.json) if a.raw and not nulls_ok else []:  # (no body at all, as a 304 has, holds no null)
         out.append(f"null rendered at {p}")
     # Answers Prism cannot validate (no operation, undeclared status) get the shape every
     # declared error of their API has.
@@ -369,7 +372,8 @@ class Contract(unittest.TestCase):
         self.steps = 0
 
     def step(self, method, path, status, op, body=None, raw=None, token="access", headers=None,
-             content_type="application/json", declared=True, bad_request=False, ours_bad_request=None, ours_op=""):
+             content_type="application/json", declared=True, bad_request=False, ours_bad_request=None, ours_op="",
+             nulls_ok=False):
         """Sends one request through the chain, records what is wrong with the answer by either
         document and returns it. token: "access" (the session's), None, or a token string;
         declared, bad_request: as Eka's file sees it; ours_bad_request: whether the request
@@ -388,7 +392,8 @@ class Contract(unittest.TestCase):
         a = prism.request(method, path, body=body, raw=raw, headers=h, content_type=content_type)
         self.steps += 1
         create = op in CREATES
-        for p in problems(a, status, op, declared, bad_request, create=create) + ours_problems(a, ours_op, ours_bad_request):
+        for p in (problems(a, status, op, declared, bad_request, create=create, nulls_ok=nulls_ok) +
+                  ours_problems(a, ours_op, ours_bad_request)):
             self.failures.append(f"{method} {path} -> {a.status}: {p}\n    body: {a.raw[:400]!r}")
         if op is not None and declared and 200 <= a.status < 300:
             self.replayed.add(op)
@@ -626,6 +631,24 @@ class Contract(unittest.TestCase):
             s("DELETE", path + key + "/", 404, op["DELETE"])
         views()
 
+        # ---- history, the change feed and restore (issue 10): the served document's alone
+        op_of = {"Clinic": IC, "Doctor": ID, "EkaUser": IU}
+        for key, path, res, pid in ((c_full, C, "Clinic", "clinic_id"), (d_full, D, "Doctor", "doc_id"),
+                                    (u_full, U, "EkaUser", "user_id")):
+            seg = path.rstrip("/")
+            h = s("GET", f"{seg}/{key}/history", 200, None, ours_op=f"GET {seg}/{{{pid}}}/history", nulls_ok=True)
+            self.assertEqual([e["action"] for e in h.json["history"]][0], "create", h)
+            self.assertEqual(h.json["history"][-1]["action"], "delete", h)
+            s("GET", f"{seg}/nope/history", 404, None, ours_op=f"GET {seg}/{{{pid}}}/history")
+            r = s("POST", f"{seg}/{key}/restore", 200, None, ours_op=f"POST {seg}/{{{pid}}}/restore")
+            self.assertIn("etag", r.headers)
+            s("POST", f"{seg}/{key}/restore", 404, None, ours_op=f"POST {seg}/{{{pid}}}/restore")  # live now
+            s("GET", path + key + "/", 200, op_of[res]["GET"])
+        feed = s("GET", "/cdr/v1/changes/?after=0&limit=5", 200, None, ours_op="GET /cdr/v1/changes/").json
+        self.assertEqual([c["seq"] for c in feed["changes"]], [1, 2, 3, 4, 5])
+        s("GET", f"/cdr/v1/changes/?after={feed['next_after']}", 200, None, ours_op="GET /cdr/v1/changes/")
+        s("GET", "/cdr/v1/changes/?limit=0", 400, None, ours_op="GET /cdr/v1/changes/", ours_bad_request=True)
+
         self.assertEqual(OPERATIONS - self.replayed, set(), "operations never answered 2xx through Prism")
         if self.failures:
             self.fail(f"{len(self.failures)} faults in {self.steps} answers:\n" + "\n".join(self.failures))
@@ -645,6 +668,7 @@ class Stub(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("X-Request-Id", "stub")
+        self.send_header("ETag", '"stubstubstubstubstubst"')  # a record's ETag: the served document requires one
         self.end_headers()
         self.wfile.write(data)
 

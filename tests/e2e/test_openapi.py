@@ -134,7 +134,7 @@ class Served(ServerTestCase):
                    ("HEAD", "/cdr/v1/ekauser/{user_id}/"), ("GET", "/openapi.json"), ("GET", "/docs"),
                    ("GET", "/metrics"), ("GET", "/healthz"), ("GET", "/readyz")]:
             self.assertIn(op, ops)
-        self.assertEqual(len(ops), 42)
+        self.assertEqual(len(ops), 53)
         # the version is the program's
         out = subprocess.run([os.environ.get("HIPUSERS_BIN", os.path.join(ROOT, "build", "hipusers")), "--version"],
                              capture_output=True, text=True, timeout=30).stdout
