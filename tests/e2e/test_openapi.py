@@ -140,6 +140,29 @@ class Served(ServerTestCase):
                              capture_output=True, text=True, timeout=30).stdout
         self.assertEqual(out.strip(), "hipusers " + doc["info"]["version"])
 
+    def test_list_filters_are_the_servers(self):
+        """Each list takes exactly the query parameters the document gives it: a documented one
+        is served (200), any other list's filter is refused by this list (400 naming it)."""
+        doc = json.loads(load_doc())
+        params = doc["components"]["parameters"]
+        sample = {"limit": "5", "partner_id": "x", "mobile": "9000000000", "email": "a@example.com",
+                  "auth_userid": "x", "clinic_id": "c-" + "0" * 24, "doctor_id": "do1000000000000",
+                  "updated_since": "2000-01-01T00:00:00Z"}
+        lists = {p: [params[r["$ref"].rsplit("/", 1)[1]]["name"] for r in item["get"]["parameters"]
+                     if params[r["$ref"].rsplit("/", 1)[1]]["in"] == "query"]
+                 for p, item in doc["paths"].items() if p in ("/cdr/v1/ekauser/", "/cdr/v1/doctor/",
+                                                               "/cdr/v1/clinic/", "/cdr/v1/hipusers/")}
+        self.assertEqual(len(lists), 4)
+        for path, names in lists.items():
+            self.assertIn("cursor", names)
+            for name, value in sample.items():
+                with self.subTest(path=path, param=name):
+                    r = self.req("GET", f"{path}?{name}={value.replace('+', '%2B')}")
+                    if name in names:
+                        self.assertEqual(r.status, 200, r)
+                    else:
+                        self.assertError(r, 400, name, field=name)
+
     def test_etag_and_head(self):
         r = self.req("GET", "/openapi.json", token=None)
         etag = r.headers["etag"]
