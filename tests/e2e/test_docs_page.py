@@ -135,14 +135,14 @@ class DocsPage(unittest.TestCase):
     def test_screenshot(self):
         if os.path.exists(SCREENSHOT):
             os.unlink(SCREENSHOT)
-        r = self.chromium("--hide-scrollbars", "--window-size=1280,3200", f"--screenshot={SCREENSHOT}",
+        r = self.chromium("--hide-scrollbars", "--window-size=1280,4400", f"--screenshot={SCREENSHOT}",
                           budget_ms=20000)
         self.assertEqual(r.returncode, 0, r.stderr.decode("utf-8", "replace")[-3000:])
         with open(SCREENSHOT, "rb") as f:
             png = f.read()
         self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
         width, height = struct.unpack(">II", png[16:24])
-        self.assertEqual((width, height), (1280, 3200))
+        self.assertEqual((width, height), (1280, 4400))
         # a blank page compresses to a few KiB; the rendered reference is far larger
         self.assertGreater(len(png), 100 * 1024, "the screenshot looks empty")
 
