@@ -62,6 +62,8 @@ static bool load_revocations(void *ctx, struct arena *a, const char ***clients, 
     return true;
 }
 
+static void free_token_cache(void *p) { token_cache_free(p); }
+
 bool app_init(struct app *app, const char *db, unsigned threads, char *err, size_t errlen)
 {
     memset(app, 0, sizeof *app);
@@ -72,6 +74,11 @@ bool app_init(struct app *app, const char *db, unsigned threads, char *err, size
         snprintf(err, errlen, "out of memory");
         return false;
     }
+    if (pthread_key_create(&app->token_cache_key, free_token_cache) != 0) {
+        snprintf(err, errlen, "pthread_key_create failed");
+        metrics_free(&app->metrics);
+        return false;
+    }
     revocation_init(&app->revoked);
     /* Opened here so migrations run, and a bad database fails at start, not on the first request. */
     struct store_options opt = {.threads = threads};
@@ -79,6 +86,7 @@ bool app_init(struct app *app, const char *db, unsigned threads, char *err, size
     if (!app->store) {
         revocation_free(&app->revoked);
         metrics_free(&app->metrics);
+        pthread_key_delete(app->token_cache_key);
         return false;
     }
     return true;
@@ -90,6 +98,20 @@ void app_free(struct app *app)
     store_close(app->store);
     app->store = NULL;
     metrics_free(&app->metrics);
+    /* worker threads freed theirs as they ended; this is the calling thread's */
+    token_cache_free(pthread_getspecific(app->token_cache_key));
+    pthread_setspecific(app->token_cache_key, NULL);
+    pthread_key_delete(app->token_cache_key);
+}
+
+struct token_cache *app_token_cache(struct app *app)
+{
+    struct token_cache *c = pthread_getspecific(app->token_cache_key);
+    if (!c && (c = token_cache_new()) != NULL && pthread_setspecific(app->token_cache_key, c) != 0) {
+        token_cache_free(c);
+        c = NULL;
+    }
+    return c;
 }
 
 void api_store_error(const struct store_unit *u, struct herr *e)

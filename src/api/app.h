@@ -2,11 +2,13 @@
 #ifndef HIP_APP_H
 #define HIP_APP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "auth/revocation.h"
 #include "auth/throttle.h"
 #include "auth/token.h"
+#include "auth/token_cache.h"
 #include "http/http.h"
 #include "store/store.h"
 #include "util/metrics.h"
@@ -22,6 +24,7 @@
 struct app {
     struct store *store;
     struct keyring keys;
+    pthread_key_t token_cache_key; /* each worker thread's cache of verified tokens */
     long refresh_ttl;
     long refresh_grace; /* seconds; see REFRESH_GRACE_DEFAULT */
     struct throttle throttle;
@@ -35,6 +38,8 @@ struct app {
 /* Opens the store named by db (a file path or a URL) for `threads` worker threads. */
 bool app_init(struct app *app, const char *db, unsigned threads, char *err, size_t errlen);
 void app_free(struct app *app);
+/* This thread's cache of verified tokens, made on first use; NULL without memory. */
+struct token_cache *app_token_cache(struct app *app);
 
 /* Run a unit of work on the app's store; false with e set unless it ended STORE_OK. */
 bool app_read(struct app *app, struct store_unit *u, struct herr *e);

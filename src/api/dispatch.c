@@ -74,7 +74,7 @@ static const char *bearer(struct request *rq)
 
 static bool authenticate(struct app *app, struct request *rq, struct caller *who, struct herr *e)
 {
-    const char *why = token_verify(&app->keys, bearer(rq), (long)time(NULL), &who->p);
+    const char *why = token_verify_cached(app_token_cache(app), &app->keys, bearer(rq), (long)time(NULL), &who->p);
     if (why) {
         herr_set(e, 401, why);
         return false;
