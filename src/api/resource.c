@@ -396,10 +396,11 @@ bool resource_get_one(struct app *app, struct request *rq, const struct resource
     if (!run_unit(app, &u, get_fn, false, e))
         return false;
     char etag[ETAG_MAX];
-    json_t *o = model_render(r, &u.rec);
-    model_etag_of(o, etag);
-    respond_json(rq, 200, json_pack("{s:s, s:o}", "status", "success", wrap ? wrap : r->json_one, o));
-    if (rq->resp.status == 200 && if_none_match && etag_list_match(if_none_match, etag, true) == ETAG_MATCH)
+    struct jbuf b;
+    jbuf_init(&b, &rq->arena, NULL, 0);
+    model_render_one(&b, wrap ? wrap : r->json_one, r, &u.rec, etag);
+    respond_bytes(rq, 200, b.p, b.len);
+    if (if_none_match && etag_list_match(if_none_match, etag, true) == ETAG_MATCH)
         respond_not_modified(rq, NULL, rq->resp.len);
     rq->resp.etag = arena_strdup(&rq->arena, etag);
     return true;
@@ -603,16 +604,13 @@ static bool ls_append(struct list_stream *ls, const char *s, size_t n)
     return true;
 }
 
-static bool ls_row(struct list_stream *ls, const struct record *rec)
+static bool ls_row(struct list_stream *ls, struct arena *a, const struct record *rec)
 {
-    json_t *o = model_render(ls->r, rec);
-    char *txt = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!txt)
-        return false;
-    bool ok = (ls->first || ls_append(ls, ",", 1)) && ls_append(ls, txt, strlen(txt));
+    struct jbuf b;
+    jbuf_init(&b, a, NULL, 0);
+    model_render_to(&b, ls->r, rec);
+    bool ok = (ls->first || ls_append(ls, ",", 1)) && ls_append(ls, b.p, b.len);
     ls->first = false;
-    free(txt);
     return ok;
 }
 
@@ -630,7 +628,7 @@ static bool ls_batch(struct list_stream *ls, struct herr *e)
     struct store_unit u = {.fn = list_fn, .ctx = &lu, .arena = &a};
     bool ok = app_read(ls->app, &u, e);
     for (int i = 0; ok && i < lu.count; i++)
-        ok = ls_row(ls, &lu.recs[i]);
+        ok = ls_row(ls, &a, &lu.recs[i]);
     arena_release(&a);
     if (!ok)
         return false;

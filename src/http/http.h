@@ -100,6 +100,8 @@ void respond_json_text(struct request *rq, int status, const char *json);
 /* Adds a header to the response (at most RESP_EXTRA_MAX; name and value must outlive the
  * request: static or in its arena). */
 void respond_header(struct request *rq, const char *name, const char *value);
+/* A body already written (JSON text of len bytes in the request's arena). */
+void respond_bytes(struct request *rq, int status, char *body, size_t len);
 void respond_error(struct request *rq, const struct herr *e);
 /* 304 Not Modified: no body, the entity tag in ETag; length is the size of the body a 200
  * would have (the only Content-Length a 304 may declare, RFC 9110 §8.6). */

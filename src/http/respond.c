@@ -53,6 +53,13 @@ void respond_header(struct request *rq, const char *name, const char *value)
     }
 }
 
+void respond_bytes(struct request *rq, int status, char *body, size_t len)
+{
+    rq->resp.status = status;
+    rq->resp.body = body;
+    rq->resp.len = len;
+}
+
 /* Eka's OpenAPI types the 400 of a create (POST on a collection) as {"message": [string]};
  * every other error's message is a string. The route is matched here when the error came
  * before routing (HTTP framing), so the shape does not depend on which layer refused. */

@@ -9,6 +9,7 @@
 
 #include "util/arena.h"
 #include "util/err.h"
+#include "util/jbuf.h"
 
 #define MAX_FIELDS 24
 #define MAX_LINKS 2
@@ -145,7 +146,9 @@ bool model_decode(const struct resource *r, json_t *body, bool create, const cha
 /* After a patch, does the merged record still have a login identity (Eka Users)? */
 bool model_has_identity(const struct resource *r, const struct record *current, const struct fval *patch);
 
-/* The JSON object a GET shows. */
+/* The JSON object a GET shows, written into b (compact, as json_dumps would write it). */
+void model_render_to(struct jbuf *b, const struct resource *r, const struct record *rec);
+/* The same object parsed back into a jansson value (history, tests and fuzzing). */
 json_t *model_render(const struct resource *r, const struct record *rec);
 
 /* A record as `hipusers export` writes it, which is a create body `hipusers import` takes
@@ -161,6 +164,10 @@ const struct field *model_link_field(const struct resource *r, enum rel rel);
 void model_etag(const struct resource *r, const struct record *rec, char out[ETAG_MAX]);
 /* The same from the object model_render made. */
 void model_etag_of(const json_t *rendered, char out[ETAG_MAX]);
+/* {"status":"success","<wrap>":{the object}}: a GET's answer, and (etag not NULL) the
+ * object's entity tag, as model_etag gives it. */
+void model_render_one(struct jbuf *b, const char *wrap, const struct resource *r, const struct record *rec,
+                      char etag[ETAG_MAX]);
 
 /* What a write changed, for the history: {"field":{"from":..,"to":..}} for every field whose
  * value as GET shows it differs, and every link list (as Eka ids, under the name of its

@@ -1,0 +1,140 @@
+#include "util/jbuf.h"
+
+#include <string.h>
+
+void jbuf_init(struct jbuf *b, struct arena *a, char *storage, size_t cap)
+{
+    b->p = storage;
+    b->len = 0;
+    b->cap = storage ? cap : 0;
+    b->a = a;
+    b->full = false;
+}
+
+/* Room for n more bytes and a NUL. */
+static bool reserve(struct jbuf *b, size_t n)
+{
+    if (b->len + n + 1 <= b->cap)
+        return true;
+    if (!b->a) {
+        b->full = true;
+        return false;
+    }
+    size_t cap = b->cap ? b->cap * 2 : 512;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    char *p = arena_alloc(b->a, cap);
+    if (b->len)
+        memcpy(p, b->p, b->len);
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+void jbuf_put(struct jbuf *b, const char *s, size_t n)
+{
+    if (n == 0 || !reserve(b, n))
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+void jbuf_puts(struct jbuf *b, const char *s) { jbuf_put(b, s, strlen(s)); }
+
+char *jbuf_finish(struct jbuf *b)
+{
+    if (!reserve(b, 0))
+        return NULL;
+    b->p[b->len] = '\0';
+    return b->p;
+}
+
+bool utf8_valid(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str, *end = s + n;
+    while (s < end) {
+        unsigned c = *s;
+        if (c < 0x80) {
+            s++;
+            continue;
+        }
+        size_t len;
+        unsigned cp;
+        if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return false; /* a continuation byte, C0/C1 (overlong ASCII) or F5..FF */
+        }
+        if ((size_t)(end - s) < len)
+            return false;
+        for (size_t i = 1; i < len; i++) {
+            if ((s[i] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i] & 0x3F);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        s += len;
+    }
+    return true;
+}
+
+void jbuf_string(struct jbuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    jbuf_put(b, "\"", 1);
+    size_t run = 0; /* start of the bytes not yet copied */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        jbuf_put(b, s + run, i - run);
+        run = i + 1;
+        char esc[6] = {'\\', 0};
+        size_t k = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            k = 6;
+        }
+        jbuf_put(b, esc, k);
+    }
+    jbuf_put(b, s + run, n - run);
+    jbuf_put(b, "\"", 1);
+}
+
+void jbuf_key(struct jbuf *b, bool *first, const char *key)
+{
+    if (!*first)
+        jbuf_put(b, ",", 1);
+    *first = false;
+    jbuf_string(b, key, strlen(key));
+    jbuf_put(b, ":", 1);
+}
+
+void jbuf_member_str(struct jbuf *b, bool *first, const char *key, const char *value)
+{
+    if (!value)
+        return;
+    size_t n = strlen(value);
+    if (!utf8_valid(value, n))
+        return;
+    jbuf_key(b, first, key);
+    jbuf_string(b, value, n);
+}
