@@ -36,6 +36,9 @@ struct server {
     atomic_size_t buffered; /* bytes held by request bodies */
     struct guard guard;
     bool admin; /* the --admin-listen daemon */
+    /* Request ids: a keyed hash of a counter (unique, unguessable, no system call) */
+    unsigned char rid_key[crypto_shorthash_siphashx24_KEYBYTES];
+    atomic_uint_fast64_t rid_counter;
 };
 
 /* Connections the admin address holds at most (metrics scrapers and probes). */
@@ -128,7 +131,7 @@ static enum method parse_method(const char *m)
 }
 
 /* Keep the caller's X-Request-Id when it is a plain token, else mint one. */
-static void set_request_id(struct request *rq)
+static void set_request_id(struct server *srv, struct request *rq)
 {
     const char *given = http_header(rq, "X-Request-Id");
     size_t n = given ? strlen(given) : 0;
@@ -140,8 +143,9 @@ static void set_request_id(struct request *rq)
         memcpy(rq->request_id, given, n + 1);
         return;
     }
-    unsigned char rnd[16];
-    randombytes_buf(rnd, sizeof rnd);
+    uint64_t count = atomic_fetch_add_explicit(&srv->rid_counter, 1, memory_order_relaxed);
+    unsigned char rnd[crypto_shorthash_siphashx24_BYTES];
+    crypto_shorthash_siphashx24(rnd, (const unsigned char *)&count, sizeof count, srv->rid_key);
     sodium_bin2hex(rq->request_id, sizeof rq->request_id, rnd, sizeof rnd);
 }
 
@@ -349,7 +353,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->method = parse_method(method);
         rq->method_name = arena_strdup(&rq->arena, method);
         rq->path = arena_strdup(&rq->arena, url);
-        set_request_id(rq);
+        set_request_id(srv, rq);
         rq->content_type = http_header(rq, "Content-Type");
         *con_cls = rq;
         atomic_fetch_add(&srv->in_flight, 1);
@@ -511,6 +515,7 @@ static bool parse_listen(const char *listen, struct sockaddr_storage *ss, sockle
 static struct MHD_Daemon *start_daemon(struct server *srv, const char *listen, unsigned threads,
                                        unsigned max_connections)
 {
+    randombytes_buf(srv->rid_key, sizeof srv->rid_key);
     struct sockaddr_storage ss;
     socklen_t sslen;
     if (!parse_listen(listen, &ss, &sslen)) {
