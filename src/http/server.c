@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http/accesslog.h"
 #include "http/framing.h"
 #include "http/guard.h"
 #include "http/http.h"
@@ -429,16 +430,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     metrics_request_done(srv->cfg->metrics, route_metric(&rq->route),
                          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? rq->resp.status : 0, duration_us);
     if (srv->cfg->access_log) {
-        json_t *line = json_pack("{s:s, s:s, s:i, s:I, s:s?, s:s, s:b}", "method", rq->method_name, "path",
-                                 log_path(rq), "status", rq->resp.status, "us",
-                                 (json_int_t)duration_us, "tenant", rq->tenant, "request_id",
-                                 rq->request_id, "completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
-        char *txt = line ? json_dumps(line, JSON_COMPACT) : NULL;
-        if (txt) {
-            fprintf(stderr, "%s\n", txt);
-            free(txt);
-        }
-        json_decref(line);
+        struct access_entry e = {.method = rq->method_name,
+                                 .path = log_path(rq),
+                                 .status = rq->resp.status,
+                                 .us = (long long)duration_us,
+                                 .tenant = rq->tenant,
+                                 .request_id = rq->request_id,
+                                 .completed = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK};
+        access_log_write(STDERR_FILENO, &rq->arena, &e);
     }
     guard_request_done(&srv->guard, rq->guard_conn);
     if (rq->resp.stream_free) /* a stream never handed to libmicrohttpd */

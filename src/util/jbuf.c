@@ -49,41 +49,67 @@ char *jbuf_finish(struct jbuf *b)
     return b->p;
 }
 
+/* The length of the UTF-8 sequence at s (RFC 3629: no overlongs, surrogates or
+ * > U+10FFFF), or 0 when there is none. */
+static size_t utf8_seq(const unsigned char *s, size_t avail)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    unsigned cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0; /* a continuation byte, C0/C1 (overlong ASCII) or F5..FF */
+    }
+    if (avail < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
 bool utf8_valid(const char *str, size_t n)
 {
-    const unsigned char *s = (const unsigned char *)str, *end = s + n;
-    while (s < end) {
-        unsigned c = *s;
-        if (c < 0x80) {
-            s++;
-            continue;
-        }
-        size_t len;
-        unsigned cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false; /* a continuation byte, C0/C1 (overlong ASCII) or F5..FF */
-        }
-        if ((size_t)(end - s) < len)
+    const unsigned char *s = (const unsigned char *)str;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq(s + i, n - i);
+        if (!k)
             return false;
-        for (size_t i = 1; i < len; i++) {
-            if ((s[i] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i] & 0x3F);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        s += len;
+        i += k;
     }
     return true;
+}
+
+void jbuf_string_lossy(struct jbuf *b, const char *str, size_t n)
+{
+    if (utf8_valid(str, n)) {
+        jbuf_string(b, str, n);
+        return;
+    }
+    char stack[256];
+    struct jbuf clean;
+    jbuf_init(&clean, b->a, stack, sizeof stack);
+    const unsigned char *s = (const unsigned char *)str;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq(s + i, n - i);
+        jbuf_put(&clean, k ? str + i : "\xEF\xBF\xBD", k ? k : 3);
+        i += k ? k : 1;
+    }
+    jbuf_string(b, clean.p, clean.len);
 }
 
 void jbuf_string(struct jbuf *b, const char *s, size_t n)

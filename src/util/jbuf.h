@@ -29,6 +29,8 @@ char *jbuf_finish(struct jbuf *b);
 bool utf8_valid(const char *s, size_t n);
 /* s as a JSON string with its quotes; s must be valid UTF-8. */
 void jbuf_string(struct jbuf *b, const char *s, size_t n);
+/* The same for any bytes: each byte that is not part of valid UTF-8 becomes U+FFFD. */
+void jbuf_string_lossy(struct jbuf *b, const char *s, size_t n);
 
 /* Members of an object: *first tracks the comma. A string member whose value is NULL or
  * not UTF-8 is left out, as json_object_set_new(o, key, json_string(value)) leaves it. */

@@ -259,6 +259,34 @@ class AccessLogTests(unittest.TestCase):
             srv.cleanup()
 
 
+    def test_request_with_raw_bytes_in_its_method_is_logged(self):
+        """A method that is not UTF-8 once made the line vanish (its JSON could not be built):
+        now the line is there, valid UTF-8 JSON, each stray byte shown as U+FFFD."""
+        srv = Server().start()
+        try:
+            r = srv.raw_request(b"G\xffT /cdr/v1/ekauser/ HTTP/1.1\r\nHost: t\r\nX-Request-Id: ops-raw-1\r\n\r\n")
+            self.assertTrue(r.startswith(b"HTTP/1.1 405"), r)
+
+            def line():
+                with open(srv.stderr_path, "rb") as f:
+                    for raw in f.read().splitlines():
+                        if b'"ops-raw-1"' in raw:
+                            return raw
+                return None
+            deadline = time.monotonic() + 30
+            while line() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            raw = line()
+            self.assertIsNotNone(raw, srv.log())
+            entry = json.loads(raw.decode("utf-8"))  # strict: the bytes are UTF-8
+            self.assertEqual(entry["method"], "G\ufffdT")
+            self.assertEqual(entry["status"], 405)
+            self.assertEqual(entry["path"], "/cdr/v1/ekauser/")
+            self.assertIsNone(entry["tenant"])
+        finally:
+            srv.cleanup()
+
+
 class GracefulStopTests(unittest.TestCase):
     def test_request_in_flight_finishes_and_nothing_new_is_accepted(self):
         srv = Server().start()
