@@ -55,16 +55,23 @@ enum store_status sq_fail(struct store_tx *tx, int rc)
 
 void sq_conn_unit_start(struct sqlite_conn *c) { c->unit_tick = ++c->tick; }
 
-sqlite3_stmt *sq_cache_prepare(struct sqlite_conn *c, const char *sql, int *rc)
+static sqlite3_stmt *hand_out(struct sqlite_conn *c, struct cached *e)
+{
+    sqlite3_reset(e->st);
+    sqlite3_clear_bindings(e->st);
+    e->used = ++c->tick;
+    return e->st;
+}
+
+/* The entry for sql, prepared and added when missing; NULL (with *rc) on failure. */
+static struct cached *cache_entry(struct sqlite_conn *c, const char *sql, int *rc)
 {
     uint32_t h = hash(sql);
     for (int i = 0; i < c->ncached; i++) {
         struct cached *e = &c->cache[i];
         if (e->hash == h && strcmp(e->sql, sql) == 0) {
-            sqlite3_reset(e->st);
-            sqlite3_clear_bindings(e->st);
-            e->used = ++c->tick;
-            return e->st;
+            hand_out(c, e);
+            return e;
         }
     }
     struct cached *slot = NULL;
@@ -101,8 +108,28 @@ sqlite3_stmt *sq_cache_prepare(struct sqlite_conn *c, const char *sql, int *rc)
     }
     if (slot == &c->cache[c->ncached])
         c->ncached++;
-    *slot = (struct cached){.hash = h, .sql = copy, .st = st, .used = ++c->tick};
-    return st;
+    uint64_t tick = ++c->tick;
+    *slot = (struct cached){.hash = h, .sql = copy, .st = st, .used = tick, .born = tick};
+    return slot;
+}
+
+sqlite3_stmt *sq_cache_prepare(struct sqlite_conn *c, const char *sql, int *rc)
+{
+    struct cached *e = cache_entry(c, sql, rc);
+    return e ? e->st : NULL;
+}
+
+sqlite3_stmt *sq_cache_prepare_memo(struct sqlite_conn *c, int which, const char *sql, int *rc)
+{
+    struct stmt_memo *m = &c->memo[which];
+    if (m->born && m->slot < c->ncached && c->cache[m->slot].born == m->born)
+        return hand_out(c, &c->cache[m->slot]);
+    struct cached *e = cache_entry(c, sql, rc);
+    if (!e)
+        return NULL;
+    m->slot = (int)(e - c->cache);
+    m->born = e->born;
+    return e->st;
 }
 
 sqlite3_stmt *sq_prep(struct store_tx *tx, const char *sql)
@@ -601,24 +628,66 @@ static void read_row(const struct resource *r, sqlite3_stmt *st, struct arena *a
     }
 }
 
+static void links_sql(const struct resource *r, size_t v, char *sql, size_t cap)
+{
+    const struct link_view *lv = &r->views[v];
+    const struct relation *rel = relation_get(lv->rel);
+    const struct resource *t = resource_get(lv->target);
+    int side = rel->kind[0] == r->kind ? 0 : 1;
+    int n = 0;
+    sqlcat(sql, cap, &n,
+           "SELECT t.id, t.%s, %s%s FROM %s l JOIN %s t ON t.id = l.%s "
+           "WHERE l.%s = ? AND t.b_id = ? AND t.deleted_at IS NULL ORDER BY coalesce(l.ord%d, l.pos)",
+           t->summary[0], t->summary[1] ? "t." : "NULL", t->summary[1] ? t->summary[1] : "", rel->table, t->table,
+           rel->col[1 - side], rel->col[side], side);
+}
+
+static void find_sql(const struct resource *r, int by_partner, char *sql, size_t cap)
+{
+    int n = select_cols(r, sql, cap);
+    sqlcat(sql, cap, &n, " WHERE %s = ? AND b_id = ? AND deleted_at IS NULL", by_partner ? "partner_id" : "id");
+}
+
+/* One of the read path's statements with two text parameters, from the memo. */
+/* The SQL of read-path statement `which` (SQ_MEMO_*). */
+static void memo_sql_build(int which, char *sql, size_t cap)
+{
+    if (which < SQ_MEMO_LINKS) {
+        int k = (which - SQ_MEMO_FIND) / 2;
+        find_sql(resource_get((enum rkind)k), (which - SQ_MEMO_FIND) % 2, sql, cap);
+    } else {
+        int k = (which - SQ_MEMO_LINKS) / MAX_LINKS;
+        links_sql(resource_get((enum rkind)k), (size_t)((which - SQ_MEMO_LINKS) % MAX_LINKS), sql, cap);
+    }
+}
+
+static sqlite3_stmt *memo_bind2(struct store_tx *tx, int which, const char *a, const char *b)
+{
+    int rc;
+    sqlite3_stmt *st;
+    if (tx->s) {
+        st = sq_cache_prepare_memo(SQ_CONN(tx), which, S(tx->s)->memo_sql[which], &rc);
+    } else { /* a connection outside any store (a migration's backfill): by its text */
+        char sql[SQL_MAX];
+        memo_sql_build(which, sql, sizeof sql);
+        st = sq_cache_prepare(SQ_CONN(tx), sql, &rc);
+    }
+    if (!st) {
+        sq_fail(tx, rc);
+        return NULL;
+    }
+    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+    return st;
+}
+
 /* Fills the record's link views: the linked records that are still live. */
 static enum store_status load_links(struct store_tx *tx, const struct resource *r, const char *tenant,
                                     struct record *rec)
 {
     for (size_t v = 0; v < r->nviews; v++) {
-        const struct link_view *lv = &r->views[v];
-        const struct relation *rel = relation_get(lv->rel);
-        const struct resource *t = resource_get(lv->target);
-        int side = rel->kind[0] == r->kind ? 0 : 1;
-        char sql[SQL_MAX];
-        int n = 0;
-        sqlcat(sql, sizeof sql, &n,
-               "SELECT t.id, t.%s, %s%s FROM %s l JOIN %s t ON t.id = l.%s "
-               "WHERE l.%s = ? AND t.b_id = ? AND t.deleted_at IS NULL ORDER BY coalesce(l.ord%d, l.pos)",
-               t->summary[0], t->summary[1] ? "t." : "NULL", t->summary[1] ? t->summary[1] : "", rel->table,
-               t->table, rel->col[1 - side], rel->col[side], side);
         /* links never cross tenants; checked anyway */
-        sqlite3_stmt *st = sq_bind_texts(tx, sql, 2, rec->id, tenant);
+        sqlite3_stmt *st = memo_bind2(tx, SQ_MEMO_LINKS + (int)r->kind * MAX_LINKS + (int)v, rec->id, tenant);
         if (!st)
             return tx->failed;
         size_t cap = 4, k = 0;
@@ -648,14 +717,9 @@ static enum store_status load_links(struct store_tx *tx, const struct resource *
 static enum store_status sq_find(struct store_tx *tx, const struct resource *r, const char *tenant, const char *key,
                                  struct record *out)
 {
-    char sql[SQL_MAX];
-    int n = select_cols(r, sql, sizeof sql);
     /* Two probes so the Eka id wins over a partner_id that happens to be equal. */
-    static const char *const by[] = {"id", "partner_id"};
     for (int k = 0; k < 2; k++) {
-        int end = n;
-        sqlcat(sql, sizeof sql, &end, " WHERE %s = ? AND b_id = ? AND deleted_at IS NULL", by[k]);
-        sqlite3_stmt *st = sq_bind_texts(tx, sql, 2, key, tenant);
+        sqlite3_stmt *st = memo_bind2(tx, SQ_MEMO_FIND + (int)r->kind * 2 + k, key, tenant);
         if (!st)
             return tx->failed;
         int rc = sqlite3_step(st);
@@ -1283,6 +1347,8 @@ static void sq_close(struct store *base)
         s->idle = c->next_idle;
         sq_conn_close(c);
     }
+    for (int i = 0; i < SQ_MEMO_MAX; i++)
+        free(s->memo_sql[i]);
     pthread_mutex_destroy(&s->writer);
     pthread_mutex_destroy(&s->pool_mu);
     store_base_free(&s->base);
@@ -1335,8 +1401,36 @@ static const struct store_backend SQLITE_BACKEND = {
     .ready = sq_ready,
 };
 
+/* The read path's SQL, built from the field tables once. */
+static bool build_memo_sql(struct sqlite_store *s)
+{
+    char sql[SQL_MAX];
+    for (int k = 0; k < R_COUNT; k++) {
+        const struct resource *r = resource_get((enum rkind)k);
+        for (int by = 0; by < 2; by++) {
+            int which = SQ_MEMO_FIND + k * 2 + by;
+            memo_sql_build(which, sql, sizeof sql);
+            if (!(s->memo_sql[which] = strdup(sql)))
+                return false;
+        }
+        for (size_t v = 0; v < r->nviews; v++) {
+            int which = SQ_MEMO_LINKS + k * MAX_LINKS + (int)v;
+            memo_sql_build(which, sql, sizeof sql);
+            if (!(s->memo_sql[which] = strdup(sql)))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* SQLite's memory statistics take a process-wide mutex on every allocation it makes (5% of
+ * a GET's time); nothing here reads them. Settable only before SQLite initialises. */
+static void sqlite_setup(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+
 struct store *store_sqlite_open(const char *path, const struct store_options *opt, char *err, size_t errlen)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_setup);
     /* Personal data and secret hashes: the file (and the WAL and shm SQLite derives from it)
      * is owner-only whoever creates it, the server or an admin command. O_EXCL matters:
      * closing any descriptor of a file drops every POSIX lock this process holds on it, so
@@ -1353,6 +1447,11 @@ struct store *store_sqlite_open(const char *path, const struct store_options *op
     snprintf(s->path, sizeof s->path, "%s", path);
     pthread_mutex_init(&s->writer, NULL);
     pthread_mutex_init(&s->pool_mu, NULL);
+    if (!build_memo_sql(s)) {
+        snprintf(err, errlen, "out of memory");
+        sq_close(&s->base);
+        return NULL;
+    }
     /* The first connection migrates the schema, then waits in the pool. */
     struct sqlite_conn *c = sq_conn_open(path, err, errlen);
     struct herr e = {0};

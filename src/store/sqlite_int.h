@@ -15,6 +15,16 @@ struct cached {
     char *sql;
     sqlite3_stmt *st;
     uint64_t used; /* the connection's tick when last handed out */
+    uint64_t born; /* the tick when it was prepared: names this entry for good */
+};
+
+/* The read path's statements (each resource's two finds, each link view), found again
+ * without hashing their SQL: where they sit in the cache, and since when. */
+enum { SQ_MEMO_FIND = 0, SQ_MEMO_LINKS = 2 * R_COUNT, SQ_MEMO_MAX = SQ_MEMO_LINKS + MAX_LINKS * R_COUNT };
+
+struct stmt_memo {
+    int slot;
+    uint64_t born; /* 0: none; valid while cache[slot].born is the same */
 };
 
 /* One SQLite connection; it serves one unit at a time, on whichever thread runs it. */
@@ -25,6 +35,7 @@ struct sqlite_conn {
     uint64_t unit_tick; /* tick at the start of the current unit: entries used since are in use */
     int ncached;
     struct cached cache[STMT_CACHE];
+    struct stmt_memo memo[SQ_MEMO_MAX];
 };
 
 struct sqlite_store {
@@ -33,6 +44,7 @@ struct sqlite_store {
     pthread_mutex_t writer; /* the writers' queue: one write unit at a time in this process */
     pthread_mutex_t pool_mu;
     struct sqlite_conn *idle;
+    char *memo_sql[SQ_MEMO_MAX]; /* the SQL of each memo statement, built once at open */
 };
 
 /* A connection with the server's settings (WAL, synchronous=FULL, foreign keys, busy timeout). */
@@ -45,6 +57,9 @@ void sq_conn_unit_start(struct sqlite_conn *c);
  * during the current unit; NULL (with *rc) when the statement cannot be prepared or no
  * entry can be dropped. */
 sqlite3_stmt *sq_cache_prepare(struct sqlite_conn *c, const char *sql, int *rc);
+/* The same for read-path statement `which` (SQ_MEMO_*): the caller always passes the same
+ * SQL for a given `which`. */
+sqlite3_stmt *sq_cache_prepare_memo(struct sqlite_conn *c, int which, const char *sql, int *rc);
 
 /* The same, on the unit's connection; a failure is recorded on tx. */
 sqlite3_stmt *sq_prep(struct store_tx *tx, const char *sql);

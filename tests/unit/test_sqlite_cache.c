@@ -144,12 +144,59 @@ static void test_hits_and_lru_order(void **state)
     assert_ptr_equal(prep(c, "SELECT ?1 + x FROM t WHERE x = 3"), a); /* not dropped */
 }
 
+static sqlite3_stmt *prep_memo(struct sqlite_conn *c, int which, const char *sql)
+{
+    int rc = SQLITE_OK;
+    sqlite3_stmt *st = sq_cache_prepare_memo(c, which, sql, &rc);
+    assert_non_null(st);
+    assert_int_equal(rc, SQLITE_OK);
+    assert_string_equal(sqlite3_sql(st), sql);
+    return st;
+}
+
+/* A memo statement (the read path's, found without hashing its text) is the cache's own
+ * entry: the same statement as by its text, reset and unbound; once the cache has dropped
+ * it, asking again prepares the right SQL, never whatever took its slot. */
+static void test_memo_follows_the_cache(void **state)
+{
+    struct sqlite_conn *c = *state;
+    const char *sql = "SELECT ?1 + x FROM t WHERE x = 4";
+    sq_conn_unit_start(c);
+    sqlite3_stmt *m = prep_memo(c, SQ_MEMO_FIND, sql);
+    assert_ptr_equal(prep(c, sql), m);
+    sqlite3_bind_int(m, 1, 10);
+    assert_int_equal(sqlite3_step(m), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(m, 0), 14);
+    assert_ptr_equal(prep_memo(c, SQ_MEMO_FIND, sql), m);
+    assert_int_equal(sqlite3_step(m), SQLITE_ROW); /* reset and unbound */
+    assert_int_equal(sqlite3_column_type(m, 0), SQLITE_NULL);
+    sqlite3_reset(m);
+    /* many units of other statements: the memo entry is dropped and its slot reused */
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < STMT_CACHE * 2; i++) {
+            char other[64];
+            snprintf(other, sizeof other, "SELECT %d, 'r%d'", i, round);
+            sq_conn_unit_start(c);
+            prep(c, other);
+            if (i % 7 == 0) /* another memo statement comes and goes too */
+                prep_memo(c, SQ_MEMO_LINKS, "SELECT 'links'");
+        }
+    sq_conn_unit_start(c);
+    sqlite3_stmt *again = prep_memo(c, SQ_MEMO_FIND, sql);
+    sqlite3_bind_int(again, 1, 1);
+    assert_int_equal(sqlite3_step(again), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(again, 0), 5);
+    sqlite3_reset(again);
+    assert_true(c->ncached <= STMT_CACHE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_statement_in_use_survives_churn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statements_of_the_current_unit_are_never_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hits_and_lru_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memo_follows_the_cache, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
