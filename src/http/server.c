@@ -131,6 +131,14 @@ static enum method parse_method(const char *m)
     return M_OTHER;
 }
 
+/* What a GET needs from its arena fits the first chunk (about 3 KiB are used). */
+#define ARENA_FIRST (8 * 1024)
+
+struct request_mem {
+    struct request rq; /* first: freeing the request frees the whole */
+    max_align_t first[ARENA_FIRST / sizeof(max_align_t)];
+};
+
 /* Keep the caller's X-Request-Id when it is a plain token, else mint one. */
 static void set_request_id(struct server *srv, struct request *rq)
 {
@@ -337,10 +345,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct server *srv = cls;
     struct request *rq = *con_cls;
     if (!rq) {
-        rq = calloc(1, sizeof *rq);
-        if (!rq)
+        /* One allocation per request: the request and the first chunk of its arena. */
+        struct request_mem *m = malloc(sizeof *m);
+        if (!m)
             return MHD_NO;
-        arena_init(&rq->arena);
+        rq = &m->rq;
+        memset(rq, 0, sizeof *rq);
+        arena_init_with(&rq->arena, m->first, sizeof m->first);
         rq->start_us = now_us();
         rq->conn = conn;
         rq->admin = srv->admin;

@@ -22,17 +22,33 @@ struct arena_defer {
 
 void arena_init(struct arena *a) { memset(a, 0, sizeof *a); }
 
+void arena_init_with(struct arena *a, void *mem, size_t size)
+{
+    arena_init(a);
+    if (size <= sizeof(struct arena_chunk))
+        return;
+    struct arena_chunk *c = mem;
+    c->next = NULL;
+    c->cap = size - sizeof *c;
+    c->used = 0;
+    a->head = a->own = c;
+}
+
 void arena_release(struct arena *a)
 {
     for (struct arena_defer *d = a->defers; d; d = d->next)
         d->fn(d->ptr);
-    struct arena_chunk *c = a->head;
+    struct arena_chunk *c = a->head, *own = a->own;
     while (c) {
         struct arena_chunk *next = c->next;
-        free(c);
+        if (c != own)
+            free(c);
         c = next;
     }
-    arena_init(a);
+    if (own)
+        arena_init_with(a, own, sizeof *own + own->cap);
+    else
+        arena_init(a);
 }
 
 /* Allocation failure is not recoverable in a request handler without a lot of

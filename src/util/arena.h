@@ -12,9 +12,13 @@ struct arena {
     struct arena_chunk *head;
     struct arena_defer *defers;
     size_t used_total;
+    struct arena_chunk *own; /* the first chunk, in the caller's memory (arena_init_with) */
 };
 
 void arena_init(struct arena *a);
+/* An arena whose first chunk is the caller's memory (size bytes, aligned for max_align_t,
+ * outliving the arena): a request that fits in it allocates nothing. */
+void arena_init_with(struct arena *a, void *mem, size_t size);
 /* Frees every chunk and runs the deferred destructors (newest first). */
 void arena_release(struct arena *a);
 void *arena_alloc(struct arena *a, size_t n);
