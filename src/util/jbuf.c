@@ -86,6 +86,10 @@ bool utf8_valid(const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
     for (size_t i = 0; i < n;) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
         size_t k = utf8_seq(s + i, n - i);
         if (!k)
             return false;
@@ -115,34 +119,34 @@ void jbuf_string_lossy(struct jbuf *b, const char *str, size_t n)
 void jbuf_string(struct jbuf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    jbuf_put(b, "\"", 1);
-    size_t run = 0; /* start of the bytes not yet copied */
+    if (!reserve(b, 6 * n + 2)) /* every byte escaped, at worst */
+        return;
+    char *out = b->p + b->len;
+    *out++ = '"';
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *out++ = (char)c;
             continue;
-        jbuf_put(b, s + run, i - run);
-        run = i + 1;
-        char esc[6] = {'\\', 0};
-        size_t k = 2;
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            k = 6;
         }
-        jbuf_put(b, esc, k);
+        *out++ = '\\';
+        switch (c) {
+        case '"': *out++ = '"'; break;
+        case '\\': *out++ = '\\'; break;
+        case '\b': *out++ = 'b'; break;
+        case '\f': *out++ = 'f'; break;
+        case '\n': *out++ = 'n'; break;
+        case '\r': *out++ = 'r'; break;
+        case '\t': *out++ = 't'; break;
+        default:
+            memcpy(out, "u00", 3);
+            out[3] = hex[c >> 4];
+            out[4] = hex[c & 15];
+            out += 5;
+        }
     }
-    jbuf_put(b, s + run, n - run);
-    jbuf_put(b, "\"", 1);
+    *out++ = '"';
+    b->len = (size_t)(out - b->p);
 }
 
 void jbuf_key(struct jbuf *b, bool *first, const char *key)
