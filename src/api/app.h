@@ -31,8 +31,9 @@ struct app {
     bool ops_on_admin;               /* /metrics, /healthz, /readyz only on --admin-listen */
 };
 
-/* Opens the store named by db (a file path or a URL) for `threads` worker threads. */
-bool app_init(struct app *app, const char *db, unsigned threads, char *err, size_t errlen);
+/* Opens the store named by db (a file path or a URL) for `threads` worker threads, with at
+ * most write_queue writes waiting for the writer (0: the store's default). */
+bool app_init(struct app *app, const char *db, unsigned threads, unsigned write_queue, char *err, size_t errlen);
 void app_free(struct app *app);
 
 /* Run a unit of work on the app's store; false with e set unless it ended STORE_OK. */
