@@ -31,6 +31,7 @@ static void usage(FILE *out)
             "        [--timeout SECONDS] [--refresh-ttl SECONDS] [--refresh-reuse-grace SECONDS]\n"
             "        [--trusted-proxy CIDR[,CIDR...]]... [--no-access-log] [--admin-listen HOST:PORT]\n"
             "        [--no-docs]\n"
+            "        [--write-queue N]\n"
             "      Serve the API. Env: HIPUSERS_LISTEN, HIPUSERS_DB, HIPUSERS_JWT_SECRET,\n"
             "      HIPUSERS_JWT_SECRET_PREVIOUS (secrets of 32..256 bytes). Without\n"
             "      HIPUSERS_JWT_SECRET a random secret is created (mode 0600) next to the\n"
@@ -43,6 +44,8 @@ static void usage(FILE *out)
             "      only (env HIPUSERS_ADMIN_LISTEN); without it they are on --listen.\n"
             "      --no-docs: no GET /openapi.json (this API's OpenAPI document) and no\n"
             "      GET /docs (its reference page); both answer 404.\n"
+            "      --write-queue: writes waiting for the writer at most (default 1024); past it\n"
+            "      a write answers 503 with Retry-After.\n"
             "  token --b-id ID [--client-id X] [--ttl SECONDS] [--db DB]\n"
             "      Print an access token signed with the server's secret.\n"
             "  business create --name NAME | business list\n"
@@ -127,6 +130,7 @@ static int cmd_serve(int argc, char **argv)
     long refresh_ttl = number(env_or("HIPUSERS_REFRESH_TTL", "0"), 0, TEN_YEARS);
     long threads = (long)sysconf(_SC_NPROCESSORS_ONLN), max_conn = cfg.max_connections, timeout = cfg.timeout_s;
     long grace = REFRESH_GRACE_DEFAULT;
+    long write_queue = STORE_WRITE_QUEUE_DEFAULT;
     struct cidrs proxies = {0};
     bool no_docs = false;
     char err[512];
@@ -141,6 +145,7 @@ static int cmd_serve(int argc, char **argv)
                                          {"trusted-proxy", required_argument, 0, 'p'},
                                          {"admin-listen", required_argument, 0, 'a'},
                                          {"no-docs", no_argument, 0, 'D'},
+                                         {"write-queue", required_argument, 0, 'Q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int ch;
@@ -155,6 +160,7 @@ static int cmd_serve(int argc, char **argv)
         case 'a': cfg.admin_listen = optarg; break;
         case 'r': refresh_ttl = number(optarg, 1, TEN_YEARS); break;
         case 'g': grace = number(optarg, 0, REFRESH_GRACE_MAX); break;
+        case 'Q': write_queue = number(optarg, 1, STORE_WRITE_QUEUE_MAX); break;
         case 'p':
             if (!cidrs_add(&proxies, optarg, err, sizeof err)) {
                 fprintf(stderr, "hipusers: --trusted-proxy: %s\n", err);
@@ -166,10 +172,12 @@ static int cmd_serve(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (threads < 1 || max_conn < 1 || timeout < 1 || refresh_ttl < 0 || grace < 0) {
-        fprintf(stderr, "hipusers: --threads 1..256, --max-connections 1..100000, --timeout 1..3600,\n"
-                        "          --refresh-ttl 1..%ld seconds, --refresh-reuse-grace 0..%d seconds\n",
-                TEN_YEARS, REFRESH_GRACE_MAX);
+    if (threads < 1 || max_conn < 1 || timeout < 1 || refresh_ttl < 0 || grace < 0 || write_queue < 1) {
+        fprintf(stderr,
+                "hipusers: --threads 1..256, --max-connections 1..100000, --timeout 1..3600,\n"
+                "          --refresh-ttl 1..%ld seconds, --refresh-reuse-grace 0..%d seconds,\n"
+                "          --write-queue 1..%d\n",
+                TEN_YEARS, REFRESH_GRACE_MAX, STORE_WRITE_QUEUE_MAX);
         return 2;
     }
     cfg.threads = (int)threads;
@@ -191,7 +199,7 @@ static int cmd_serve(int argc, char **argv)
         return 1;
     }
     struct app app;
-    if (!app_init(&app, db, (unsigned)cfg.threads, err, sizeof err)) {
+    if (!app_init(&app, db, (unsigned)cfg.threads, (unsigned)write_queue, err, sizeof err)) {
         store_url_redact(db, shown, sizeof shown);
         fprintf(stderr, "hipusers: %s (%s)\n", err, shown);
         sodium_memzero(&keys, sizeof keys);

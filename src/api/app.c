@@ -1,6 +1,7 @@
 #include "api/app.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -25,16 +26,12 @@ static enum store_status revocations_fn(struct store_tx *tx, void *ctx)
     return store_revocations(tx, u->since, &u->clients, &u->nclients, &u->sessions, &u->nsessions);
 }
 
-/* What the metrics learn from a unit's end: a write unit that ended STORE_OK committed (one
- * unit per commit: each request commits on its own); retry, unavailable and error are the
- * storage failing. Not found, conflict and abort are answers, not failures. */
-static void count_unit(struct app *app, const struct store_unit *u, bool write)
+/* What the metrics learn from a unit's end: retry, unavailable and error are the storage
+ * failing; not found, conflict and abort are answers, not failures. Commits, and how many
+ * units each made durable, the store counts itself (store_options.metrics). */
+static void count_unit(struct app *app, const struct store_unit *u)
 {
     switch (u->status) {
-    case STORE_OK:
-        if (write)
-            metrics_store_commit(&app->metrics, 1);
-        break;
     case STORE_RETRY: metrics_event(&app->metrics, ME_STORE_ERROR_RETRY); break;
     case STORE_UNAVAILABLE: metrics_event(&app->metrics, ME_STORE_ERROR_UNAVAILABLE); break;
     case STORE_ERROR: metrics_event(&app->metrics, ME_STORE_ERROR_INTERNAL); break;
@@ -50,7 +47,7 @@ static bool load_revocations(void *ctx, struct arena *a, const char ***clients, 
     struct revocations_unit r = {.since = (int64_t)time(NULL) - ACCESS_TTL - 60};
     struct store_unit u = {.fn = revocations_fn, .ctx = &r, .arena = a};
     store_read(app->store, &u);
-    count_unit(app, &u, false);
+    count_unit(app, &u);
     if (u.status != STORE_OK) {
         log_line("error", "cannot load the revocation lists", store_status_name(u.status), 0);
         return false;
@@ -64,7 +61,7 @@ static bool load_revocations(void *ctx, struct arena *a, const char ***clients, 
 
 static void free_token_cache(void *p) { token_cache_free(p); }
 
-bool app_init(struct app *app, const char *db, unsigned threads, char *err, size_t errlen)
+bool app_init(struct app *app, const char *db, unsigned threads, unsigned write_queue, char *err, size_t errlen)
 {
     memset(app, 0, sizeof *app);
     app->refresh_ttl = REFRESH_TTL_DEFAULT;
@@ -81,7 +78,7 @@ bool app_init(struct app *app, const char *db, unsigned threads, char *err, size
     }
     revocation_init(&app->revoked);
     /* Opened here so migrations run, and a bad database fails at start, not on the first request. */
-    struct store_options opt = {.threads = threads};
+    struct store_options opt = {.threads = threads, .write_queue = write_queue, .metrics = &app->metrics};
     app->store = store_open(db, &opt, err, errlen);
     if (!app->store) {
         revocation_free(&app->revoked);
@@ -92,8 +89,33 @@ bool app_init(struct app *app, const char *db, unsigned threads, char *err, size
     return true;
 }
 
+/* How the writes went: batch sizes of the group commit, for the operator (and the docs). */
+static void log_write_stats(struct store *s)
+{
+    struct store_write_stats w;
+    if (!store_write_stats(s, &w) || !w.batches)
+        return;
+    static const char *const names[STORE_BATCH_BUCKETS] = {"1",     "2-3",    "4-7",     "8-15", "16-31",
+                                                           "32-63", "64-127", "128-255", "256+"};
+    json_t *sizes = json_object();
+    for (int i = 0; i < STORE_BATCH_BUCKETS; i++)
+        if (w.sizes[i])
+            json_object_set_new(sizes, names[i], json_integer((json_int_t)w.sizes[i]));
+    json_t *line = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:o}", "level", "info", "msg", "writes", "batches",
+                             (json_int_t)w.batches, "units", (json_int_t)w.units, "failed_batches",
+                             (json_int_t)w.failed_batches, "queue_full", (json_int_t)w.queue_full, "max_batch",
+                             (int)w.max_batch, "batch_sizes", sizes);
+    char *txt = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    if (txt)
+        fprintf(stderr, "%s\n", txt);
+    free(txt);
+    json_decref(line);
+}
+
 void app_free(struct app *app)
 {
+    if (app->store)
+        log_write_stats(app->store);
     revocation_free(&app->revoked);
     store_close(app->store);
     app->store = NULL;
@@ -154,7 +176,7 @@ void api_store_error(const struct store_unit *u, struct herr *e)
 bool app_read(struct app *app, struct store_unit *u, struct herr *e)
 {
     store_read(app->store, u);
-    count_unit(app, u, false);
+    count_unit(app, u);
     if (u->status == STORE_OK)
         return true;
     api_store_error(u, e);
@@ -164,7 +186,7 @@ bool app_read(struct app *app, struct store_unit *u, struct herr *e)
 bool app_write(struct app *app, struct store_unit *u, struct herr *e)
 {
     store_write(app->store, u);
-    count_unit(app, u, true);
+    count_unit(app, u);
     if (u->status == STORE_OK)
         return true;
     api_store_error(u, e);

@@ -35,8 +35,9 @@ struct app {
     bool no_docs; /* --no-docs: /openapi.json and /docs answer 404 */
 };
 
-/* Opens the store named by db (a file path or a URL) for `threads` worker threads. */
-bool app_init(struct app *app, const char *db, unsigned threads, char *err, size_t errlen);
+/* Opens the store named by db (a file path or a URL) for `threads` worker threads, with at
+ * most write_queue writes waiting for the writer (0: the store's default). */
+bool app_init(struct app *app, const char *db, unsigned threads, unsigned write_queue, char *err, size_t errlen);
 void app_free(struct app *app);
 /* This thread's cache of verified tokens, made on first use; NULL without memory. */
 struct token_cache *app_token_cache(struct app *app);

@@ -79,6 +79,10 @@ struct request {
     struct guard *guard;
     struct guard_conn *guard_conn;
     struct response resp;
+    /* The handler of a request that may write runs on a fiber, which parks (its connection
+     * suspended) while the write waits for its commit. */
+    struct fiber *fiber;
+    void *server;
 };
 
 /* A request header, or NULL. */

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -19,6 +20,8 @@
 #include "http/guard.h"
 #include "http/http.h"
 #include "util/metrics.h"
+#include "util/fiber.h"
+#include "util/log.h"
 
 /* Past the body limit, at most this much more is read and discarded so the client
  * gets its 413; a larger upload is cut off. */
@@ -27,6 +30,15 @@
 /* Per-connection buffer for the request line and headers (so also their limit: 431
  * beyond). libmicrohttpd zeroes it for every request, so it is kept small. */
 #define HEADER_POOL (16 * 1024)
+
+/* A handler's stack when it runs on a fiber, and how many idle fibers are kept. The
+ * sanitizers' frames are several times larger. */
+#if defined(__SANITIZE_ADDRESS__)
+#define FIBER_STACK (2 * 1024 * 1024)
+#else
+#define FIBER_STACK (256 * 1024)
+#endif
+#define FIBERS_SPARE 256
 
 struct server {
     request_handler handle;
@@ -40,6 +52,12 @@ struct server {
     /* Request ids: a keyed hash of a counter (unique, unguessable, no system call) */
     unsigned char rid_key[crypto_shorthash_siphashx24_KEYBYTES];
     atomic_uint_fast64_t rid_counter;
+    /* Fibers for the handlers of requests that may write (every method but GET and HEAD):
+     * a spare few are kept for reuse, and how many are in use is counted for the stop. */
+    pthread_mutex_t fibers_mu;
+    struct fiber *spare[FIBERS_SPARE];
+    unsigned nspare;
+    atomic_int fibers_in_use;
 };
 
 /* Connections the admin address holds at most (metrics scrapers and probes). */
@@ -338,6 +356,71 @@ static bool append_body(struct server *srv, struct request *rq, const char *data
     return true;
 }
 
+/* ---- handlers on fibers ---- */
+
+static struct fiber *fiber_take(struct server *srv)
+{
+    struct fiber *f = NULL;
+    pthread_mutex_lock(&srv->fibers_mu);
+    if (srv->nspare)
+        f = srv->spare[--srv->nspare];
+    pthread_mutex_unlock(&srv->fibers_mu);
+    if (!f)
+        f = fiber_new(FIBER_STACK);
+    if (f)
+        atomic_fetch_add(&srv->fibers_in_use, 1);
+    return f;
+}
+
+static void fiber_give(struct server *srv, struct fiber *f)
+{
+    atomic_fetch_sub(&srv->fibers_in_use, 1);
+    pthread_mutex_lock(&srv->fibers_mu);
+    if (srv->nspare < FIBERS_SPARE) {
+        srv->spare[srv->nspare++] = f;
+        f = NULL;
+    }
+    pthread_mutex_unlock(&srv->fibers_mu);
+    fiber_free(f);
+}
+
+static void fibers_free(struct server *srv)
+{
+    while (srv->nspare)
+        fiber_free(srv->spare[--srv->nspare]);
+    pthread_mutex_destroy(&srv->fibers_mu);
+}
+
+static void handle_on_fiber(void *arg)
+{
+    struct request *rq = arg;
+    struct server *srv = rq->server;
+    srv->handle(srv->ctx, rq);
+}
+
+/* A parked handler's wait is over (called from the thread that ended it, the store's
+ * writer): libmicrohttpd calls on_request again on the connection's thread, which goes on
+ * with the handler. */
+static void wake_request(void *arg)
+{
+    struct request *rq = arg;
+    MHD_resume_connection(rq->conn);
+}
+
+/* Runs the request's fiber until its handler ends (the answer goes out) or parks (the
+ * connection is suspended, then the fiber's waiting step runs: its wake resumes it). */
+static enum MHD_Result run_fiber(struct server *srv, struct request *rq)
+{
+    if (fiber_resume(rq->fiber)) {
+        fiber_give(srv, rq->fiber);
+        rq->fiber = NULL;
+        return send_response(rq);
+    }
+    MHD_suspend_connection(rq->conn);
+    fiber_then(rq->fiber);
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_size,
                                   void **con_cls)
@@ -403,12 +486,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->discarded += n; /* read and dropped so the client gets its answer, up to a point */
         return rq->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
     }
+    if (rq->fiber) /* woken: the handler goes on */
+        return run_fiber(srv, rq);
     if (rq->deferred)
         return send_response(rq);
     if (rq->too_large)
         return reply_error(rq, 413, "Request body is larger than 1 MiB.");
     if (rq->busy)
         return reply_error(rq, 503, "The server is busy; retry shortly.");
+    /* Reads never wait for the writer; anything else may, so it runs on a fiber. */
+    if (rq->method != M_GET && rq->method != M_HEAD && (rq->fiber = fiber_take(srv))) {
+        rq->server = srv;
+        fiber_start(rq->fiber, handle_on_fiber, rq, wake_request, rq);
+        return run_fiber(srv, rq);
+    }
     srv->handle(srv->ctx, rq);
     return send_response(rq);
 }
@@ -451,6 +542,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         access_log_write(STDERR_FILENO, &rq->arena, &e);
     }
     guard_request_done(&srv->guard, rq->guard_conn);
+    if (rq->fiber) {
+        /* Never seen: a parked request's connection is suspended until its handler ends.
+         * Its stack may still be referenced, so it is left alone. */
+        log_line("error", "a request ended with its handler parked", NULL, 0);
+        atomic_fetch_sub(&srv->fibers_in_use, 1);
+    }
     if (rq->resp.stream_free) /* a stream never handed to libmicrohttpd */
         rq->resp.stream_free(rq->resp.stream_ctx);
     atomic_fetch_sub(&srv->buffered, rq->body_cap);
@@ -540,7 +637,8 @@ static struct MHD_Daemon *start_daemon(struct server *srv, const char *listen, u
     /* poll(), not epoll: quiescing an epoll daemon that runs its own threads races inside
      * libmicrohttpd (its MHD_quiesce_daemon and the workers both take the listening socket
      * out of the epoll set, and the loser aborts the process; seen at SIGTERM in CI). */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_TURBO | MHD_USE_ITC;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_TURBO | MHD_USE_ITC |
+                     MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* The guard enforces max_connections across all workers; libmicrohttpd's own limit
@@ -602,6 +700,8 @@ int server_run(request_check precheck, request_handler handle, void *ctx, const 
     signal(SIGPIPE, SIG_IGN);
 
     raise_fd_limit();
+    pthread_mutex_init(&srv.fibers_mu, NULL);
+    pthread_mutex_init(&adm.fibers_mu, NULL);
     /* The admin address first: once the main one answers, both do. */
     struct MHD_Daemon *ad = NULL;
     if (cfg->admin_listen) {
@@ -624,8 +724,14 @@ int server_run(request_check precheck, request_handler handle, void *ctx, const 
     MHD_socket listener = quiesce(d), admin_listener = quiesce(ad);
     for (int i = 0; i < 1000 && atomic_load(&srv.in_flight) + atomic_load(&adm.in_flight) > 0; i++)
         usleep(10000);
+    /* A parked handler waits for the store's writer, which always answers: its connection
+     * is suspended, and libmicrohttpd must not stop with one suspended. */
+    while (atomic_load(&srv.fibers_in_use) + atomic_load(&adm.fibers_in_use) > 0)
+        usleep(10000);
     stop_daemon(&adm, ad, admin_listener);
     stop_daemon(&srv, d, listener);
+    fibers_free(&srv);
+    fibers_free(&adm);
     fprintf(stderr, "{\"level\":\"info\",\"msg\":\"stopped\",\"signal\":%d}\n", sig);
     return 0;
 }

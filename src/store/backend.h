@@ -80,6 +80,11 @@ struct store_backend {
      * transaction). Sets tx->rerun when the whole unit should run again. */
     enum store_status (*run)(struct store *s, struct store_tx *tx);
     void (*close)(struct store *s);
+    /* optional: the writer queue's counters (store_write_stats) */
+    void (*write_stats)(struct store *s, struct store_write_stats *out);
+    /* The backend counts its commits itself (metrics_store_commit with the batch's size);
+     * otherwise every write unit that ends STORE_OK is counted as one commit of one. */
+    bool counts_commits;
     int max_attempts; /* runs of one unit at most (re-runs after serialization failures) */
     const struct store_ops *ops;
     /* store_ready; NULL: a read unit that answers is enough. */
@@ -91,7 +96,8 @@ struct store {
     enum store_kind kind;
     int64_t (*clock_ms)(void *ctx);
     void *clock_ctx;
-    pthread_key_t in_unit; /* set while this thread runs a unit: a unit must not start another */
+    struct metrics *metrics; /* store_options.metrics */
+    pthread_key_t in_unit; /* set while this thread runs a unit's function: it must not start another */
 };
 
 struct store_tx {
@@ -109,7 +115,8 @@ struct store_tx {
     bool in_try; /* inside store_try */
 };
 
-/* For backends: runs the unit's function; the first operation failure wins over its answer. */
+/* For backends: runs the unit's function (on whichever thread runs units); the first
+ * operation failure wins over its answer. */
 enum store_status store_run_fn(struct store_tx *tx);
 /* For backends: a failure with its details (conflict: the field; retry_after: seconds). */
 enum store_status store_fail(struct store_tx *tx, enum store_status st, const char *conflict, int retry_after);

@@ -1,8 +1,11 @@
 /* The SQLite implementation of the storage interface: WAL with synchronous=FULL (a
- * committed unit is on disk), a pool of connections each with its own statement cache,
- * and the writers' queue: write units of one process take turns on a mutex before
- * BEGIN IMMEDIATE, inside store_write, so no caller can leave it held. */
+ * committed unit is on disk), a pool of connections each with its own statement cache
+ * for reads, and group commit for writes: store_write queues its unit for one writer
+ * thread, which runs every unit waiting in a savepoint of one transaction and commits them
+ * together, so one WAL sync covers them all, then hands each caller its unit's status. */
+#include <errno.h>
 #include <fcntl.h>
+#include <semaphore.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,7 +17,9 @@
 #include "model/ids.h"
 #include "store/migrations.h"
 #include "store/sqlite_int.h"
+#include "util/fiber.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 static uint32_t hash(const char *s)
 {
@@ -40,15 +45,29 @@ static void sqlcat(char *buf, size_t cap, int *n, const char *fmt, ...)
     *n += k;
 }
 
-enum store_status sq_fail(struct store_tx *tx, int rc)
+/* The storage status of an SQLite failure, and the seconds worth waiting before a retry. */
+static enum store_status rc_status(int rc, int *retry_after)
 {
     int prim = rc & 0xff;
-    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
-        return store_fail(tx, STORE_RETRY, NULL, 1);
-    if (prim == SQLITE_FULL || prim == SQLITE_READONLY || prim == SQLITE_IOERR || prim == SQLITE_CANTOPEN)
-        return store_fail(tx, STORE_UNAVAILABLE, NULL, 5);
-    log_line("error", "sqlite", tx->conn ? sqlite3_errmsg(SQ_CONN(tx)->db) : sqlite3_errstr(rc), rc);
-    return store_fail(tx, STORE_ERROR, NULL, 0);
+    *retry_after = 0;
+    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED) {
+        *retry_after = 1;
+        return STORE_RETRY;
+    }
+    if (prim == SQLITE_FULL || prim == SQLITE_READONLY || prim == SQLITE_IOERR || prim == SQLITE_CANTOPEN) {
+        *retry_after = 5;
+        return STORE_UNAVAILABLE;
+    }
+    return STORE_ERROR;
+}
+
+enum store_status sq_fail(struct store_tx *tx, int rc)
+{
+    int retry_after;
+    enum store_status st = rc_status(rc, &retry_after);
+    if (st == STORE_ERROR)
+        log_line("error", "sqlite", tx->conn ? sqlite3_errmsg(SQ_CONN(tx)->db) : sqlite3_errstr(rc), rc);
+    return store_fail(tx, st, NULL, retry_after);
 }
 
 /* ---- connections and their statement caches ---- */
@@ -280,30 +299,34 @@ static enum store_status exec(struct store_tx *tx, const char *sql)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? STORE_OK : sq_fail(tx, rc);
 }
 
-static enum store_status sq_run_unit(struct store *base, struct store_tx *tx)
+/* A statement of the writer's own (BEGIN, SAVEPOINT, COMMIT..): an SQLite result code. */
+static int conn_exec(struct sqlite_conn *c, const char *sql)
 {
-    struct sqlite_store *s = S(base);
-    if (tx->write && !writable(s))
-        return store_fail(tx, STORE_UNAVAILABLE, NULL, 30);
+    int rc;
+    sqlite3_stmt *st = sq_cache_prepare(c, sql, &rc);
+    if (!st)
+        return rc;
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/* A read unit runs on the calling thread, on a pooled connection: WAL readers never wait
+ * for the writer, not even while it syncs. */
+static enum store_status read_unit(struct sqlite_store *s, struct store_tx *tx)
+{
     struct sqlite_conn *c = pool_take(s);
     if (!c)
         return store_fail(tx, STORE_UNAVAILABLE, NULL, 5);
     tx->conn = c;
     sq_conn_unit_start(c);
-    /* Writers queue here rather than in SQLite's busy handler, which would make the losers
-     * sleep 1..100 ms; the busy timeout still arbitrates between processes. */
-    if (tx->write)
-        pthread_mutex_lock(&s->writer);
-    enum store_status st = exec(tx, tx->write ? "BEGIN IMMEDIATE" : "BEGIN");
+    enum store_status st = exec(tx, "BEGIN");
     if (st == STORE_OK) {
         st = store_run_fn(tx);
-        if (st == STORE_OK) {
+        if (st == STORE_OK)
             st = exec(tx, "COMMIT");
-        }
     }
     pool_give(s, c); /* rolls back whatever did not commit */
-    if (tx->write)
-        pthread_mutex_unlock(&s->writer);
     tx->conn = NULL;
     return st;
 }
@@ -344,6 +367,283 @@ static enum store_status sq_ready(struct store *base, const char **why, int *ret
     }
     *retry_after = 0;
     return STORE_OK;
+}
+
+/* ---- group commit ---- */
+
+/* A write unit waiting for the writer, on its caller's stack. */
+struct write_item {
+    struct store_tx *tx;
+    enum store_status st;
+    struct write_item *next;
+    struct sqlite_store *s;
+    /* Once the unit's batch has committed or failed: a caller on a fiber is woken, any
+     * other caller's semaphore is posted. */
+    struct fiber *fiber;
+    sem_t done;
+};
+
+/* The most units one transaction takes: a batch of them all waits for its last one. */
+#define BATCH_MAX 256
+
+static unsigned bucket_of(unsigned n)
+{
+    unsigned b = 0;
+    while (n > 1 && b + 1 < STORE_BATCH_BUCKETS) {
+        n >>= 1;
+        b++;
+    }
+    return b;
+}
+
+/* Runs one unit in a savepoint of the batch's transaction. A unit that fails or stops is
+ * rolled back to its savepoint, alone; a failure the transaction may not have survived
+ * (disk full, I/O, busy, the transaction gone) dooms the batch: returns its status. */
+static enum store_status run_in_savepoint(struct sqlite_store *s, struct write_item *it, int *doom_retry)
+{
+    struct sqlite_conn *c = s->wconn;
+    struct store_tx *tx = it->tx;
+    tx->conn = c;
+    sq_conn_unit_start(c);
+    int rc = conn_exec(c, "SAVEPOINT unit");
+    enum store_status st = rc == SQLITE_OK ? store_run_fn(tx) : sq_fail(tx, rc);
+    if (st == STORE_OK && (rc = conn_exec(c, "RELEASE unit")) != SQLITE_OK)
+        st = sq_fail(tx, rc);
+    enum store_status doom = STORE_OK;
+    if (st != STORE_OK) {
+        if (st == STORE_UNAVAILABLE || st == STORE_RETRY) {
+            doom = st;
+            *doom_retry = tx->retry_after;
+        } else if (sqlite3_get_autocommit(c->db)) {
+            doom = STORE_ERROR; /* SQLite rolled the whole transaction back */
+        } else if ((rc = conn_exec(c, "ROLLBACK TO unit")) != SQLITE_OK ||
+                   (rc = conn_exec(c, "RELEASE unit")) != SQLITE_OK) {
+            doom = rc_status(rc, doom_retry);
+        }
+    }
+    it->st = st;
+    tx->conn = NULL;
+    return doom;
+}
+
+/* One batch: the units first..(n of them), in the transaction begun with result begin_rc.
+ * Commits once; no unit's status is handed back before the commit has returned, so no
+ * answer leaves before its write is on disk. */
+static void run_batch(struct sqlite_store *s, struct write_item *first, unsigned n, int begin_rc)
+{
+    struct sqlite_conn *c = s->wconn;
+    int doom_retry = 0;
+    enum store_status doom = begin_rc == SQLITE_OK ? STORE_OK : rc_status(begin_rc, &doom_retry);
+    if (doom == STORE_ERROR)
+        log_line("error", "sqlite: cannot begin a write", sqlite3_errmsg(c->db), begin_rc);
+    for (struct write_item *it = first; it && doom == STORE_OK; it = it->next)
+        doom = run_in_savepoint(s, it, &doom_retry);
+    if (doom == STORE_OK) {
+        int rc = conn_exec(c, "COMMIT");
+        if (rc != SQLITE_OK) {
+            doom = rc_status(rc, &doom_retry);
+            log_line(doom == STORE_ERROR ? "error" : "warn", "sqlite: a write batch did not commit",
+                     sqlite3_errmsg(c->db), rc);
+        }
+    }
+    if (doom != STORE_OK) {
+        if (!sqlite3_get_autocommit(c->db))
+            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        /* Nothing of the batch is stored: every unit of it fails, whatever it answered. */
+        for (struct write_item *it = first; it; it = it->next) {
+            it->st = doom;
+            it->tx->failed = doom;
+            it->tx->conflict = NULL;
+            it->tx->retry_after = doom_retry;
+        }
+    }
+    if (doom == STORE_OK) {
+        unsigned durable = 0;
+        for (struct write_item *it = first; it; it = it->next)
+            durable += it->st == STORE_OK;
+        if (durable)
+            metrics_store_commit(s->base.metrics, durable);
+    }
+    pthread_mutex_lock(&s->wq_mu);
+    s->stats.batches++;
+    s->stats.units += n;
+    s->stats.failed_batches += doom != STORE_OK;
+    s->stats.sizes[bucket_of(n)]++;
+    if (n > s->stats.max_batch)
+        s->stats.max_batch = n;
+    pthread_mutex_unlock(&s->wq_mu);
+    for (struct write_item *it = first, *next; it; it = next) {
+        next = it->next; /* the item is gone once its caller wakes */
+        if (it->fiber)
+            fiber_wake(it->fiber);
+        else
+            sem_post(&it->done);
+    }
+}
+
+/* WAL frames after a commit past which a checkpoint is started (SQLite's own default). */
+#define CHECKPOINT_FRAMES 1000
+
+/* Called on the writer's thread after each commit, with the WAL's length in frames. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    struct sqlite_store *s = arg;
+    s->wal_frames = frames;
+    if (frames >= CHECKPOINT_FRAMES) {
+        pthread_mutex_lock(&s->wq_mu);
+        if (!s->ckpt_busy && !s->ckpt_passes) {
+            s->ckpt_wanted = true;
+            pthread_cond_signal(&s->ckpt_cv);
+        }
+        pthread_mutex_unlock(&s->wq_mu);
+    }
+    return SQLITE_OK;
+}
+
+/* Copies committed pages from the WAL into the database file: PASSIVE, so it never waits
+ * for the writer or the readers, and the writer goes on committing meanwhile. */
+static void *checkpointer_main(void *arg)
+{
+    struct sqlite_store *s = arg;
+    pthread_mutex_lock(&s->wq_mu);
+    for (;;) {
+        while (!s->ckpt_wanted && !s->wq_stop)
+            pthread_cond_wait(&s->ckpt_cv, &s->wq_mu);
+        if (s->wq_stop)
+            break;
+        s->ckpt_wanted = false;
+        s->ckpt_busy = true;
+        pthread_mutex_unlock(&s->wq_mu);
+        int rc = sqlite3_wal_checkpoint_v2(s->cconn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
+            log_line("warn", "sqlite: checkpoint", sqlite3_errmsg(s->cconn->db), rc);
+        pthread_mutex_lock(&s->wq_mu);
+        s->ckpt_busy = false;
+        s->ckpt_passes++;
+    }
+    pthread_mutex_unlock(&s->wq_mu);
+    return NULL;
+}
+
+/* Between two batches: once a background pass has copied the bulk of a long WAL, the writer
+ * copies the frames committed since (few), so the WAL is all in the database file and the
+ * next write transaction starts it over from its beginning. A checkpointer that ran on its
+ * own would never catch the writer up, and the WAL would grow for as long as writes come. */
+static void finish_checkpoint(struct sqlite_store *s)
+{
+    if (s->wal_frames < CHECKPOINT_FRAMES)
+        return;
+    pthread_mutex_lock(&s->wq_mu);
+    bool ready = s->ckpt_passes && !s->ckpt_busy;
+    if (ready)
+        s->ckpt_passes = 0;
+    pthread_mutex_unlock(&s->wq_mu);
+    if (!ready)
+        return;
+    int rc = sqlite3_wal_checkpoint_v2(s->wconn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
+        log_line("warn", "sqlite: checkpoint", sqlite3_errmsg(s->wconn->db), rc);
+    s->wal_frames = 0;
+}
+
+static void *writer_main(void *arg)
+{
+    struct sqlite_store *s = arg;
+    pthread_mutex_lock(&s->wq_mu);
+    for (;;) {
+        while (!s->wq_head && !s->wq_stop)
+            pthread_cond_wait(&s->wq_cv, &s->wq_mu);
+        if (!s->wq_head)
+            break; /* stopping, and nothing is left */
+        pthread_mutex_unlock(&s->wq_mu);
+        /* The lock first, then the batch: whatever queued while SQLite's busy handler waited
+         * for another process's writer joins this transaction. */
+        int begin_rc = conn_exec(s->wconn, "BEGIN IMMEDIATE");
+        pthread_mutex_lock(&s->wq_mu);
+        struct write_item *first = s->wq_head, *last = first;
+        unsigned n = 1;
+        while (n < BATCH_MAX && last->next) {
+            last = last->next;
+            n++;
+        }
+        s->wq_head = last->next;
+        if (!s->wq_head)
+            s->wq_tail = NULL;
+        last->next = NULL;
+        s->wq_len -= n;
+        pthread_mutex_unlock(&s->wq_mu);
+        run_batch(s, first, n, begin_rc);
+        finish_checkpoint(s);
+        pthread_mutex_lock(&s->wq_mu);
+    }
+    pthread_mutex_unlock(&s->wq_mu);
+    return NULL;
+}
+
+/* Queues the unit for the writer; false when the queue is full (or the store closing). */
+static bool enqueue(struct sqlite_store *s, struct write_item *it)
+{
+    pthread_mutex_lock(&s->wq_mu);
+    if (s->wq_len >= s->wq_cap || s->wq_stop) {
+        s->stats.queue_full++;
+        pthread_mutex_unlock(&s->wq_mu);
+        it->st = store_fail(it->tx, STORE_RETRY, NULL, 1);
+        return false;
+    }
+    if (s->wq_tail)
+        s->wq_tail->next = it;
+    else
+        s->wq_head = it;
+    s->wq_tail = it;
+    s->wq_len++;
+    pthread_cond_signal(&s->wq_cv);
+    pthread_mutex_unlock(&s->wq_mu);
+    return true;
+}
+
+/* A fiber's waiting step, run once the fiber is parked and can be woken. */
+static void enqueue_parked(void *arg)
+{
+    struct write_item *it = arg;
+    if (!enqueue(it->s, it))
+        fiber_wake(it->fiber);
+}
+
+/* Queues the unit for the writer and waits for its batch: a caller on a fiber parks it
+ * (its thread goes on with other work), any other blocks. A full queue answers at once. */
+static enum store_status write_unit(struct sqlite_store *s, struct store_tx *tx)
+{
+    if (!writable(s))
+        return store_fail(tx, STORE_UNAVAILABLE, NULL, 30);
+    struct write_item it = {.tx = tx, .s = s, .fiber = fiber_current()};
+    if (it.fiber) {
+        fiber_park(it.fiber, enqueue_parked, &it);
+        return it.st;
+    }
+    if (sem_init(&it.done, 0, 0) != 0)
+        return store_fail(tx, STORE_ERROR, NULL, 0);
+    if (enqueue(s, &it))
+        while (sem_wait(&it.done) != 0 && errno == EINTR)
+            ;
+    sem_destroy(&it.done);
+    return it.st;
+}
+
+static enum store_status sq_run_unit(struct store *base, struct store_tx *tx)
+{
+    return tx->write ? write_unit(S(base), tx) : read_unit(S(base), tx);
+}
+
+static void sq_write_stats(struct store *base, struct store_write_stats *out)
+{
+    struct sqlite_store *s = S(base);
+    pthread_mutex_lock(&s->wq_mu);
+    *out = s->stats;
+    out->queued = s->wq_len;
+    out->queue_cap = s->wq_cap;
+    pthread_mutex_unlock(&s->wq_mu);
 }
 
 /* ---- resources ---- */
@@ -533,21 +833,38 @@ static enum store_status sq_savepoint(struct store_tx *tx, enum savepoint_op op)
     }
 }
 
-/* One statement per resource whatever a PATCH names: each column is set from its value
- * when its flag is 1 and kept otherwise, so PATCH bodies never multiply statements. */
+/* An update SETs the columns of unique fields (each has an index) only when the PATCH names
+ * them: SQLite rewrites the entries of every index whose column a statement SETs, changed
+ * or not, which put 3-4 more pages per update in the WAL. Every other column is set from
+ * its value when its flag is 1 and kept otherwise, so the statements of a resource are one
+ * per set of unique fields named (16 for an Eka User), whatever else a PATCH names. */
 static enum store_status sq_update(struct store_tx *tx, const struct resource *r, const char *tenant,
                                    const char *id, const struct fval *vals)
 {
     char sql[SQL_MAX];
     int n = 0, pos = 2;
+    int at[MAX_FIELDS]; /* each field's first parameter, 0: not in the statement */
     sqlcat(sql, sizeof sql, &n, "UPDATE %s SET updated_at = ?1", r->table);
     for (size_t i = 0; i < r->nfields; i++) {
-        const char *col = r->fields[i].column;
-        if (!col)
+        const struct field *f = &r->fields[i];
+        at[i] = 0;
+        if (!f->column)
             continue;
-        sqlcat(sql, sizeof sql, &n, ", %s = CASE WHEN ?%d THEN ?%d ELSE %s END", col, pos, pos + 1, col);
+        const char *key = f->key_column; /* the normalised key changes with its value */
+        at[i] = pos;
+        if (f->flags & F_UNIQUE) {
+            if (vals[i].state == V_ABSENT) {
+                at[i] = 0;
+                continue;
+            }
+            sqlcat(sql, sizeof sql, &n, ", %s = ?%d", f->column, pos);
+            pos++;
+            if (key)
+                sqlcat(sql, sizeof sql, &n, ", %s = ?%d", key, pos++);
+            continue;
+        }
+        sqlcat(sql, sizeof sql, &n, ", %s = CASE WHEN ?%d THEN ?%d ELSE %s END", f->column, pos, pos + 1, f->column);
         pos += 2;
-        const char *key = r->fields[i].key_column; /* the normalised key changes with its value */
         if (key) {
             sqlcat(sql, sizeof sql, &n, ", %s = CASE WHEN ?%d THEN ?%d ELSE %s END", key, pos - 2, pos, key);
             pos += 1;
@@ -558,15 +875,16 @@ static enum store_status sq_update(struct store_tx *tx, const struct resource *r
     if (!st)
         return tx->failed;
     sqlite3_bind_text(st, 1, tx->now_text, -1, SQLITE_STATIC);
-    pos = 2;
     for (size_t i = 0; i < r->nfields; i++) {
-        if (!r->fields[i].column)
+        const struct field *f = &r->fields[i];
+        int p = at[i];
+        if (!p)
             continue;
-        sqlite3_bind_int(st, pos, vals[i].state != V_ABSENT);
-        bind_val(st, pos + 1, &r->fields[i], &vals[i]);
-        pos += 2;
-        if (r->fields[i].key_column)
-            bind_key(st, pos++, &vals[i]);
+        if (!(f->flags & F_UNIQUE))
+            sqlite3_bind_int(st, p++, vals[i].state != V_ABSENT);
+        bind_val(st, p++, f, &vals[i]);
+        if (f->key_column)
+            bind_key(st, p, &vals[i]);
     }
     sqlite3_bind_text(st, pos, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, pos + 1, tenant, -1, SQLITE_STATIC);
@@ -1342,6 +1660,18 @@ static enum store_status sq_list(struct store_tx *tx, const struct resource *r, 
 static void sq_close(struct store *base)
 {
     struct sqlite_store *s = S(base);
+    /* The writer finishes what is queued, then stops; so does the checkpointer. */
+    pthread_mutex_lock(&s->wq_mu);
+    s->wq_stop = true;
+    pthread_cond_signal(&s->wq_cv);
+    pthread_cond_signal(&s->ckpt_cv);
+    pthread_mutex_unlock(&s->wq_mu);
+    if (s->writer_running)
+        pthread_join(s->writer, NULL);
+    if (s->checkpointer_running)
+        pthread_join(s->checkpointer, NULL);
+    sq_conn_close(s->cconn);
+    sq_conn_close(s->wconn);
     while (s->idle) {
         struct sqlite_conn *c = s->idle;
         s->idle = c->next_idle;
@@ -1349,7 +1679,9 @@ static void sq_close(struct store *base)
     }
     for (int i = 0; i < SQ_MEMO_MAX; i++)
         free(s->memo_sql[i]);
-    pthread_mutex_destroy(&s->writer);
+    pthread_cond_destroy(&s->wq_cv);
+    pthread_cond_destroy(&s->ckpt_cv);
+    pthread_mutex_destroy(&s->wq_mu);
     pthread_mutex_destroy(&s->pool_mu);
     store_base_free(&s->base);
     free(s);
@@ -1396,7 +1728,9 @@ const struct store_ops SQLITE_OPS = {
 static const struct store_backend SQLITE_BACKEND = {
     .run = sq_run_unit,
     .close = sq_close,
-    .max_attempts = 1, /* writers are queued; SQLite's busy timeout waits between processes */
+    .write_stats = sq_write_stats,
+    .counts_commits = true,
+    .max_attempts = 1, /* one writer per process; SQLite's busy timeout waits between processes */
     .ops = &SQLITE_OPS,
     .ready = sq_ready,
 };
@@ -1423,14 +1757,14 @@ static bool build_memo_sql(struct sqlite_store *s)
     return true;
 }
 
-/* SQLite's memory statistics take a process-wide mutex on every allocation it makes (5% of
- * a GET's time); nothing here reads them. Settable only before SQLite initialises. */
-static void sqlite_setup(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+/* SQLite counts every allocation under one process-wide mutex unless told not to; nothing
+ * here reads those counts, and the writer and the readers would contend for it. */
+static void sqlite_configure(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
 
 struct store *store_sqlite_open(const char *path, const struct store_options *opt, char *err, size_t errlen)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, sqlite_setup);
+    static pthread_once_t configured = PTHREAD_ONCE_INIT;
+    pthread_once(&configured, sqlite_configure);
     /* Personal data and secret hashes: the file (and the WAL and shm SQLite derives from it)
      * is owner-only whoever creates it, the server or an admin command. O_EXCL matters:
      * closing any descriptor of a file drops every POSIX lock this process holds on it, so
@@ -1445,13 +1779,16 @@ struct store *store_sqlite_open(const char *path, const struct store_options *op
         return NULL;
     }
     snprintf(s->path, sizeof s->path, "%s", path);
-    pthread_mutex_init(&s->writer, NULL);
     pthread_mutex_init(&s->pool_mu, NULL);
     if (!build_memo_sql(s)) {
         snprintf(err, errlen, "out of memory");
         sq_close(&s->base);
         return NULL;
     }
+    pthread_mutex_init(&s->wq_mu, NULL);
+    pthread_cond_init(&s->wq_cv, NULL);
+    pthread_cond_init(&s->ckpt_cv, NULL);
+    s->wq_cap = opt && opt->write_queue ? opt->write_queue : STORE_WRITE_QUEUE_DEFAULT;
     /* The first connection migrates the schema, then waits in the pool. */
     struct sqlite_conn *c = sq_conn_open(path, err, errlen);
     struct herr e = {0};
@@ -1471,5 +1808,18 @@ struct store *store_sqlite_open(const char *path, const struct store_options *op
         c->next_idle = s->idle;
         s->idle = c;
     }
+    if (!(s->wconn = sq_conn_open(path, err, errlen)) || !(s->cconn = sq_conn_open(path, err, errlen))) {
+        sq_close(&s->base);
+        return NULL;
+    }
+    sqlite3_wal_hook(s->wconn->db, wal_hook, s); /* in place of the writer's own checkpoints */
+    if (pthread_create(&s->checkpointer, NULL, checkpointer_main, s) == 0)
+        s->checkpointer_running = true;
+    if (!s->checkpointer_running || pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+        snprintf(err, errlen, "cannot start the writer threads");
+        sq_close(&s->base);
+        return NULL;
+    }
+    s->writer_running = true;
     return &s->base;
 }

@@ -38,13 +38,35 @@ struct sqlite_conn {
     struct stmt_memo memo[SQ_MEMO_MAX];
 };
 
+struct write_item;
+
 struct sqlite_store {
     struct store base;
     char path[4096];
-    pthread_mutex_t writer; /* the writers' queue: one write unit at a time in this process */
     pthread_mutex_t pool_mu;
-    struct sqlite_conn *idle;
     char *memo_sql[SQ_MEMO_MAX]; /* the SQL of each memo statement, built once at open */
+    struct sqlite_conn *idle; /* the readers' pool */
+    /* Group commit: write units queue here; one writer thread with a connection of its own
+     * runs every queued unit in a savepoint of one transaction and commits them at once. */
+    struct sqlite_conn *wconn;
+    pthread_t writer;
+    bool writer_running;
+    pthread_mutex_t wq_mu; /* guards the queue, wq_stop and stats */
+    pthread_cond_t wq_cv;  /* the writer waits here for work */
+    struct write_item *wq_head, *wq_tail;
+    unsigned wq_len, wq_cap;
+    bool wq_stop;
+    struct store_write_stats stats;
+    /* Checkpoints: the bulk of the copying runs on a thread of its own (and connection),
+     * not in the writer's commits, which every unit of a batch would wait for; the writer
+     * copies what is left between two batches, so the WAL can start over. */
+    struct sqlite_conn *cconn;
+    pthread_t checkpointer;
+    bool checkpointer_running;
+    pthread_cond_t ckpt_cv;
+    bool ckpt_wanted, ckpt_busy; /* guarded by wq_mu */
+    unsigned ckpt_passes;        /* passes done since the writer's last: guarded by wq_mu */
+    int wal_frames;              /* the WAL's length after the last commit: the writer's own */
 };
 
 /* A connection with the server's settings (WAL, synchronous=FULL, foreign keys, busy timeout). */

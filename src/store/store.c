@@ -7,6 +7,7 @@
 
 #include "store/backend.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 const char *store_status_name(enum store_status st)
 {
@@ -147,6 +148,7 @@ bool store_base_init(struct store *s, const struct store_backend *be, enum store
     s->kind = kind;
     s->clock_ms = opt && opt->clock_ms ? opt->clock_ms : system_clock_ms;
     s->clock_ctx = opt ? opt->clock_ctx : NULL;
+    s->metrics = opt ? opt->metrics : NULL;
     return pthread_key_create(&s->in_unit, NULL) == 0;
 }
 
@@ -174,6 +176,15 @@ enum store_kind store_kind(const struct store *s) { return s->kind; }
 
 int64_t store_now(const struct store_tx *tx) { return tx->now_ms; }
 
+bool store_write_stats(struct store *s, struct store_write_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!s->be->write_stats)
+        return false;
+    s->be->write_stats(s, out);
+    return true;
+}
+
 enum store_status store_fail(struct store_tx *tx, enum store_status st, const char *conflict, int retry_after)
 {
     if (st == STORE_OK || st == STORE_NOT_FOUND || tx->failed)
@@ -186,7 +197,11 @@ enum store_status store_fail(struct store_tx *tx, enum store_status st, const ch
 
 enum store_status store_run_fn(struct store_tx *tx)
 {
+    /* Marked on the thread that runs the function (a writer thread, say), only while it
+     * runs: a caller waiting for its unit may share its thread with other callers. */
+    pthread_setspecific(tx->s->in_unit, tx->unit);
     enum store_status st = tx->unit->fn(tx, tx->unit->ctx);
+    pthread_setspecific(tx->s->in_unit, NULL);
     return tx->failed ? tx->failed : st;
 }
 
@@ -196,11 +211,10 @@ static enum store_status run_unit(struct store *s, struct store_unit *u, bool wr
     u->retry_after = 0;
     u->attempts = 0;
     if (pthread_getspecific(s->in_unit)) {
-        /* SQLite's writers' queue would wait on itself; a pooled backend could run dry. */
+        /* SQLite's writer would wait on itself; a pooled backend could run dry. */
         log_line("error", "a unit of work started another unit of work", NULL, 0);
         return u->status = STORE_ERROR;
     }
-    pthread_setspecific(s->in_unit, u);
     enum store_status st = STORE_ERROR;
     for (int attempt = 0; attempt < s->be->max_attempts; attempt++) {
         struct store_tx tx = {.s = s, .unit = u, .a = u->arena, .write = write, .now_ms = s->clock_ms(s->clock_ctx)};
@@ -221,7 +235,8 @@ static enum store_status run_unit(struct store *s, struct store_unit *u, bool wr
     }
     if (st == STORE_RETRY && !u->retry_after)
         u->retry_after = 1;
-    pthread_setspecific(s->in_unit, NULL);
+    if (write && st == STORE_OK && !s->be->counts_commits)
+        metrics_store_commit(s->metrics, 1);
     return u->status = st;
 }
 

@@ -33,6 +33,7 @@ const char *store_status_name(enum store_status st);
 
 struct store;
 struct store_tx;
+struct metrics;
 
 typedef enum store_status (*store_fn)(struct store_tx *tx, void *ctx);
 
@@ -55,7 +56,15 @@ struct store_options {
     /* How many threads will run units at once: the connection pool is sized for them and
      * opened at start (SQLite opens more should a unit find none idle). 0: one. */
     unsigned threads;
+    /* SQLite: how many write units may wait for the writer thread; a write that finds the
+     * queue full answers STORE_RETRY at once. 0: STORE_WRITE_QUEUE_DEFAULT. */
+    unsigned write_queue;
+    /* Where commits are counted, with how many units each made durable; NULL: nowhere. */
+    struct metrics *metrics;
 };
+
+#define STORE_WRITE_QUEUE_DEFAULT 1024
+#define STORE_WRITE_QUEUE_MAX 100000
 
 /* A file path, sqlite:PATH, sqlite://PATH, or postgresql:// / postgres:// URL. */
 enum store_kind { STORE_SQLITE, STORE_POSTGRES };
@@ -88,6 +97,24 @@ enum store_status store_write(struct store *s, struct store_unit *u);
  * build migrates to, and writes are not paused? STORE_OK, or the status that says why not
  * with the reason (static text) in *why and the seconds worth waiting in *retry_after. */
 enum store_status store_ready(struct store *s, const char **why, int *retry_after);
+
+/* Group commit, as far as the backend has it (SQLite): write units queue for one writer
+ * thread, which runs each queued unit in a savepoint of one transaction and commits them
+ * together with one sync. Counters since the store was opened. */
+#define STORE_BATCH_BUCKETS 9
+struct store_write_stats {
+    uint64_t batches;        /* write transactions begun, one per batch */
+    uint64_t units;          /* write units taken into them */
+    uint64_t failed_batches; /* batches that did not commit: each of their units failed with it */
+    uint64_t queue_full;     /* write units refused because the queue was full */
+    unsigned max_batch;      /* the most units one batch held */
+    unsigned queued;         /* write units waiting right now */
+    unsigned queue_cap;      /* the queue's bound */
+    /* batches by size: 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64-127, 128-255, 256 and more */
+    uint64_t sizes[STORE_BATCH_BUCKETS];
+};
+/* false (and zeros) when the backend has no writer queue. */
+bool store_write_stats(struct store *s, struct store_write_stats *out);
 
 /* The unit's time, from the store's clock: ms since the epoch. */
 int64_t store_now(const struct store_tx *tx);
