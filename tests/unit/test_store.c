@@ -1683,8 +1683,10 @@ static void test_login_tables(void **state)
     assert_int_equal(o.s.expires_at, 1714570000);
     assert_false(o.s.used);
     assert_false(o.s.revoked);
+    atomic_store(&clock_now, T0 + 15000);
     assert_int_equal(run(true, refresh_take_fn, &o), STORE_OK);
-    assert_true(o.s.used); /* the second time: spent */
+    assert_true(o.s.used); /* the second time: spent, when it was first used (not now) */
+    assert_int_equal(o.s.used_at, (T0 + 10000) / 1000);
     o = (struct auth_op){.a = rnd("r")};
     assert_int_equal(run(true, refresh_take_fn, &o), STORE_NOT_FOUND);
 
