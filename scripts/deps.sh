@@ -4,8 +4,8 @@
 # `deps.sh test` (run by `make tools`, which `make test` runs) adds what only tests use.
 set -eu
 PKGS="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libjwt-dev \
-libsodium-dev libsqlite3-dev libunistring-dev libcsv-dev sqlite3 libcmocka-dev python3 python3-prometheus-client \
-curl clang libclang-rt-14-dev"
+libsodium-dev libsqlite3-dev libunistring-dev libcsv-dev sqlite3 libpq-dev postgresql libcmocka-dev \
+python3 python3-prometheus-client curl clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

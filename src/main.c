@@ -30,13 +30,15 @@ static void usage(FILE *out)
             "  serve [--listen HOST:PORT] [--db DB] [--threads N] [--max-connections N]\n"
             "        [--timeout SECONDS] [--refresh-ttl SECONDS] [--refresh-reuse-grace SECONDS]\n"
             "        [--trusted-proxy CIDR[,CIDR...]]... [--no-access-log] [--admin-listen HOST:PORT]\n"
-            "        [--no-docs]\n"
+            "        [--no-docs] [--jwt-secret-file FILE]\n"
             "        [--write-queue N]\n"
             "      Serve the API. Env: HIPUSERS_LISTEN, HIPUSERS_DB, HIPUSERS_JWT_SECRET,\n"
-            "      HIPUSERS_JWT_SECRET_PREVIOUS (secrets of 32..256 bytes). Without\n"
-            "      HIPUSERS_JWT_SECRET a random secret is created (mode 0600) next to the\n"
-            "      database and reused.\n"
-            "      DB: a SQLite file, as a path or sqlite:PATH (default ./data/hipusers.db).\n"
+            "      HIPUSERS_JWT_SECRET_PREVIOUS (secrets of 32..256 bytes). On SQLite, without a\n"
+            "      secret given, a random one is created (mode 0600) next to the database and\n"
+            "      reused; on PostgreSQL a secret must be given (HIPUSERS_JWT_SECRET or\n"
+            "      --jwt-secret-file; FILE.previous: the previous secret).\n"
+            "      DB: a SQLite file (a path or sqlite:PATH; default ./data/hipusers.db) or a\n"
+            "      PostgreSQL URL (postgresql://[user[:password]@]host[:port]/dbname[?...]).\n"
             "      --refresh-reuse-grace: a refresh token used again within this many seconds\n"
             "      of its first use gets a new pair (default 10; 0: any reuse ends the session).\n"
             "      --trusted-proxy: peers whose X-Forwarded-For names the client (IPv4/IPv6).\n"
@@ -46,7 +48,7 @@ static void usage(FILE *out)
             "      GET /docs (its reference page); both answer 404.\n"
             "      --write-queue: writes waiting for the writer at most (default 1024); past it\n"
             "      a write answers 503 with Retry-After.\n"
-            "  token --b-id ID [--client-id X] [--ttl SECONDS] [--db DB]\n"
+            "  token --b-id ID [--client-id X] [--ttl SECONDS] [--db DB] [--jwt-secret-file FILE]\n"
             "      Print an access token signed with the server's secret.\n"
             "  business create --name NAME | business list\n"
             "  client create --b-id B [--name N] | client list [--b-id B] | client revoke CLIENT_ID\n"
@@ -59,6 +61,8 @@ static void usage(FILE *out)
             "  backup [--db DB] --to FILE\n"
             "      An online copy of the SQLite database (HIPUSERS_DB), consistent while\n"
             "      servers write; FILE (mode 0600) is replaced once the copy is whole.\n"
+            "  migrate [--db DB]\n"
+            "      Bring the database's schema up to date (serve does it at start too).\n"
             "  --help, --version\n");
 }
 
@@ -126,7 +130,7 @@ static int cmd_serve(int argc, char **argv)
                             ? getenv("HIPUSERS_ADMIN_LISTEN")
                             : NULL,
     };
-    const char *db = env_or("HIPUSERS_DB", DEFAULT_DB);
+    const char *db = env_or("HIPUSERS_DB", DEFAULT_DB), *secret_file = NULL;
     long refresh_ttl = number(env_or("HIPUSERS_REFRESH_TTL", "0"), 0, TEN_YEARS);
     long threads = (long)sysconf(_SC_NPROCESSORS_ONLN), max_conn = cfg.max_connections, timeout = cfg.timeout_s;
     long grace = REFRESH_GRACE_DEFAULT;
@@ -146,6 +150,7 @@ static int cmd_serve(int argc, char **argv)
                                          {"admin-listen", required_argument, 0, 'a'},
                                          {"no-docs", no_argument, 0, 'D'},
                                          {"write-queue", required_argument, 0, 'Q'},
+                                         {"jwt-secret-file", required_argument, 0, 's'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int ch;
@@ -168,6 +173,7 @@ static int cmd_serve(int argc, char **argv)
             }
             break;
         case 'D': no_docs = true; break;
+        case 's': secret_file = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -187,16 +193,17 @@ static int cmd_serve(int argc, char **argv)
     if (!db_ok(db, &su))
         return 2;
     char dirbuf[4096], shown[512];
-    const char *dir = data_dir_of(su.path, dirbuf, sizeof dirbuf);
-    if (su.kind == STORE_SQLITE && !mkdirs(dir)) {
+    /* SQLite: the data directory holds the database and, unless one is given, the secret.
+     * PostgreSQL: several servers share the database, so the secret must be given. */
+    const char *dir = su.kind == STORE_SQLITE ? data_dir_of(su.path, dirbuf, sizeof dirbuf) : NULL;
+    if (dir && !mkdirs(dir)) {
         fprintf(stderr, "hipusers: cannot create data directory %s\n", dir);
         return 1;
     }
-    /* The secrets first: an unfit one stops the start before the database is touched. */
     struct keyring keys;
-    if (!secrets_load(&keys, dir, true, err, sizeof err)) {
+    if (!secrets_load(&keys, dir, secret_file, true, err, sizeof err)) {
         fprintf(stderr, "hipusers: %s\n", err);
-        return 1;
+        return dir || secret_file ? 1 : 2;
     }
     struct app app;
     if (!app_init(&app, db, (unsigned)cfg.threads, (unsigned)write_queue, err, sizeof err)) {
@@ -221,12 +228,13 @@ static int cmd_serve(int argc, char **argv)
 
 static int cmd_token(int argc, char **argv)
 {
-    const char *b_id = NULL, *client_id = "cli", *db = env_or("HIPUSERS_DB", DEFAULT_DB);
+    const char *b_id = NULL, *client_id = "cli", *db = env_or("HIPUSERS_DB", DEFAULT_DB), *secret_file = NULL;
     long ttl = 3600;
     static const struct option opts[] = {{"b-id", required_argument, 0, 'b'},
                                          {"client-id", required_argument, 0, 'c'},
                                          {"ttl", required_argument, 0, 't'},
                                          {"db", required_argument, 0, 'd'},
+                                         {"jwt-secret-file", required_argument, 0, 's'},
                                          {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -235,6 +243,7 @@ static int cmd_token(int argc, char **argv)
         case 'c': client_id = optarg; break;
         case 't': ttl = number(optarg, 1, TEN_YEARS); break;
         case 'd': db = optarg; break;
+        case 's': secret_file = optarg; break;
         default: usage(stderr); return 2;
         }
     }
@@ -247,7 +256,8 @@ static int cmd_token(int argc, char **argv)
         return 2;
     char dirbuf[4096], err[512];
     struct keyring keys;
-    if (!secrets_load(&keys, data_dir_of(su.path, dirbuf, sizeof dirbuf), false, err, sizeof err)) {
+    const char *dir = su.kind == STORE_SQLITE ? data_dir_of(su.path, dirbuf, sizeof dirbuf) : NULL;
+    if (!secrets_load(&keys, dir, secret_file, false, err, sizeof err)) {
         fprintf(stderr, "hipusers: %s\n", err);
         return 1;
     }
@@ -259,6 +269,21 @@ static int cmd_token(int argc, char **argv)
     }
     printf("%s\n", tok);
     free(tok);
+    return 0;
+}
+
+/* Brings the database's schema to this version's; `serve` does the same at start. */
+static int cmd_migrate(const char *db)
+{
+    char err[512], shown[512];
+    struct store *s = store_open(db, NULL, err, sizeof err);
+    store_url_redact(db, shown, sizeof shown);
+    if (!s) {
+        fprintf(stderr, "hipusers: %s (%s)\n", err, shown);
+        return 1;
+    }
+    store_close(s);
+    printf("%s: schema version %d\n", shown, store_schema_version());
     return 0;
 }
 
@@ -297,9 +322,16 @@ int main(int argc, char **argv)
     }
     struct store_url su;
     bool admin = !strcmp(cmd, "business") || !strcmp(cmd, "client") || !strcmp(cmd, "sharing-key") ||
-                 !strcmp(cmd, "import") || !strcmp(cmd, "export");
+                 !strcmp(cmd, "import") || !strcmp(cmd, "export") || !strcmp(cmd, "migrate");
     if (admin && !db_ok(db, &su))
         return 2;
+    if (!strcmp(cmd, "migrate")) {
+        if (argc > 2) {
+            fprintf(stderr, "usage: hipusers migrate [--db DB]\n");
+            return 2;
+        }
+        return cmd_migrate(db);
+    }
     if (!strcmp(cmd, "business"))
         return cmd_business(db, argc - 1, argv + 1);
     if (!strcmp(cmd, "client"))

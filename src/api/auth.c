@@ -91,17 +91,18 @@ static int check_client(struct app *app, struct request *rq, const char *client_
     return 1;
 }
 
-/* A login's writes: the session and its first refresh token. */
+/* A login's writes: the session and its first refresh token, which lives `ttl` seconds
+ * from the unit's time (the clock its other stored times come from). */
 struct login_write {
     const char *family, *client_id, *b_id, *key_id, *digest;
-    int64_t expires_at;
+    long ttl;
 };
 
 static enum store_status login_write_fn(struct store_tx *tx, void *ctx)
 {
     struct login_write *u = ctx;
     enum store_status st = store_session_create(tx, u->family, u->client_id, u->b_id, u->key_id);
-    return st == STORE_OK ? store_refresh_insert(tx, u->digest, u->family, u->expires_at) : st;
+    return st == STORE_OK ? store_refresh_insert(tx, u->digest, u->family, store_now(tx) / 1000 + u->ttl) : st;
 }
 
 bool auth_login(struct app *app, struct request *rq, struct herr *e)
@@ -140,7 +141,7 @@ bool auth_login(struct app *app, struct request *rq, struct herr *e)
     struct fresh_refresh f;
     fresh_refresh(&f);
     struct login_write lw = {.family = family, .client_id = client_id, .b_id = b_id, .key_id = key_id,
-                             .digest = f.digest, .expires_at = now + app->refresh_ttl};
+                             .digest = f.digest, .ttl = app->refresh_ttl};
     struct store_unit u = {.fn = login_write_fn, .ctx = &lw, .arena = &rq->arena};
     if (!app_write(app, &u, e) || !respond_tokens(app, rq, b_id, client_id, family, &f, now, e))
         return false;
@@ -159,9 +160,8 @@ static bool refresh_refused(struct app *app, struct herr *e, const char *why)
 struct refresh_unit {
     const char *digest, *client_hdr, *access;
     const struct principal *prev;
-    long now, grace; /* grace: --refresh-reuse-grace seconds */
+    long grace, ttl; /* grace: --refresh-reuse-grace seconds; ttl: --refresh-ttl */
     const char *next_digest;
-    int64_t next_expires_at;
     struct herr *e;
     struct session_row s;
     bool reuse;
@@ -172,13 +172,15 @@ static enum store_status refresh_fn(struct store_tx *tx, void *ctx)
     struct refresh_unit *u = ctx;
     *u->e = (struct herr){0};
     u->reuse = false;
+    /* the time of this unit: the same clock the token's first use was stored with */
+    int64_t now = store_now(tx) / 1000;
     enum store_status st = store_refresh_take(tx, u->digest, &u->s);
     const char *why = NULL;
     if (st == STORE_NOT_FOUND) {
         why = "invalid refresh token";
     } else if (st != STORE_OK) {
         return st;
-    } else if (u->s.used && !(u->grace > 0 && u->now - u->s.used_at <= u->grace)) {
+    } else if (u->s.used && !(u->grace > 0 && now - u->s.used_at <= u->grace)) {
         /* Reuse of a rotated token: someone holds a stolen copy. End the whole session.
          * (A retry (lost answer) or a concurrent refresh of the same token soon after its
          * first use gets a pair of its own in the same session, so a later reuse still ends
@@ -187,7 +189,7 @@ static enum store_status refresh_fn(struct store_tx *tx, void *ctx)
         return u->s.revoked ? STORE_OK : store_session_revoke(tx, u->s.family);
     } else if (u->s.revoked) {
         why = "the session has been revoked";
-    } else if (u->s.expires_at <= u->now) {
+    } else if (u->s.expires_at <= now) {
         why = "refresh token has expired";
     } else if ((u->client_hdr && strcmp(u->client_hdr, u->s.client_id) != 0) ||
                (u->access &&
@@ -205,7 +207,7 @@ static enum store_status refresh_fn(struct store_tx *tx, void *ctx)
         fail(u->e, 401, why);
         return STORE_ABORT;
     }
-    return store_refresh_insert(tx, u->next_digest, u->s.family, u->next_expires_at);
+    return store_refresh_insert(tx, u->next_digest, u->s.family, now + u->ttl);
 }
 
 /* with_headers: the current endpoint, which names the access token and client in headers;
@@ -238,8 +240,7 @@ bool auth_refresh(struct app *app, struct request *rq, bool with_headers, struct
     struct fresh_refresh f;
     fresh_refresh(&f);
     struct refresh_unit ru = {.digest = digest, .client_hdr = client_hdr, .access = access, .prev = &prev,
-                              .now = now, .grace = app->refresh_grace, .next_digest = f.digest,
-                              .next_expires_at = now + app->refresh_ttl};
+                              .grace = app->refresh_grace, .ttl = app->refresh_ttl, .next_digest = f.digest};
     ru.e = e;
     struct store_unit u = {.fn = refresh_fn, .ctx = &ru, .arena = &rq->arena};
     if (!app_write(app, &u, e)) {

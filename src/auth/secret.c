@@ -64,7 +64,8 @@ static bool add_secret(struct keyring *k, const char *what, const char *secret, 
     return false;
 }
 
-bool secrets_load(struct keyring *k, const char *data_dir, bool create, char *err, size_t errlen)
+bool secrets_load(struct keyring *k, const char *data_dir, const char *secret_file, bool create, char *err,
+                  size_t errlen)
 {
     char path[4096], buf[KEY_MAX + 64];
     size_t len = 0;
@@ -73,7 +74,14 @@ bool secrets_load(struct keyring *k, const char *data_dir, bool create, char *er
     const char *env = getenv("HIPUSERS_JWT_SECRET");
     if (env && *env) {
         ok = add_secret(k, "HIPUSERS_JWT_SECRET", env, strlen(env), err, errlen);
-    } else {
+    } else if (secret_file) {
+        if (read_file(secret_file, buf, sizeof buf, &len)) {
+            ok = add_secret(k, secret_file, buf, len, err, errlen);
+        } else {
+            snprintf(err, errlen, "cannot read a signing secret from %s", secret_file);
+            ok = false;
+        }
+    } else if (data_dir) {
         snprintf(path, sizeof path, "%s/jwt-secret", data_dir);
         if (read_file(path, buf, sizeof buf, &len) || (create && create_file(path, buf, sizeof buf, &len))) {
             ok = add_secret(k, path, buf, len, err, errlen);
@@ -82,12 +90,22 @@ bool secrets_load(struct keyring *k, const char *data_dir, bool create, char *er
                      path);
             ok = false;
         }
+    } else {
+        snprintf(err, errlen, "no signing secret: on PostgreSQL set HIPUSERS_JWT_SECRET or give --jwt-secret-file FILE"
+                              " (every server process must sign with the same secret)");
+        return false;
     }
+    /* The previous secret sits beside the current one: its file + ".previous". */
     const char *prev = getenv("HIPUSERS_JWT_SECRET_PREVIOUS");
-    snprintf(path, sizeof path, "%s/jwt-secret.previous", data_dir);
+    if (secret_file)
+        snprintf(path, sizeof path, "%s.previous", secret_file);
+    else if (data_dir)
+        snprintf(path, sizeof path, "%s/jwt-secret.previous", data_dir);
+    else
+        path[0] = '\0';
     if (ok && prev && *prev)
         ok = add_secret(k, "HIPUSERS_JWT_SECRET_PREVIOUS", prev, strlen(prev), err, errlen);
-    else if (ok && read_file(path, buf, sizeof buf, &len))
+    else if (ok && path[0] && read_file(path, buf, sizeof buf, &len))
         ok = add_secret(k, path, buf, len, err, errlen);
     sodium_memzero(buf, sizeof buf);
     if (!ok)

@@ -127,5 +127,6 @@ bool store_base_init(struct store *s, const struct store_backend *be, enum store
 void store_base_free(struct store *s);
 
 struct store *store_sqlite_open(const char *path, const struct store_options *opt, char *err, size_t errlen);
+struct store *store_pg_open(const char *url, const struct store_options *opt, char *err, size_t errlen);
 
 #endif

@@ -155,6 +155,114 @@ static void report_unkeyed_emails(sqlite3 *db)
     sqlite3_finalize(st);
 }
 
+/* The same versions for PostgreSQL, in its own dialect: each entry must do what the SQLite
+ * entry of the same number does, so either backend can serve the same hipusers. */
+static const struct pg_migration PG_MIGRATIONS[] = {
+    /* 1: the onboarding resources and their links */
+    {.sql = "CREATE TABLE ekauser ("
+    "  rid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id text NOT NULL UNIQUE, b_id text NOT NULL,"
+    "  firstname text NOT NULL, lastname text NOT NULL, mobile text, email text, auth_userid text,"
+    "  gender text NOT NULL, dob text NOT NULL, is_admin boolean NOT NULL DEFAULT false,"
+    "  seat_type text NOT NULL DEFAULT 'b', persona text NOT NULL DEFAULT 'D', partner_id text,"
+    "  created_at text NOT NULL, updated_at text NOT NULL, deleted_at text);"
+    "CREATE INDEX ekauser_live ON ekauser (b_id, rid) WHERE deleted_at IS NULL;"
+    "CREATE UNIQUE INDEX ekauser_uq_partner_id ON ekauser (b_id, partner_id)"
+    "  WHERE deleted_at IS NULL AND partner_id IS NOT NULL;"
+    "CREATE UNIQUE INDEX ekauser_uq_mobile ON ekauser (b_id, mobile)"
+    "  WHERE deleted_at IS NULL AND mobile IS NOT NULL;"
+    /* SQLite's NOCASE folds ASCII only; lower() under the C collation does the same */
+    "CREATE UNIQUE INDEX ekauser_uq_email ON ekauser (b_id, lower(email COLLATE \"C\"))"
+    "  WHERE deleted_at IS NULL AND email IS NOT NULL;"
+    "CREATE UNIQUE INDEX ekauser_uq_auth_userid ON ekauser (b_id, auth_userid)"
+    "  WHERE deleted_at IS NULL AND auth_userid IS NOT NULL;"
+    "CREATE TABLE doctor ("
+    "  rid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id text NOT NULL UNIQUE, b_id text NOT NULL,"
+    "  firstname text NOT NULL, lastname text NOT NULL, gender text NOT NULL, dob text NOT NULL,"
+    "  mobile text, email text, about text, profile_image_url text, specialisations text,"
+    "  qualifications text, partner_id text,"
+    "  created_at text NOT NULL, updated_at text NOT NULL, deleted_at text);"
+    "CREATE INDEX doctor_live ON doctor (b_id, rid) WHERE deleted_at IS NULL;"
+    "CREATE UNIQUE INDEX doctor_uq_partner_id ON doctor (b_id, partner_id)"
+    "  WHERE deleted_at IS NULL AND partner_id IS NOT NULL;"
+    "CREATE TABLE clinic ("
+    "  rid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id text NOT NULL UNIQUE, b_id text NOT NULL,"
+    "  name text NOT NULL, address text NOT NULL, pincode text, contact text, city text, state text,"
+    "  partner_id text, created_at text NOT NULL, updated_at text NOT NULL, deleted_at text);"
+    "CREATE INDEX clinic_live ON clinic (b_id, rid) WHERE deleted_at IS NULL;"
+    "CREATE UNIQUE INDEX clinic_uq_partner_id ON clinic (b_id, partner_id)"
+    "  WHERE deleted_at IS NULL AND partner_id IS NOT NULL;"
+    "CREATE TABLE user_doctor (pos bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, user_id text NOT NULL,"
+    "  doctor_id text NOT NULL, UNIQUE (user_id, doctor_id));"
+    "CREATE INDEX user_doctor_rev ON user_doctor (doctor_id);"
+    "CREATE TABLE user_clinic (pos bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, user_id text NOT NULL,"
+    "  clinic_id text NOT NULL, UNIQUE (user_id, clinic_id));"
+    "CREATE INDEX user_clinic_rev ON user_clinic (clinic_id);"
+    "CREATE TABLE doctor_clinic (pos bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, doctor_id text NOT NULL,"
+    "  clinic_id text NOT NULL, UNIQUE (doctor_id, clinic_id));"
+    "CREATE INDEX doctor_clinic_rev ON doctor_clinic (clinic_id);"},
+    /* 2: business login: businesses, API clients, sharing keys, login sessions and refresh tokens */
+    {.sql = "CREATE TABLE business (b_id text PRIMARY KEY, name text NOT NULL, created_at text NOT NULL);"
+    "CREATE TABLE client (client_id text PRIMARY KEY, b_id text NOT NULL REFERENCES business (b_id),"
+    "  name text, secret_hash text NOT NULL, created_at text NOT NULL, revoked_at text);"
+    "CREATE INDEX client_revoked ON client (revoked_at) WHERE revoked_at IS NOT NULL;"
+    "CREATE TABLE sharing_key (key_id text PRIMARY KEY, owner_b_id text NOT NULL REFERENCES business (b_id),"
+    "  key_hash text NOT NULL UNIQUE, created_at text NOT NULL, revoked_at text);"
+    "CREATE TABLE session (family text PRIMARY KEY, client_id text NOT NULL, b_id text NOT NULL,"
+    "  created_at bigint NOT NULL, revoked_at bigint);"
+    "CREATE INDEX session_revoked ON session (revoked_at) WHERE revoked_at IS NOT NULL;"
+    "CREATE TABLE refresh_token (token_hash text PRIMARY KEY, family text NOT NULL REFERENCES session (family),"
+    "  expires_at bigint NOT NULL, used_at bigint, created_at bigint NOT NULL);"
+    "CREATE INDEX refresh_token_family ON refresh_token (family);"},
+    /* 3: a session opened with a sharing key remembers it, so revoking the key ends the session */
+    {.sql = "ALTER TABLE session ADD COLUMN key_id text; CREATE INDEX session_key ON session (key_id) WHERE key_id IS NOT NULL;"},
+    /* 4: emails unique by their normalised key, as SQLite's 4: the key column, filled from C
+     * (text_fold_key), then the older of two live users sharing a key keeps it */
+    {.sql = "ALTER TABLE ekauser ADD COLUMN email_key text;",
+     .fold_table = "ekauser",
+     .fold_column = "email",
+     .fold_key = "email_key",
+     .report_unkeyed = true,
+     .after = "UPDATE ekauser SET email_key = NULL WHERE deleted_at IS NULL AND email_key IS NOT NULL AND EXISTS ("
+     "  SELECT 1 FROM ekauser o WHERE o.b_id = ekauser.b_id AND o.email_key = ekauser.email_key"
+     "  AND o.deleted_at IS NULL AND o.rid < ekauser.rid);"
+     "DROP INDEX ekauser_uq_email;"
+     "CREATE UNIQUE INDEX ekauser_uq_email_key ON ekauser (b_id, email_key)"
+     "  WHERE deleted_at IS NULL AND email_key IS NOT NULL;"},
+    /* 5: each side of a link table keeps its own order, as SQLite's 5 */
+    {.sql = "ALTER TABLE user_doctor ADD COLUMN ord0 bigint, ADD COLUMN ord1 bigint;"
+            "ALTER TABLE user_clinic ADD COLUMN ord0 bigint, ADD COLUMN ord1 bigint;"
+            "ALTER TABLE doctor_clinic ADD COLUMN ord0 bigint, ADD COLUMN ord1 bigint;"},
+    /* 6: the change log, as SQLite's 6; the records written before get their entries from C */
+    {.sql = "CREATE TABLE change_seq (b_id text PRIMARY KEY, last bigint NOT NULL);"
+            "CREATE TABLE change_log (b_id text NOT NULL, seq bigint NOT NULL, resource text NOT NULL,"
+            "  id text NOT NULL, version bigint NOT NULL, action text NOT NULL, at text NOT NULL,"
+            "  client_id text, request_id text, changes text NOT NULL,"
+            "  PRIMARY KEY (b_id, seq), UNIQUE (b_id, resource, id, version));",
+     .hook = PG_HOOK_CHANGE_LOG},
+    /* 7: list filters served by indexes, doctors' email keys, Idempotency-Keys, as SQLite's 7
+     * (PostgreSQL's indexes do not end with the row id: the planner sorts what it finds) */
+    {.sql = "ALTER TABLE doctor ADD COLUMN email_key text;",
+     .fold_table = "doctor",
+     .fold_column = "email",
+     .fold_key = "email_key",
+     .after = "CREATE INDEX ekauser_updated ON ekauser (b_id, updated_at) WHERE deleted_at IS NULL;"
+              "CREATE INDEX doctor_updated ON doctor (b_id, updated_at) WHERE deleted_at IS NULL;"
+              "CREATE INDEX clinic_updated ON clinic (b_id, updated_at) WHERE deleted_at IS NULL;"
+              "CREATE INDEX doctor_mobile ON doctor (b_id, mobile) WHERE deleted_at IS NULL AND mobile IS NOT NULL;"
+              "CREATE INDEX doctor_email_key ON doctor (b_id, email_key)"
+              "  WHERE deleted_at IS NULL AND email_key IS NOT NULL;"
+              "CREATE TABLE idempotency_key ("
+              "  b_id text NOT NULL, key text NOT NULL, request_hash text NOT NULL, holder text NOT NULL,"
+              "  state text NOT NULL CHECK (state IN ('running', 'done')), status integer, body text,"
+              "  created_ms bigint NOT NULL, lease_until_ms bigint NOT NULL, PRIMARY KEY (b_id, key));"
+              "CREATE INDEX idempotency_key_age ON idempotency_key (b_id, created_ms);"},
+};
+
+_Static_assert(sizeof PG_MIGRATIONS / sizeof PG_MIGRATIONS[0] == sizeof MIGRATIONS / sizeof MIGRATIONS[0],
+               "every migration needs its PostgreSQL twin");
+
+const struct pg_migration *migrations_pg(int version) { return &PG_MIGRATIONS[version - 1]; }
+
 int migrations_latest(void) { return (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]); }
 
 bool migrations_apply(sqlite3 *db, struct herr *e)

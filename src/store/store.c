@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "store/backend.h"
+#include "store/migrations.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
@@ -159,10 +160,8 @@ struct store *store_open(const char *url, const struct store_options *opt, char 
     struct store_url u;
     if (!store_url_parse(url, &u, err, errlen))
         return NULL;
-    if (u.kind == STORE_POSTGRES) {
-        snprintf(err, errlen, "PostgreSQL is not supported by this build of hipusers yet; use a SQLite file");
-        return NULL;
-    }
+    if (u.kind == STORE_POSTGRES)
+        return store_pg_open(url, opt, err, errlen);
     return store_sqlite_open(u.path, opt, err, errlen);
 }
 
@@ -173,6 +172,8 @@ void store_close(struct store *s)
 }
 
 enum store_kind store_kind(const struct store *s) { return s->kind; }
+
+int store_schema_version(void) { return migrations_latest(); }
 
 int64_t store_now(const struct store_tx *tx) { return tx->now_ms; }
 
@@ -226,10 +227,11 @@ static enum store_status run_unit(struct store *s, struct store_unit *u, bool wr
         if (!tx.rerun)
             break;
         if (attempt + 1 < s->be->max_attempts) {
-            /* a short pause before running it again: 1, 2, 4.. ms plus up to 1 ms of jitter */
+            /* a short pause before running it again: 1, 2, 4.. ms (at most 64) and as much jitter */
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
-            struct timespec pause = {0, (1000000L << attempt) + now.tv_nsec % 1000000L};
+            long base = 1000000L << (attempt < 6 ? attempt : 6);
+            struct timespec pause = {0, base + now.tv_nsec % base};
             nanosleep(&pause, NULL);
         }
     }

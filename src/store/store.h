@@ -84,6 +84,8 @@ void store_url_redact(const char *url, char *out, size_t cap);
 struct store *store_open(const char *url, const struct store_options *opt, char *err, size_t errlen);
 void store_close(struct store *s);
 enum store_kind store_kind(const struct store *s);
+/* The schema version this hipusers brings a database to. */
+int store_schema_version(void);
 
 /* Run a unit in a read-only or in a read-write transaction. The unit's result is
  * committed only when fn answers STORE_OK and no operation failed; any other answer

@@ -2,8 +2,15 @@
 free port with a temporary data directory, mints tokens and sends requests.
 
 The binary is found through HIPUSERS_BIN (set by ctest); the default is ./build/hipusers.
+
+The backend: SQLite files in each server's data directory by default. HIPUSERS_TEST_DB set to
+a PostgreSQL URL (or to @FILE, a file holding one: tests/pg/cluster.sh writes it) runs every
+server on PostgreSQL instead, each on a database of its own created in that cluster (named
+after the server's data directory, so a restart finds its data), so suites can run in
+parallel.
 """
 import base64
+import glob
 import hashlib
 import hmac
 import http.client
@@ -18,9 +25,49 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 
 BIN = os.environ.get("HIPUSERS_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "build", "hipusers"))
 SECRET = "e2e-test-secret-0123456789abcdef0123456789abcdef"
+
+
+def _test_db():
+    v = os.environ.get("HIPUSERS_TEST_DB", "")
+    if v.startswith("@"):
+        with open(v[1:]) as f:
+            v = f.read().strip()
+    return v
+
+
+PG_BASE = _test_db()
+BACKEND = "postgresql" if PG_BASE else "sqlite"
+
+
+def _psql_bin():
+    try:
+        bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        bindir = ""
+    for cand in [os.path.join(bindir, "psql")] + sorted(glob.glob("/usr/lib/postgresql/*/bin/psql")) + ["psql"]:
+        if os.path.isabs(cand) and os.access(cand, os.X_OK):
+            return cand
+    return "psql"
+
+
+def pg_url(dbname):
+    """The test cluster's URL with another database name."""
+    u = urllib.parse.urlsplit(PG_BASE)
+    return "%s://%s/%s%s" % (u.scheme, u.netloc, dbname, "?" + u.query if u.query else "")
+
+
+def psql(url, sql):
+    """Runs SQL through psql; returns the rows as tuples of strings (NULL: None)."""
+    p = subprocess.run([_psql_bin(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-F", "\x1f", "-P", "null=\x1e",
+                        "-d", url, "-c", sql], capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        raise RuntimeError("psql failed: " + p.stderr)
+    return [tuple(None if c == "\x1e" else c for c in line.split("\x1f"))
+            for line in p.stdout.split("\n") if line]
 
 
 def b64url(data: bytes) -> str:
@@ -76,6 +123,82 @@ def error_message(js, create=False):
     return m
 
 
+def _sql_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+class _Rows:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def fetchone(self):
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self):
+        return list(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+
+class DB:
+    """The server's database for tests that read or make states directly, on either backend,
+    with sqlite3's interface: execute(sql, params) with ? placeholders (rows as tuples of ints,
+    strings and None), executescript(script) where `PRAGMA user_version=N` sets the schema
+    version, commit(), close(), and `with` (commits at the end)."""
+
+    def __init__(self, srv):
+        self.srv = srv
+        if BACKEND == "postgresql":
+            srv.make_db()
+            self.conn = None
+        else:
+            import sqlite3
+            self.conn = sqlite3.connect(srv.db, timeout=30)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.commit()
+        return False
+
+    def execute(self, sql, params=()):
+        if self.conn is not None:
+            return self.conn.execute(sql, params)
+        parts = sql.split("?")
+        if len(parts) != len(params) + 1:
+            raise ValueError("placeholders and parameters differ: " + sql)
+        text = parts[0] + "".join(_sql_literal(v) + rest for v, rest in zip(params, parts[1:]))
+        if text.lstrip().upper().startswith("SELECT"):
+            rows = psql(self.srv.db, "SELECT row_to_json(q)::text FROM (%s) q" % text)
+            return _Rows([tuple(json.loads(r[0]).values()) for r in rows])
+        psql(self.srv.db, text)
+        return _Rows([])
+
+    def executescript(self, script):
+        if self.conn is not None:
+            return self.conn.executescript(script)
+        import re
+        psql(self.srv.db, re.sub(r"PRAGMA user_version\s*=\s*(\d+)", r"UPDATE hipusers_schema SET version = \1",
+                                 script))
+
+    def commit(self):
+        if self.conn is not None:
+            self.conn.commit()
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
 class Response:
     def __init__(self, status, headers, raw, method=None, path=None):
         self.status = status
@@ -98,7 +221,13 @@ class Server:
     def __init__(self, secret=SECRET, env=None, args=None, data_dir=None):
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="hipusers-e2e-")
-        self.db = os.path.join(self.data_dir, "hipusers.db")
+        if BACKEND == "postgresql":
+            # one database per data directory: made on first use, dropped with the directory
+            self.dbname = "hip_" + hashlib.sha256(os.path.realpath(self.data_dir).encode()).hexdigest()[:16]
+            self.db = pg_url(self.dbname)
+            self.db_made = False
+        else:
+            self.db = os.path.join(self.data_dir, "hipusers.db")
         self.secret = secret
         self.extra_env = env or {}
         self.args = args or []
@@ -106,7 +235,51 @@ class Server:
         self.port = None
         self.stderr_path = os.path.join(self.data_dir, "stderr.log")
 
+    def make_db(self):
+        if BACKEND == "postgresql" and not self.db_made:
+            if not psql(pg_url("postgres"), "SELECT 1 FROM pg_database WHERE datname = '%s'" % self.dbname):
+                psql(pg_url("postgres"), 'CREATE DATABASE "%s"' % self.dbname)
+            self.db_made = True
+
+    def drop_db(self):
+        if BACKEND == "postgresql" and self.db_made:
+            psql(pg_url("postgres"), 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.dbname)
+            self.db_made = False
+
+    def query(self, sql):
+        """Rows of a query on the server's database, either backend (tuples; values as the
+        driver gives them: strings and None on PostgreSQL)."""
+        if BACKEND == "postgresql":
+            self.make_db()
+            return psql(self.db, sql)
+        import sqlite3
+        conn = sqlite3.connect(self.db, timeout=30)
+        try:
+            return [tuple(r) for r in conn.execute(sql)]
+        finally:
+            conn.close()
+
+    def text_cells(self):
+        """Every text value stored in every table of the server's database."""
+        out = []
+        if BACKEND == "postgresql":
+            tables = [r[0] for r in self.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+            for t in tables:
+                for (row,) in self.query('SELECT row_to_json(t)::text FROM "%s" t' % t.replace('"', '""')):
+                    out.extend(v for v in json.loads(row).values() if isinstance(v, str))
+            return out
+        tables = [r[0] for r in self.query("SELECT name FROM sqlite_master WHERE type='table'")]
+        for t in tables:
+            for row in self.query('SELECT * FROM "%s"' % t.replace('"', '""')):
+                for v in row:
+                    if isinstance(v, bytes):
+                        out.append(v.decode("latin-1"))
+                    elif isinstance(v, str):
+                        out.append(v)
+        return out
+
     def start(self):
+        self.make_db()
         self.port = free_port()
         env = dict(os.environ)
         if self.secret is not None:
@@ -152,6 +325,7 @@ class Server:
         rc = self.stop()
         log = self.log()
         if self.own_dir:
+            self.drop_db()
             shutil.rmtree(self.data_dir, ignore_errors=True)
         self.check_clean(log, rc)
 
@@ -173,6 +347,7 @@ class Server:
 
     def cli(self, *args, env=None):
         """Runs `hipusers ARGS` against the same database; returns CompletedProcess."""
+        self.make_db()
         e = dict(os.environ)
         if self.secret is not None:
             e["HIPUSERS_JWT_SECRET"] = self.secret

@@ -7,7 +7,8 @@ clinics), SIGKILL at a random moment, restart on the same data directory, then c
   * a request in flight at the kill is all-or-nothing: the record equals either the last
     acknowledged state or the full state that request would have produced;
   * a rejected request (400) changed nothing, and no user appears that nobody created;
-  * no link row points at a user that does not exist, and PRAGMA integrity_check says ok;
+  * no link row points at a user that does not exist, and PRAGMA integrity_check (SQLite) or
+    amcheck over every index (PostgreSQL) says ok;
   * the change log (issue 10) went with the data: every acknowledged write is in its user's
     history under its X-Request-Id, no rejected request is, the request in flight is there
     exactly when its change is, and each tenant's feed is numbered 1..N without a gap.
@@ -25,7 +26,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import sys
 import threading
 import time
@@ -33,7 +33,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, make_token  # noqa: E402
+from harness import BACKEND, Server, make_token  # noqa: E402
 
 ROUNDS = int(os.environ.get("HIPUSERS_CRASH_ROUNDS", "20"))
 SEED = int(os.environ.get("HIPUSERS_CRASH_SEED", str(random.SystemRandom().randrange(1 << 32))))
@@ -287,20 +287,30 @@ class Worker(threading.Thread):
             users[uid] = st
 
 
-def integrity(db):
-    con = sqlite3.connect(db, timeout=30)
-    try:
-        res = [r[0] for r in con.execute("PRAGMA integrity_check")]
-        orphans = {}
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        for t, col in (("user_doctor", "user_id"), ("user_clinic", "user_id")):
-            if t in tables and "ekauser" in tables:
-                orphans[t] = con.execute("SELECT count(*) FROM %s WHERE %s NOT IN (SELECT id FROM ekauser)"
-                                         % (t, col)).fetchone()[0]
-        users = con.execute("SELECT count(*) FROM ekauser").fetchone()[0] if "ekauser" in tables else None
-        return res, orphans, users
-    finally:
-        con.close()
+def integrity(srv):
+    """(check result, orphan link rows per table, user rows) of the server's database: SQLite's
+    integrity_check, or on PostgreSQL amcheck over every index of the schema."""
+    if BACKEND == "postgresql":
+        try:  # bt_index_check raises on a corrupt index; every btree of the schema is checked
+            srv.query("CREATE EXTENSION IF NOT EXISTS amcheck")
+            checked = int(srv.query("SELECT count(*) FROM (SELECT bt_index_check(c.oid::regclass, true)"
+                                    " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                                    " JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_am a ON a.oid = c.relam"
+                                    " WHERE n.nspname = 'public' AND a.amname = 'btree') x")[0][0])
+            res = ["ok"] if checked > 0 else ["no index checked"]
+        except RuntimeError as e:
+            res = [str(e)]
+        tables = {r[0] for r in srv.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    else:
+        res = [r[0] for r in srv.query("PRAGMA integrity_check")]
+        tables = {r[0] for r in srv.query("SELECT name FROM sqlite_master WHERE type='table'")}
+    orphans = {}
+    for t, col in (("user_doctor", "user_id"), ("user_clinic", "user_id")):
+        if t in tables and "ekauser" in tables:
+            orphans[t] = int(srv.query("SELECT count(*) FROM %s WHERE %s NOT IN (SELECT id FROM ekauser)"
+                                       % (t, col))[0][0])
+    users = int(srv.query("SELECT count(*) FROM ekauser")[0][0]) if "ekauser" in tables else None
+    return res, orphans, users
 
 
 class CrashConsistencyTest(unittest.TestCase):
@@ -435,7 +445,7 @@ class CrashConsistencyTest(unittest.TestCase):
             if p.rid not in created:
                 unapplied_rids.add(p.rid)
         self.verify_log(model, rnd, check, applied_rids, unapplied_rids)
-        res, orphans, db_users = integrity(self.srv.db)
+        res, orphans, db_users = integrity(self.srv)
         if res != ["ok"]:
             model.fail("round %d: integrity_check: %s" % (rnd, res[:10]))
         for t, n in orphans.items():
@@ -482,7 +492,7 @@ class CrashConsistencyTest(unittest.TestCase):
                 break
         model.stats["inflight_not_applied"] = model.stats["inflight"] - model.stats["inflight_applied"]
         rc = self.srv.stop()
-        res, orphans, _ = integrity(self.srv.db)
+        res, orphans, _ = integrity(self.srv)
         print("crash test: %d rounds in %.1f s; %s; users %d"
               % (rnd, time.time() - wall, model.stats, sum(len(u) for u in model.users.values())),
               file=sys.stderr)

@@ -15,14 +15,13 @@ import itertools
 import json
 import os
 import signal
-import sqlite3
 import sys
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, ServerTestCase, make_token  # noqa: E402
+from harness import DB, Server, ServerTestCase, make_token  # noqa: E402
 
 MISMATCH = {"status": "error", "message": "Idempotency-Key reused with a different request"}
 MALFORMED = "Idempotency-Key must be 1 to 255 visible ASCII characters"
@@ -86,7 +85,7 @@ class Base(ServerTestCase):
         self.assertEqual(r.headers.get("content-type"), "application/json; charset=utf-8", r)
 
     def db(self):
-        return sqlite3.connect(self.srv.db, timeout=30)
+        return DB(self.srv)
 
     def key_row(self, b_id, key):
         with self.db() as db:
@@ -279,7 +278,8 @@ class ClaimTests(Base):
 
     def claim(self, key, path, body, lease_ms, created_ms=None, state="running"):
         with self.db() as db:
-            db.execute("INSERT OR REPLACE INTO idempotency_key (b_id, key, request_hash, holder, state,"
+            db.execute("DELETE FROM idempotency_key WHERE b_id = ? AND key = ?", (self.B_ID, key))
+            db.execute("INSERT INTO idempotency_key (b_id, key, request_hash, holder, state,"
                        " created_ms, lease_until_ms) VALUES (?, ?, ?, 'dead-holder', ?, ?, ?)",
                        (self.B_ID, key, request_hash(path, body), state,
                         created_ms if created_ms is not None else now_ms(), lease_ms))

@@ -13,14 +13,13 @@ Run alone: HIPUSERS_BIN=build/hipusers python3 tests/e2e/test_lists.py
 """
 import itertools
 import os
-import sqlite3
 import sys
 import unittest
 import urllib.parse
 from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ServerTestCase, make_token  # noqa: E402
+from harness import DB, ServerTestCase, make_token  # noqa: E402
 
 PATHS = {"clinic": "/cdr/v1/clinic/", "doctor": "/cdr/v1/doctor/", "ekauser": "/cdr/v1/ekauser/",
          "hipusers": "/cdr/v1/hipusers/"}
@@ -342,7 +341,7 @@ class MigrationTests(Lists):
     def test_doctor_emails_of_an_old_database_are_found(self):
         tok = make_token("6300000000000001")
         self.srv.stop()
-        db = sqlite3.connect(self.srv.db)
+        db = DB(self.srv)
         db.executescript(
             "DROP TABLE idempotency_key; DROP INDEX ekauser_updated; DROP INDEX doctor_updated;"
             "DROP INDEX clinic_updated; DROP INDEX doctor_mobile; DROP INDEX doctor_email_key;"

@@ -21,7 +21,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, SECRET, Server, ServerTestCase, free_port, make_token  # noqa: E402
+from harness import BACKEND, BIN, SECRET, Server, ServerTestCase, free_port, make_token, pg_url, psql  # noqa: E402
 
 try:
     from prometheus_client.parser import text_string_to_metric_families
@@ -390,6 +390,8 @@ class HealthTests(MetricsCase):
         return status, headers, json.loads(body)
 
     def test_readyz_follows_paused_writes(self):
+        if BACKEND == "postgresql":
+            return self.readyz_follows_the_database_going_away()
         self.assertEqual(self.readyz()[::2], (200, {"status": "ok"}))
         before = self.quiet()
         os.chmod(self.srv.db, 0o400)  # the operator pauses writes
@@ -419,7 +421,50 @@ class HealthTests(MetricsCase):
                          {("readyz", "5xx"): 2, ("readyz", "2xx"): 1, ("healthz", "2xx"): 1,
                           ("doctor_collection", "2xx"): 2, ("doctor_collection", "5xx"): 1})
 
+    def readyz_follows_the_database_going_away(self):
+        """PostgreSQL has no file to pause writes with: the database refusing connections is
+        what takes a server out of rotation, and letting them in again puts it back."""
+        self.assertEqual(self.readyz()[::2], (200, {"status": "ok"}))
+        before = self.quiet()
+        admin = pg_url("postgres")
+        psql(admin, 'ALTER DATABASE "%s" ALLOW_CONNECTIONS false' % self.srv.dbname)
+        try:
+            psql(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'"
+                        " AND application_name = 'hipusers'" % self.srv.dbname)
+            for _ in range(2):
+                status, headers, js = self.readyz()
+                self.assertEqual(status, 503, js)
+                self.assertEqual(js["status"], "error")
+                self.assertIn("does not answer", js["message"])
+                self.assertGreaterEqual(int(headers["retry-after"]), 1)
+            self.assertEqual(get(self.srv.port, "/healthz")[0], 200)  # alive all the same
+        finally:
+            psql(admin, 'ALTER DATABASE "%s" ALLOW_CONNECTIONS true' % self.srv.dbname)
+        self.assertEqual(self.readyz()[::2], (200, {"status": "ok"}))
+        r = self.req("POST", "/cdr/v1/doctor/", {"firstname": "Resumed", "lastname": "Write", "gender": "M"})
+        self.assertEqual(r.status, 201, r)
+        after = self.quiet()
+        d = lambda reason: (after.get("hipusers_storage_errors_total", reason=reason)  # noqa: E731
+                            - before.get("hipusers_storage_errors_total", reason=reason))
+        self.assertEqual((d("retry"), d("internal")), (0, 0))  # the probes count as no unit's failure
+        self.assertEqual(self.requests_delta(before, after),
+                         {("readyz", "5xx"): 2, ("readyz", "2xx"): 1, ("healthz", "2xx"): 1,
+                          ("doctor_collection", "2xx"): 1})
+
     def test_readyz_refuses_a_schema_this_build_does_not_know(self):
+        if BACKEND == "postgresql":
+            version = int(self.srv.query("SELECT version FROM hipusers_schema")[0][0])
+            self.assertGreater(version, 0)
+            self.srv.query("UPDATE hipusers_schema SET version = %d" % (version + 1))  # migrated further
+            try:
+                status, headers, js = self.readyz()
+                self.assertEqual(status, 503, js)
+                self.assertIn("schema", js["message"])
+                self.assertIn("retry-after", headers)
+            finally:
+                self.srv.query("UPDATE hipusers_schema SET version = %d" % version)
+            self.assertEqual(self.readyz()[::2], (200, {"status": "ok"}))
+            return
         db = sqlite3.connect(self.srv.db, timeout=10)
         try:
             version = db.execute("PRAGMA user_version").fetchone()[0]

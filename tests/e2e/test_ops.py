@@ -93,14 +93,19 @@ class DatabaseArgumentTests(unittest.TestCase):
                 self.assertIn(words, r.stderr)
             self.assertEqual(os.listdir(cwd), [])
 
-    def test_postgresql_url_not_yet_supported_and_password_not_shown(self):
+    def test_unreachable_postgresql_and_password_not_shown(self):
         with tempfile.TemporaryDirectory() as cwd:
-            url = "postgresql://hip:s3cretpw@127.0.0.1:1/hipusers?password=other"
-            r = self.run_in(cwd, "serve", "--listen", "127.0.0.1:%d" % free_port(), "--db", url)
-            self.assertEqual(r.returncode, 1, r)
-            self.assertIn("PostgreSQL", r.stderr)
-            self.assertNotIn("s3cretpw", r.stderr)
-            self.assertNotIn("other", r.stderr)
+            url = "postgresql://hip:s3cretpw@127.0.0.1:1/hipusers?password=other-pw"
+            for args in (("serve", "--listen", "127.0.0.1:%d" % free_port(), "--db", url), ("migrate", "--db", url),
+                         ("business", "list", "--db", url)):
+                if args[0] == "business":
+                    args = ("business", "--db", url, "list")
+                r = self.run_in(cwd, *args)
+                self.assertEqual(r.returncode, 1, r)
+                self.assertIn("cannot connect to PostgreSQL", r.stderr)
+                self.assertIn("postgresql://hip:***@127.0.0.1:1/hipusers?password=***", r.stderr)
+                self.assertNotIn("s3cretpw", r.stderr)
+                self.assertNotIn("other-pw", r.stderr)
             self.assertEqual(os.listdir(cwd), [])  # no SQLite file named like the URL
 
     def test_sqlite_url_and_path_name_the_same_file(self):

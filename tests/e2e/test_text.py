@@ -16,13 +16,12 @@ changed.
 """
 import itertools
 import os
-import sqlite3
 import sys
 import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Server, ServerTestCase, make_token  # noqa: E402
+from harness import BACKEND, DB, Server, ServerTestCase, make_token  # noqa: E402
 
 USERS, DOCTORS, CLINICS = "/cdr/v1/ekauser/", "/cdr/v1/doctor/", "/cdr/v1/clinic/"
 _seq = itertools.count(os.getpid() % 1000 * 100000)
@@ -206,7 +205,7 @@ class MigrationTests(unittest.TestCase):
     def to_version_3(self, extra_rows):
         """The schema as it was at version 3, plus rows that schema let in."""
         self.srv.stop()
-        db = sqlite3.connect(self.srv.db)
+        db = DB(self.srv)
         db.executescript(
             # undo migration 7 (list filter indexes, doctors' email keys, idempotency keys) ...
             "DROP TABLE idempotency_key; DROP INDEX ekauser_updated; DROP INDEX doctor_updated;"
@@ -216,16 +215,17 @@ class MigrationTests(unittest.TestCase):
             # ... migration 5 (the link tables' per-side order columns) ...
             "".join("ALTER TABLE %s DROP COLUMN ord0; ALTER TABLE %s DROP COLUMN ord1;" % (t, t)
                     for t in ("user_doctor", "user_clinic", "doctor_clinic")) +
-            # ... and migration 4 (users' email keys)
-            "DROP INDEX ekauser_uq_email_key; ALTER TABLE ekauser DROP COLUMN email_key;"
-            "CREATE UNIQUE INDEX ekauser_uq_email ON ekauser(b_id, email COLLATE NOCASE)"
+            # ... and migration 4 (users' email keys): back to the ASCII-only case-insensitive index
+            "DROP INDEX ekauser_uq_email_key; ALTER TABLE ekauser DROP COLUMN email_key;" +
+            ("CREATE UNIQUE INDEX ekauser_uq_email ON ekauser (b_id, lower(email COLLATE \"C\"))"
+             if BACKEND == "postgresql" else
+             "CREATE UNIQUE INDEX ekauser_uq_email ON ekauser(b_id, email COLLATE NOCASE)") +
             "  WHERE deleted_at IS NULL AND email IS NOT NULL;"
             "PRAGMA user_version=3;")
         for row in extra_rows:
-            cols = ", ".join(row)
             db.execute("INSERT INTO ekauser (%s, created_at, updated_at) VALUES (%s, "
-                       "strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ','now'), strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ','now'))"
-                       % (cols, ", ".join("?" * len(row))), list(row.values()))
+                       "'2024-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z')"
+                       % (", ".join(row), ", ".join("?" * len(row))), list(row.values()))
         db.commit()
         db.close()
 

@@ -20,7 +20,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, ServerTestCase, make_token  # noqa: E402
+from harness import DB, Server, ServerTestCase, make_token  # noqa: E402
 
 PRECONDITION = {"status": "error", "message": "precondition failed: the record has changed"}
 KIND = {"ekauser": "user", "doctor": "doctor", "clinic": "clinic"}
@@ -945,7 +945,6 @@ class BackfillTests(unittest.TestCase):
     a create as the record is now, dated created_at, and a delete for deleted ones."""
 
     def test_records_from_before_the_log(self):
-        import sqlite3
         srv = Server().start()
         self.addCleanup(srv.cleanup)
         b_id, tok = new_tenant()
@@ -960,7 +959,7 @@ class BackfillTests(unittest.TestCase):
         views = {k: rq("GET", "/cdr/v1/%s/%s/" % k) for k in (("clinic", c), ("doctor", d), ("ekauser", u))}
         views = {k: (r.json, r.headers["etag"]) for k, r in views.items()}
         srv.stop()
-        db = sqlite3.connect(srv.db)
+        db = DB(srv)
         db.executescript(  # migrations 7 (list indexes, idempotency keys) and 6 (the change log) undone
             "DROP TABLE idempotency_key; DROP INDEX ekauser_updated; DROP INDEX doctor_updated;"
             "DROP INDEX clinic_updated; DROP INDEX doctor_mobile; DROP INDEX doctor_email_key;"
