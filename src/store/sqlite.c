@@ -518,8 +518,11 @@ static void run_batch(struct sqlite_store *s, struct write_item *first, unsigned
     }
 }
 
-/* WAL frames after a commit past which a checkpoint is started (SQLite's own default). */
-#define CHECKPOINT_FRAMES 1000
+/* WAL frames after a commit past which a checkpoint is started (16 MiB of 4 KiB pages; a page
+ * written many times in between is copied once), and the frames a background pass may leave
+ * for the writer to copy. */
+#define CHECKPOINT_FRAMES 4000
+#define CHECKPOINT_TAIL 256
 
 /* Called on the writer's thread after each commit, with the WAL's length in frames. */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
@@ -540,7 +543,8 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 }
 
 /* Copies committed pages from the WAL into the database file: PASSIVE, so it never waits
- * for the writer or the readers, and the writer goes on committing meanwhile. */
+ * for the writer or the readers, and the writer goes on committing meanwhile. Passes follow
+ * each other until what is left is short, then the writer is told it may copy the rest. */
 static void *checkpointer_main(void *arg)
 {
     struct sqlite_store *s = arg;
@@ -553,9 +557,17 @@ static void *checkpointer_main(void *arg)
         s->ckpt_wanted = false;
         s->ckpt_busy = true;
         pthread_mutex_unlock(&s->wq_mu);
-        int rc = sqlite3_wal_checkpoint_v2(s->cconn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
-            log_line("warn", "sqlite: checkpoint", sqlite3_errmsg(s->cconn->db), rc);
+        int log = 0, done = 0, rc;
+        for (int pass = 0; pass < 8; pass++) {
+            rc = sqlite3_wal_checkpoint_v2(s->cconn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+            if (rc != SQLITE_OK) {
+                if ((rc & 0xff) != SQLITE_BUSY)
+                    log_line("warn", "sqlite: checkpoint", sqlite3_errmsg(s->cconn->db), rc);
+                break;
+            }
+            if (log - done <= CHECKPOINT_TAIL)
+                break;
+        }
         pthread_mutex_lock(&s->wq_mu);
         s->ckpt_busy = false;
         s->ckpt_passes++;
@@ -564,10 +576,10 @@ static void *checkpointer_main(void *arg)
     return NULL;
 }
 
-/* Between two batches: once a background pass has copied the bulk of a long WAL, the writer
- * copies the frames committed since (few), so the WAL is all in the database file and the
- * next write transaction starts it over from its beginning. A checkpointer that ran on its
- * own would never catch the writer up, and the WAL would grow for as long as writes come. */
+/* Between two batches: once the background passes have copied all but the tail of a long
+ * WAL, the writer copies the tail, so the WAL is all in the database file and the next write
+ * transaction starts it over from its beginning. A checkpointer left on its own would never
+ * catch the writer up, and the WAL would grow for as long as writes come. */
 static void finish_checkpoint(struct sqlite_store *s)
 {
     if (s->wal_frames < CHECKPOINT_FRAMES)
