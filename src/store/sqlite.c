@@ -160,6 +160,43 @@ sqlite3_stmt *sq_prep(struct store_tx *tx, const char *sql)
     return st;
 }
 
+sqlite3_stmt *sq_cached(struct store_tx *tx, uint64_t key)
+{
+    struct sqlite_conn *c = SQ_CONN(tx);
+    for (int i = 0; i < c->ncached; i++) {
+        struct cached *e = &c->cache[i];
+        if (e->key == key) {
+            sqlite3_reset(e->st);
+            sqlite3_clear_bindings(e->st);
+            e->used = ++c->tick;
+            return e->st;
+        }
+    }
+    return NULL;
+}
+
+sqlite3_stmt *sq_prep_keyed(struct store_tx *tx, uint64_t key, const char *sql)
+{
+    sqlite3_stmt *st = sq_prep(tx, sql);
+    struct sqlite_conn *c = SQ_CONN(tx);
+    for (int i = 0; st && i < c->ncached; i++)
+        if (c->cache[i].st == st)
+            c->cache[i].key = key;
+    return st;
+}
+
+/* Binds texts to ?1..?n (NULL binds SQL NULL); st may be NULL. */
+static sqlite3_stmt *bind_texts(sqlite3_stmt *st, int n, const char *const *v)
+{
+    for (int i = 0; st && i < n; i++) {
+        if (v[i])
+            sqlite3_bind_text(st, i + 1, v[i], -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, i + 1);
+    }
+    return st;
+}
+
 sqlite3_stmt *sq_bind_texts(struct store_tx *tx, const char *sql, int n, ...)
 {
     sqlite3_stmt *st = sq_prep(tx, sql);
@@ -481,8 +518,11 @@ static void run_batch(struct sqlite_store *s, struct write_item *first, unsigned
     }
 }
 
-/* WAL frames after a commit past which a checkpoint is started (SQLite's own default). */
-#define CHECKPOINT_FRAMES 1000
+/* WAL frames after a commit past which a checkpoint is started (16 MiB of 4 KiB pages; a page
+ * written many times in between is copied once), and the frames a background pass may leave
+ * for the writer to copy. */
+#define CHECKPOINT_FRAMES 4000
+#define CHECKPOINT_TAIL 256
 
 /* Called on the writer's thread after each commit, with the WAL's length in frames. */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
@@ -503,7 +543,8 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 }
 
 /* Copies committed pages from the WAL into the database file: PASSIVE, so it never waits
- * for the writer or the readers, and the writer goes on committing meanwhile. */
+ * for the writer or the readers, and the writer goes on committing meanwhile. Passes follow
+ * each other until what is left is short, then the writer is told it may copy the rest. */
 static void *checkpointer_main(void *arg)
 {
     struct sqlite_store *s = arg;
@@ -516,9 +557,17 @@ static void *checkpointer_main(void *arg)
         s->ckpt_wanted = false;
         s->ckpt_busy = true;
         pthread_mutex_unlock(&s->wq_mu);
-        int rc = sqlite3_wal_checkpoint_v2(s->cconn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
-            log_line("warn", "sqlite: checkpoint", sqlite3_errmsg(s->cconn->db), rc);
+        int log = 0, done = 0, rc;
+        for (int pass = 0; pass < 8; pass++) {
+            rc = sqlite3_wal_checkpoint_v2(s->cconn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+            if (rc != SQLITE_OK) {
+                if ((rc & 0xff) != SQLITE_BUSY)
+                    log_line("warn", "sqlite: checkpoint", sqlite3_errmsg(s->cconn->db), rc);
+                break;
+            }
+            if (log - done <= CHECKPOINT_TAIL)
+                break;
+        }
         pthread_mutex_lock(&s->wq_mu);
         s->ckpt_busy = false;
         s->ckpt_passes++;
@@ -527,10 +576,10 @@ static void *checkpointer_main(void *arg)
     return NULL;
 }
 
-/* Between two batches: once a background pass has copied the bulk of a long WAL, the writer
- * copies the frames committed since (few), so the WAL is all in the database file and the
- * next write transaction starts it over from its beginning. A checkpointer that ran on its
- * own would never catch the writer up, and the WAL would grow for as long as writes come. */
+/* Between two batches: once the background passes have copied all but the tail of a long
+ * WAL, the writer copies the tail, so the WAL is all in the database file and the next write
+ * transaction starts it over from its beginning. A checkpointer left on its own would never
+ * catch the writer up, and the WAL would grow for as long as writes come. */
 static void finish_checkpoint(struct sqlite_store *s)
 {
     if (s->wal_frames < CHECKPOINT_FRAMES)
@@ -648,6 +697,9 @@ static void sq_write_stats(struct store *base, struct store_write_stats *out)
 
 /* ---- resources ---- */
 
+/* The operations whose statements are cached under a key (SQL_KEY's op). */
+enum { K_UPDATE = 1, K_INSERT, K_DELETE, K_RESOLVE };
+
 /* A unique failure names the index (<table>_uq_<field>) or the columns; name the field. */
 static enum store_status unique_fail(struct store_tx *tx, const struct resource *r)
 {
@@ -702,26 +754,32 @@ static enum store_status insert_row(struct store_tx *tx, const struct resource *
                                     const struct fval *vals, char *id_out, size_t id_cap)
 {
     char sql[SQL_MAX], marks[SQL_MAX];
-    int n = 0, m = 0;
-    sqlcat(sql, sizeof sql, &n, "INSERT INTO %s (id, b_id, created_at, updated_at", r->table);
-    sqlcat(marks, sizeof marks, &m, "?1, ?2, ?3, ?4");
-    int pos = 5;
-    for (size_t i = 0; i < r->nfields; i++) {
-        if (!r->fields[i].column)
-            continue;
-        sqlcat(sql, sizeof sql, &n, ", %s", r->fields[i].column);
-        sqlcat(marks, sizeof marks, &m, ", ?%d", pos++);
-        if (r->fields[i].key_column) {
-            sqlcat(sql, sizeof sql, &n, ", %s", r->fields[i].key_column);
+    int n = 0, m = 0, pos;
+    uint64_t key = SQL_KEY(K_INSERT, r->kind, 0);
+    sql[0] = '\0';
+    if (!sq_cached(tx, key)) {
+        sqlcat(sql, sizeof sql, &n, "INSERT INTO %s (id, b_id, created_at, updated_at", r->table);
+        sqlcat(marks, sizeof marks, &m, "?1, ?2, ?3, ?4");
+        pos = 5;
+        for (size_t i = 0; i < r->nfields; i++) {
+            if (!r->fields[i].column)
+                continue;
+            sqlcat(sql, sizeof sql, &n, ", %s", r->fields[i].column);
             sqlcat(marks, sizeof marks, &m, ", ?%d", pos++);
+            if (r->fields[i].key_column) {
+                sqlcat(sql, sizeof sql, &n, ", %s", r->fields[i].key_column);
+                sqlcat(marks, sizeof marks, &m, ", ?%d", pos++);
+            }
         }
+        sqlcat(sql, sizeof sql, &n, ") VALUES (%s)", marks);
     }
-    sqlcat(sql, sizeof sql, &n, ") VALUES (%s)", marks);
 
     for (int attempt = 0; attempt < 8; attempt++) {
-        sqlite3_stmt *st = sq_prep(tx, sql);
+        sqlite3_stmt *st = sq_cached(tx, key);
+        if (!st && sql[0])
+            st = sq_prep_keyed(tx, key, sql);
         if (!st)
-            return tx->failed;
+            return tx->failed ? tx->failed : store_fail(tx, STORE_ERROR, NULL, 0);
         char id[ID_MAX];
         if (given_id)
             snprintf(id, sizeof id, "%s", given_id);
@@ -841,37 +899,47 @@ static enum store_status sq_savepoint(struct store_tx *tx, enum savepoint_op op)
 static enum store_status sq_update(struct store_tx *tx, const struct resource *r, const char *tenant,
                                    const char *id, const struct fval *vals)
 {
-    char sql[SQL_MAX];
-    int n = 0, pos = 2;
+    int pos = 2;
     int at[MAX_FIELDS]; /* each field's first parameter, 0: not in the statement */
-    sqlcat(sql, sizeof sql, &n, "UPDATE %s SET updated_at = ?1", r->table);
+    uint64_t mask = 0;  /* the unique fields named */
     for (size_t i = 0; i < r->nfields; i++) {
         const struct field *f = &r->fields[i];
         at[i] = 0;
-        if (!f->column)
+        if (!f->column || ((f->flags & F_UNIQUE) && vals[i].state == V_ABSENT))
             continue;
-        const char *key = f->key_column; /* the normalised key changes with its value */
         at[i] = pos;
-        if (f->flags & F_UNIQUE) {
-            if (vals[i].state == V_ABSENT) {
-                at[i] = 0;
-                continue;
-            }
-            sqlcat(sql, sizeof sql, &n, ", %s = ?%d", f->column, pos);
-            pos++;
-            if (key)
-                sqlcat(sql, sizeof sql, &n, ", %s = ?%d", key, pos++);
-            continue;
-        }
-        sqlcat(sql, sizeof sql, &n, ", %s = CASE WHEN ?%d THEN ?%d ELSE %s END", f->column, pos, pos + 1, f->column);
-        pos += 2;
-        if (key) {
-            sqlcat(sql, sizeof sql, &n, ", %s = CASE WHEN ?%d THEN ?%d ELSE %s END", key, pos - 2, pos, key);
-            pos += 1;
+        if (f->flags & F_UNIQUE) { /* ?value (?key) */
+            mask |= (uint64_t)1 << i;
+            pos += f->key_column ? 2 : 1;
+        } else { /* ?flag ?value (?key) */
+            pos += f->key_column ? 3 : 2;
         }
     }
-    sqlcat(sql, sizeof sql, &n, " WHERE id = ?%d AND b_id = ?%d AND deleted_at IS NULL", pos, pos + 1);
-    sqlite3_stmt *st = sq_prep(tx, sql);
+    uint64_t key = SQL_KEY(K_UPDATE, r->kind, mask);
+    sqlite3_stmt *st = sq_cached(tx, key);
+    if (!st) {
+        char sql[SQL_MAX];
+        int n = 0;
+        sqlcat(sql, sizeof sql, &n, "UPDATE %s SET updated_at = ?1", r->table);
+        for (size_t i = 0; i < r->nfields; i++) {
+            const struct field *f = &r->fields[i];
+            const char *kc = f->key_column; /* the normalised key changes with its value */
+            int p = at[i];
+            if (!p)
+                continue;
+            if (f->flags & F_UNIQUE) {
+                sqlcat(sql, sizeof sql, &n, ", %s = ?%d", f->column, p);
+                if (kc)
+                    sqlcat(sql, sizeof sql, &n, ", %s = ?%d", kc, p + 1);
+                continue;
+            }
+            sqlcat(sql, sizeof sql, &n, ", %s = CASE WHEN ?%d THEN ?%d ELSE %s END", f->column, p, p + 1, f->column);
+            if (kc)
+                sqlcat(sql, sizeof sql, &n, ", %s = CASE WHEN ?%d THEN ?%d ELSE %s END", kc, p, p + 2, kc);
+        }
+        sqlcat(sql, sizeof sql, &n, " WHERE id = ?%d AND b_id = ?%d AND deleted_at IS NULL", pos, pos + 1);
+        st = sq_prep_keyed(tx, key, sql);
+    }
     if (!st)
         return tx->failed;
     sqlite3_bind_text(st, 1, tx->now_text, -1, SQLITE_STATIC);
@@ -1056,25 +1124,37 @@ static enum store_status sq_find(struct store_tx *tx, const struct resource *r, 
 static enum store_status sq_soft_delete(struct store_tx *tx, const struct resource *r, const char *tenant,
                                         const char *id)
 {
-    char sql[SQL_MAX];
-    int n = 0, changes = 0;
-    sqlcat(sql, sizeof sql, &n,
-           "UPDATE %s SET deleted_at = ?3, updated_at = ?3 WHERE id = ?1 AND b_id = ?2 AND deleted_at IS NULL",
-           r->table);
-    enum store_status st = sq_run(tx, sq_bind_texts(tx, sql, 3, id, tenant, tx->now_text), NULL, &changes);
+    int changes = 0;
+    uint64_t key = SQL_KEY(K_DELETE, r->kind, 0);
+    sqlite3_stmt *stmt = sq_cached(tx, key);
+    if (!stmt) {
+        char sql[SQL_MAX];
+        int n = 0;
+        sqlcat(sql, sizeof sql, &n,
+               "UPDATE %s SET deleted_at = ?3, updated_at = ?3 WHERE id = ?1 AND b_id = ?2 AND deleted_at IS NULL",
+               r->table);
+        stmt = sq_prep_keyed(tx, key, sql);
+    }
+    const char *args[] = {id, tenant, tx->now_text};
+    enum store_status st = sq_run(tx, bind_texts(stmt, 3, args), NULL, &changes);
     return st == STORE_OK && !changes ? STORE_NOT_FOUND : st;
 }
 
 static enum store_status sq_resolve(struct store_tx *tx, const struct resource *target, const char *tenant,
                                     bool by_partner, const char *const *keys, size_t n, const char **ids_out)
 {
-    char sql[SQL_MAX];
-    int len = 0;
-    sqlcat(sql, sizeof sql, &len, "SELECT id FROM %s WHERE %s = ? AND b_id = ? AND deleted_at IS NULL",
-           target->table, by_partner ? "partner_id" : "id");
+    uint64_t key = SQL_KEY(K_RESOLVE, target->kind, by_partner);
     for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *st = sq_bind_texts(tx, sql, 2, keys[i], tenant);
-        if (!st)
+        sqlite3_stmt *st = sq_cached(tx, key);
+        if (!st) {
+            char sql[SQL_MAX];
+            int len = 0;
+            sqlcat(sql, sizeof sql, &len, "SELECT id FROM %s WHERE %s = ? AND b_id = ? AND deleted_at IS NULL",
+                   target->table, by_partner ? "partner_id" : "id");
+            st = sq_prep_keyed(tx, key, sql);
+        }
+        const char *args[] = {keys[i], tenant};
+        if (!bind_texts(st, 2, args))
             return tx->failed;
         int rc = sqlite3_step(st);
         ids_out[i] = rc == SQLITE_ROW ? sq_text(st, 0, tx->a) : NULL;
@@ -1813,6 +1893,9 @@ struct store *store_sqlite_open(const char *path, const struct store_options *op
         return NULL;
     }
     sqlite3_wal_hook(s->wconn->db, wal_hook, s); /* in place of the writer's own checkpoints */
+    /* Every write reads its record (and indexes) first, on this one connection: a larger page
+     * cache than the readers' 2 MiB keeps those reads off the disk (16 MiB at most). */
+    sqlite3_exec(s->wconn->db, "PRAGMA cache_size = -16384", NULL, NULL, NULL);
     if (pthread_create(&s->checkpointer, NULL, checkpointer_main, s) == 0)
         s->checkpointer_running = true;
     if (!s->checkpointer_running || pthread_create(&s->writer, NULL, writer_main, s) != 0) {

@@ -11,6 +11,7 @@
 #define SQL_MAX 4096
 
 struct cached {
+    uint64_t key; /* sq_prep_keyed's key, 0: none */
     uint32_t hash;
     char *sql;
     sqlite3_stmt *st;
@@ -85,6 +86,13 @@ sqlite3_stmt *sq_cache_prepare_memo(struct sqlite_conn *c, int which, const char
 
 /* The same, on the unit's connection; a failure is recorded on tx. */
 sqlite3_stmt *sq_prep(struct store_tx *tx, const char *sql);
+/* Statements built from the field tables are also cached under a key naming the operation
+ * and its variant (SQL_KEY), so the text need not be built again: sq_cached answers the
+ * statement (reset, unbound) or NULL, and then sq_prep_keyed prepares the built text and
+ * files it under the key. Building an Eka User's SELECT costs more than running it. */
+#define SQL_KEY(op, kind, variant) (((uint64_t)(op) << 48) | ((uint64_t)(kind) << 32) | (uint64_t)(variant))
+sqlite3_stmt *sq_cached(struct store_tx *tx, uint64_t key);
+sqlite3_stmt *sq_prep_keyed(struct store_tx *tx, uint64_t key, const char *sql);
 /* Maps an SQLite failure to a storage status and records it on tx. */
 enum store_status sq_fail(struct store_tx *tx, int rc);
 const char *sq_text(sqlite3_stmt *st, int i, struct arena *a);
