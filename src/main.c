@@ -19,6 +19,9 @@
 #include "http/server.h"
 #include "store/store.h"
 
+/* serve's default --threads on PostgreSQL: this many per core, at most the maximum */
+#define PG_THREADS_PER_CORE 8
+#define PG_THREADS_MAX 64
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define DEFAULT_DB "./data/hipusers.db"
 
@@ -132,6 +135,7 @@ static int cmd_serve(int argc, char **argv)
     };
     const char *db = env_or("HIPUSERS_DB", DEFAULT_DB), *secret_file = NULL;
     long refresh_ttl = number(env_or("HIPUSERS_REFRESH_TTL", "0"), 0, TEN_YEARS);
+    bool threads_given = false;
     long threads = (long)sysconf(_SC_NPROCESSORS_ONLN), max_conn = cfg.max_connections, timeout = cfg.timeout_s;
     long grace = REFRESH_GRACE_DEFAULT;
     long write_queue = STORE_WRITE_QUEUE_DEFAULT;
@@ -158,7 +162,10 @@ static int cmd_serve(int argc, char **argv)
         switch (ch) {
         case 'l': cfg.listen = optarg; break;
         case 'd': db = optarg; break;
-        case 't': threads = number(optarg, 1, 256); break;
+        case 't':
+            threads = number(optarg, 1, 256);
+            threads_given = true;
+            break;
         case 'm': max_conn = number(optarg, 1, 100000); break;
         case 'T': timeout = number(optarg, 1, 3600); break;
         case 'q': cfg.access_log = false; break;
@@ -186,12 +193,16 @@ static int cmd_serve(int argc, char **argv)
                 TEN_YEARS, REFRESH_GRACE_MAX, STORE_WRITE_QUEUE_MAX);
         return 2;
     }
-    cfg.threads = (int)threads;
     cfg.max_connections = (unsigned)max_conn;
     cfg.timeout_s = (unsigned)timeout;
     struct store_url su;
     if (!db_ok(db, &su))
         return 2;
+    /* On PostgreSQL a thread waits for the database through each query and commit: more of
+     * them keep the database busy and let its commits share a WAL flush (group commit). */
+    if (!threads_given && su.kind == STORE_POSTGRES)
+        threads = threads * PG_THREADS_PER_CORE > PG_THREADS_MAX ? PG_THREADS_MAX : threads * PG_THREADS_PER_CORE;
+    cfg.threads = (int)threads;
     char dirbuf[4096], shown[512];
     /* SQLite: the data directory holds the database and, unless one is given, the secret.
      * PostgreSQL: several servers share the database, so the secret must be given. */

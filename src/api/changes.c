@@ -74,6 +74,12 @@ struct feed_unit {
     int count;
 };
 
+static enum store_status seal_fn(struct store_tx *tx, void *ctx)
+{
+    struct feed_unit *f = ctx;
+    return store_feed_seal(tx, f->tenant);
+}
+
 static enum store_status feed_fn(struct store_tx *tx, void *ctx)
 {
     struct feed_unit *f = ctx;
@@ -87,6 +93,11 @@ bool changes_feed(struct app *app, struct request *rq, const char *tenant, struc
         return false;
     struct feed_unit f = {.tenant = tenant, .after = q.after, .limit = q.limit};
     f.items = arena_calloc(&rq->arena, (size_t)q.limit, sizeof *f.items);
+    /* Where entries get their numbers after commit (PostgreSQL), the ones committed by now
+     * are numbered first, so a client reads its own writes. */
+    struct store_unit seal = {.fn = seal_fn, .ctx = &f, .arena = &rq->arena};
+    if (store_feed_needs_seal(app->store) && !app_write(app, &seal, e))
+        return false;
     struct store_unit u = {.fn = feed_fn, .ctx = &f, .arena = &rq->arena};
     if (!app_read(app, &u, e))
         return false;

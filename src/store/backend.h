@@ -39,6 +39,8 @@ struct store_ops {
                                  const char *id, struct change_entry **out, size_t *n);
     enum store_status (*changes)(struct store_tx *tx, const char *tenant, int64_t after, int limit,
                                  struct change_entry *out, int *count);
+    /* optional: numbers committed entries that store_log_append left unnumbered */
+    enum store_status (*feed_seal)(struct store_tx *tx, const char *tenant);
     enum store_status (*list_where)(struct store_tx *tx, const struct resource *r, const char *tenant,
                                     const struct list_filter *f, int64_t after, int limit, struct record *out,
                                     int *count, int64_t *next, bool *more);

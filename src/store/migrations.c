@@ -115,6 +115,9 @@ static const char *const MIGRATIONS[] = {
     "  created_ms INTEGER NOT NULL, lease_until_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (b_id, key)) WITHOUT ROWID;"
     "CREATE INDEX idempotency_key_age ON idempotency_key(b_id, created_ms);",
+    /* 8: PostgreSQL's feed numbers given when read (store_feed_seal); SQLite's one writer
+     * numbers entries as they are appended, so nothing changes here */
+    "SELECT 1;",
 };
 
 /* Migration 4's backfill: the same key the model computes for new writes. */
@@ -256,6 +259,24 @@ static const struct pg_migration PG_MIGRATIONS[] = {
               "  state text NOT NULL CHECK (state IN ('running', 'done')), status integer, body text,"
               "  created_ms bigint NOT NULL, lease_until_ms bigint NOT NULL, PRIMARY KEY (b_id, key));"
               "CREATE INDEX idempotency_key_age ON idempotency_key (b_id, created_ms);"},
+    /* 8: the feed numbered after commit: an entry goes in without its seq (a tenant's
+     * writers no longer take turns on its counter row through their commits) and gets it
+     * from store_feed_seal, in the order of `ord`. Records' row numbers and entries' ord
+     * come from one sequence, and a create's entry takes its record's row number, so the
+     * feed shows a resource's creates in the order its list does. Each step may run again
+     * (a database rewound to an older version by hand). */
+    {.sql = "CREATE SEQUENCE IF NOT EXISTS hip_order;"
+            "ALTER TABLE ekauser ALTER COLUMN rid DROP IDENTITY IF EXISTS;"
+            "ALTER TABLE doctor ALTER COLUMN rid DROP IDENTITY IF EXISTS;"
+            "ALTER TABLE clinic ALTER COLUMN rid DROP IDENTITY IF EXISTS;"
+            "ALTER TABLE ekauser ALTER COLUMN rid SET DEFAULT nextval('hip_order');"
+            "ALTER TABLE doctor ALTER COLUMN rid SET DEFAULT nextval('hip_order');"
+            "ALTER TABLE clinic ALTER COLUMN rid SET DEFAULT nextval('hip_order');"
+            "ALTER TABLE change_log DROP CONSTRAINT IF EXISTS change_log_pkey;"
+            "ALTER TABLE change_log ALTER COLUMN seq DROP NOT NULL;"
+            "ALTER TABLE change_log ADD COLUMN IF NOT EXISTS ord bigint;"
+            "CREATE UNIQUE INDEX IF NOT EXISTS change_log_seq ON change_log (b_id, seq);"
+            "CREATE INDEX IF NOT EXISTS change_log_unsealed ON change_log (b_id, ord) WHERE seq IS NULL;"},
 };
 
 _Static_assert(sizeof PG_MIGRATIONS / sizeof PG_MIGRATIONS[0] == sizeof MIGRATIONS / sizeof MIGRATIONS[0],

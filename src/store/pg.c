@@ -449,17 +449,10 @@ static enum store_status insert_row(struct store_tx *tx, const struct resource *
     }
     /* an id already taken inserts nothing and returns no row: another random one is tried */
     sqlcat(sql, sizeof sql, &n, ") VALUES (%s) ON CONFLICT (id) DO NOTHING RETURNING rid", marks);
-    /* Creation order is commit order, as with SQLite's one writer: the row number is taken
-     * under the tenant's change-log counter lock (held to commit), so a list's cursor never
-     * passes a record of its tenant that commits later with a smaller number, and the list
-     * shows records in the feed's order. */
-    const char *lock_args[] = {tenant};
-    enum store_status ls = pg_run(tx,
-                                  "INSERT INTO change_seq (b_id, last) VALUES ($1, 0)"
-                                  " ON CONFLICT (b_id) DO UPDATE SET last = change_seq.last",
-                                  1, lock_args, NULL);
-    if (ls != STORE_OK)
-        return ls;
+    /* No lock of the tenant's is taken, so creates of a tenant commit together (group
+     * commit). A list walks records in row-number order, the order creates took their
+     * numbers, which is not always the order they committed: a record whose create commits
+     * while a client pages may land behind that client's cursor (docs/decisions.md). */
     for (int attempt = 0; attempt < 8; attempt++) {
         char id[ID_MAX];
         if (given_id)
@@ -835,10 +828,8 @@ static enum store_status pg_restore(struct store_tx *tx, const struct resource *
 
 /* ---- the change log ---- */
 
-/* The tenant's next number: its counter row, bumped in the unit's transaction. The row's
- * lock is held until commit, so a second writer of the tenant waits here until the first has
- * committed and then (READ COMMITTED) bumps the committed value: numbers follow commit
- * order on any number of servers, and a unit that rolls back gives its number back. */
+/* The tenant's next number: its counter row, bumped in the unit's transaction (migration
+ * 6's backfill only, which runs alone). */
 static enum store_status next_seq(struct store_tx *tx, const char *tenant, int64_t *seq)
 {
     const char *args[] = {tenant};
@@ -853,14 +844,21 @@ static enum store_status next_seq(struct store_tx *tx, const char *tenant, int64
     return STORE_OK;
 }
 
-/* Appends with an explicit time (the backfill of migration 6 dates entries in the past). */
-static enum store_status log_append_at(struct store_tx *tx, const char *tenant, struct change_entry *e,
-                                       const char *at)
+/* Appends with an explicit time (the backfill of migration 6 dates entries in the past,
+ * numbered). A writer takes no lock of its tenant's: the entry goes in without its feed
+ * number, which pg_feed_seal gives once it has committed (a counter row locked until
+ * commit made every writer of a tenant wait for the one before it to reach the disk: no
+ * group commit). The record's version needs no such lock: the writer holds the record's
+ * row lock. */
+static enum store_status log_append_at(struct store_tx *tx, const char *tenant, struct change_entry *e, const char *at,
+                                       bool numbered)
 {
-    enum store_status ss = next_seq(tx, tenant, &e->seq);
-    if (ss != STORE_OK)
-        return ss;
-    /* after the tenant's lock: every committed entry of the record is seen */
+    e->seq = 0;
+    if (numbered) {
+        enum store_status ss = next_seq(tx, tenant, &e->seq);
+        if (ss != STORE_OK)
+            return ss;
+    }
     const char *vargs[] = {tenant, e->r->path, e->id};
     PGresult *res = pg_exec(tx,
                             "SELECT coalesce(max(version), 0) + 1 FROM change_log"
@@ -872,7 +870,7 @@ static enum store_status log_append_at(struct store_tx *tx, const char *tenant, 
     PQclear(res);
     e->at = arena_strdup(tx->a, at);
     const char *args[] = {tenant,
-                          pg_num(tx, e->seq),
+                          numbered ? pg_num(tx, e->seq) : NULL,
                           e->r->path,
                           e->id,
                           pg_num(tx, e->version),
@@ -881,15 +879,66 @@ static enum store_status log_append_at(struct store_tx *tx, const char *tenant, 
                           e->client_id && *e->client_id ? e->client_id : NULL,
                           e->request_id && *e->request_id ? e->request_id : NULL,
                           e->changes ? e->changes : "{}"};
-    return pg_run(tx,
-                  "INSERT INTO change_log (b_id, seq, resource, id, version, action, at, client_id, request_id,"
-                  " changes) VALUES ($1, $2::bigint, $3, $4, $5::bigint, $6, $7, $8, $9, $10)",
-                  10, args, NULL);
+    /* the entry's place among the unsealed (ord): a create's is its record's row number */
+    char sql[PG_SQL_MAX];
+    int n = 0;
+    sqlcat(sql, sizeof sql, &n,
+           "INSERT INTO change_log (b_id, seq, resource, id, version, action, at, client_id, request_id,"
+           " changes%s) VALUES ($1, $2::bigint, $3, $4, $5::bigint, $6, $7, $8, $9, $10",
+           numbered ? "" : ", ord"); /* migration 6's backfill runs before ord exists */
+    if (numbered)
+        sqlcat(sql, sizeof sql, &n, ")");
+    else if (e->action == CHANGE_CREATE)
+        sqlcat(sql, sizeof sql, &n,
+               ", coalesce((SELECT rid FROM %s WHERE b_id = $1 AND id = $4), nextval('hip_order')))", e->r->table);
+    else
+        sqlcat(sql, sizeof sql, &n, ", nextval('hip_order'))");
+    return pg_run(tx, sql, 10, args, NULL);
+}
+
+/* Entries numbered by one seal at most, so its transaction stays short. */
+#define SEAL_BATCH 5000
+
+/* Numbers the tenant's committed, unnumbered entries in append order (ord), after its last
+ * number. Sealers of a tenant take turns on its counter row; each statement after the lock
+ * sees what the one before committed (READ COMMITTED), so no entry is numbered twice, and
+ * an entry that commits after a seal gets a number after that seal's. */
+static enum store_status pg_feed_seal(struct store_tx *tx, const char *tenant)
+{
+    const char *args[] = {tenant};
+    PGresult *res = pg_exec(tx, "SELECT 1 FROM change_log WHERE b_id = $1 AND seq IS NULL LIMIT 1", 1, args);
+    if (!res)
+        return tx->failed;
+    bool pending = PQntuples(res) > 0;
+    PQclear(res);
+    if (!pending) /* a reader that keeps up: nothing locked, nothing written */
+        return STORE_OK;
+    res = pg_exec(tx,
+                  "INSERT INTO change_seq (b_id, last) VALUES ($1, 0)"
+                  " ON CONFLICT (b_id) DO UPDATE SET last = change_seq.last RETURNING last",
+                  1, args);
+    if (!res)
+        return tx->failed;
+    const char *last = pg_text(tx, res, 0, 0);
+    PQclear(res);
+    const char *nargs[] = {tenant, last, pg_num(tx, SEAL_BATCH)};
+    res = pg_exec(tx,
+                  "WITH todo AS (SELECT resource, id, version, row_number() OVER (ORDER BY ord) AS n"
+                  "   FROM change_log WHERE b_id = $1 AND seq IS NULL ORDER BY ord LIMIT $3::integer),"
+                  " done AS (UPDATE change_log l SET seq = $2::bigint + todo.n FROM todo"
+                  "   WHERE l.b_id = $1 AND l.resource = todo.resource AND l.id = todo.id"
+                  "   AND l.version = todo.version RETURNING l.seq)"
+                  " UPDATE change_seq SET last = coalesce((SELECT max(seq) FROM done), last) WHERE b_id = $1",
+                  3, nargs);
+    if (!res)
+        return tx->failed;
+    PQclear(res);
+    return STORE_OK;
 }
 
 static enum store_status pg_log_append(struct store_tx *tx, const char *tenant, struct change_entry *e)
 {
-    return log_append_at(tx, tenant, e, tx->now_text);
+    return log_append_at(tx, tenant, e, tx->now_text, false);
 }
 
 #define ENTRY_COLS "seq, resource, id, version, action, at, client_id, request_id, changes"
@@ -949,7 +998,7 @@ static enum store_status pg_changes(struct store_tx *tx, const char *tenant, int
     const char *args[] = {tenant, pg_num(tx, after), pg_num(tx, limit)};
     PGresult *res = pg_exec(tx,
                             "SELECT " ENTRY_COLS " FROM change_log"
-                            " WHERE b_id = $1 AND seq > $2::bigint ORDER BY seq LIMIT $3::integer",
+                            " WHERE b_id = $1 AND seq > $2::bigint ORDER BY seq LIMIT $3::integer", /* the sealed */
                             3, args);
     if (!res)
         return tx->failed;
@@ -1104,6 +1153,7 @@ static const struct store_ops PG_OPS = {
     .log_append = pg_log_append,
     .history = pg_history,
     .changes = pg_changes,
+    .feed_seal = pg_feed_seal,
     .list_where = pg_list_where,
     .idem_get = pg_idem_get,
     .idem_claim = pg_idem_claim,
@@ -1228,7 +1278,7 @@ static bool change_log_backfill(struct pg_conn *c)
             free(txt);
             good = e.changes != NULL;
         }
-        good = good && log_append_at(&tx, tenant, &e, at) == STORE_OK;
+        good = good && log_append_at(&tx, tenant, &e, at, true) == STORE_OK;
         if (i % 256 == 255) { /* bounded memory, however many records */
             arena_release(&a);
             arena_init(&a);
@@ -1278,6 +1328,22 @@ static bool migrate(struct pg_conn *c, char *err, size_t errlen)
         }
         if (mg->report_unkeyed)
             report_unkeyed(pc, mg);
+    }
+    /* Records' row numbers and the log's order come from one sequence (migration 8): at
+     * every start it is moved past every number in use, as rows may have come with their
+     * numbers (a copy from SQLite, a restored dump). */
+    char sql[PG_SQL_MAX];
+    int n = 0;
+    sqlcat(sql, sizeof sql, &n,
+           "SELECT setval('hip_order', greatest(1, (SELECT last_value FROM hip_order),"
+           " (SELECT max(ord) FROM change_log WHERE seq IS NULL)");
+    for (int k = 0; k < R_COUNT; k++)
+        sqlcat(sql, sizeof sql, &n, ", (SELECT max(rid) FROM %s)", resource_get((enum rkind)k)->table);
+    sqlcat(sql, sizeof sql, &n, "))");
+    if (!ok(PQexec(pc, sql), PGRES_TUPLES_OK)) {
+        snprintf(err, errlen, "could not set the row number sequence: %.200s", PQerrorMessage(pc));
+        PQclear(PQexec(pc, "ROLLBACK"));
+        return false;
     }
     if (!ok(PQexec(pc, "COMMIT"), PGRES_COMMAND_OK)) {
         snprintf(err, errlen, "schema migration could not commit: %.200s", PQerrorMessage(pc));

@@ -354,6 +354,15 @@ enum store_status store_log_append(struct store_tx *tx, const char *tenant, stru
     WOP(log_append, tenant, e);
 }
 
+enum store_status store_feed_seal(struct store_tx *tx, const char *tenant)
+{
+    if (!tx->s->be->ops->feed_seal)
+        return tx->failed ? tx->failed : STORE_OK;
+    WOP(feed_seal, tenant);
+}
+
+bool store_feed_needs_seal(const struct store *s) { return s->be->ops->feed_seal != NULL; }
+
 enum store_status store_history(struct store_tx *tx, const struct resource *r, const char *tenant, const char *id,
                                 struct change_entry **out, size_t *n)
 {

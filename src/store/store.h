@@ -195,10 +195,18 @@ struct change_entry {
 };
 
 /* Appends an entry to the tenant's log in the unit's transaction (so it commits or rolls
- * back with the change): e->seq (the tenant's next), e->version (the record's next) and
- * e->at (the unit's time) are assigned here; the other members are the caller's. Writes
- * of one tenant get their seq in commit order: a backend serialises them from here on. */
+ * back with the change): e->version (the record's next) and e->at (the unit's time) are
+ * assigned here; the other members are the caller's. The entry's place in the tenant's
+ * feed (seq, numbered 1, 2, .. without gaps in commit order) is given by the backend when
+ * it can without serialising the tenant's writers through their commits: SQLite's one
+ * writer numbers it here (e->seq); PostgreSQL leaves it to store_feed_seal (e->seq 0). */
 enum store_status store_log_append(struct store_tx *tx, const char *tenant, struct change_entry *e);
+/* In a write unit: numbers the tenant's committed entries that have no seq yet, after the
+ * tenant's last one, in the order they were appended. Entries committed later get later
+ * numbers, so a reader that has seen seq N never meets a new entry numbered N or less.
+ * A no-op where store_log_append numbers entries itself (store_feed_needs_seal false). */
+enum store_status store_feed_seal(struct store_tx *tx, const char *tenant);
+bool store_feed_needs_seal(const struct store *s);
 /* Every entry of record id (an Eka id) of the tenant, oldest first, in the unit's arena;
  * STORE_NOT_FOUND when it has none. */
 enum store_status store_history(struct store_tx *tx, const struct resource *r, const char *tenant, const char *id,

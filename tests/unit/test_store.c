@@ -1370,9 +1370,17 @@ static struct change_entry append(const char *t, const struct resource *r, const
     return o.e;
 }
 
+static enum store_status seal_fn(struct store_tx *tx, void *c)
+{
+    struct log_op *o = c;
+    return store_feed_seal(tx, o->tenant);
+}
+
+/* As the API reads the feed: what has committed is numbered first (a no-op on SQLite). */
 static struct change_entry *feed(const char *t, int64_t after, int limit, int *count)
 {
     struct log_op o = {.tenant = t, .after = after, .limit = limit};
+    assert_int_equal(run(true, seal_fn, &o), STORE_OK);
     o.items = arena_calloc(&A, (size_t)limit, sizeof *o.items);
     assert_int_equal(run(false, changes_fn, &o), STORE_OK);
     *count = o.count;
@@ -1385,24 +1393,19 @@ static void test_change_log(void **state)
     const char *t = tenant(), *other = tenant();
     atomic_store(&clock_now, T0);
     struct change_entry e = append(t, USER, "176000000000001", CHANGE_CREATE, "EC_1", "req-1", "{\"a\":1}");
-    assert_int_equal(e.seq, 1);
     assert_int_equal(e.version, 1);
     assert_string_equal(e.at, "2024-05-01T12:34:56.789Z");
     atomic_store(&clock_now, T0 + 1);
     e = append(t, CLINIC, "c-0123456789abcdef01234567", CHANGE_CREATE, NULL, NULL, "{}");
-    assert_int_equal(e.seq, 2);
     assert_int_equal(e.version, 1);
     e = append(t, USER, "176000000000001", CHANGE_UPDATE, "EC_2", "req-2", "{\"b\":{\"from\":null,\"to\":[]}}");
-    assert_int_equal(e.seq, 3);
     assert_int_equal(e.version, 2);
     /* another tenant numbers its own, and versions are per tenant too */
     e = append(other, USER, "176000000000001", CHANGE_DELETE, NULL, NULL, "{}");
-    assert_int_equal(e.seq, 1);
     assert_int_equal(e.version, 1);
     /* the same id in another resource is another record */
     e = append(t, DOCTOR, "176000000000001", CHANGE_RESTORE, NULL, NULL, "{}");
     assert_int_equal(e.version, 1);
-    assert_int_equal(e.seq, 4);
 
     struct log_op h = {.tenant = t, .r = USER, .id = "176000000000001"};
     assert_int_equal(run(false, history_fn, &h), STORE_OK);
@@ -1441,8 +1444,9 @@ static void test_change_log(void **state)
     assert_int_equal(f[1].seq, 3);
     feed(t, 4, 10, &n);
     assert_int_equal(n, 0);
-    f = feed(other, 0, 10, &n);
+    f = feed(other, 0, 10, &n); /* another tenant numbers its own */
     assert_int_equal(n, 1);
+    assert_int_equal(f[0].seq, 1);
     assert_int_equal(f[0].action, CHANGE_DELETE);
     feed(tenant(), 0, 10, &n);
     assert_int_equal(n, 0);
@@ -1485,8 +1489,11 @@ static void test_change_log_rolls_back_with_the_unit(void **state)
     assert_int_equal(n, 1);
     assert_string_equal(f[0].request_id, "ok-1");
     struct change_entry e = append(t, CLINIC, "c-000000000000000000000001", CHANGE_UPDATE, NULL, "ok-2", "{}");
-    assert_int_equal(e.seq, 2);     /* the numbers of the rolled-back units were given back */
-    assert_int_equal(e.version, 2); /* and so were the versions */
+    assert_int_equal(e.version, 2); /* the versions of the rolled-back units were given back */
+    f = feed(t, 0, 10, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(f[1].seq, 2); /* and so were their numbers */
+    assert_string_equal(f[1].request_id, "ok-2");
 }
 
 #define APPENDERS 6
@@ -1496,7 +1503,6 @@ struct appender_arg {
     const char *tenant;
     int w;
     int failures;
-    int64_t seqs[PER_APPENDER];
 };
 
 static void *appender(void *p)
@@ -1512,7 +1518,6 @@ static void *appender(void *p)
         struct store_unit u = {.fn = append_fn, .ctx = &o, .arena = &ar};
         if (store_write(S, &u) != STORE_OK || o.e.version != i + 1)
             a->failures++;
-        a->seqs[i] = o.e.seq;
     }
     arena_release(&ar);
     return NULL;
@@ -1529,23 +1534,95 @@ static void test_change_log_concurrent_writers(void **state)
         args[i] = (struct appender_arg){.tenant = t, .w = i};
         assert_int_equal(pthread_create(&th[i], NULL, appender, &args[i]), 0);
     }
-    bool seen[APPENDERS * PER_APPENDER + 1] = {0};
     for (int i = 0; i < APPENDERS; i++) {
         pthread_join(th[i], NULL);
         assert_int_equal(args[i].failures, 0);
-        for (int k = 0; k < PER_APPENDER; k++) {
-            assert_true(args[i].seqs[k] >= 1 && args[i].seqs[k] <= APPENDERS * PER_APPENDER);
-            assert_false(seen[args[i].seqs[k]]);
-            seen[args[i].seqs[k]] = true;
-            if (k)
-                assert_true(args[i].seqs[k] > args[i].seqs[k - 1]);
-        }
     }
     int n;
     struct change_entry *f = feed(t, 0, APPENDERS * PER_APPENDER + 1, &n);
     assert_int_equal(n, APPENDERS * PER_APPENDER);
-    for (int i = 0; i < n; i++)
+    int64_t last_version[APPENDERS] = {0};
+    for (int i = 0; i < n; i++) {
         assert_int_equal(f[i].seq, i + 1);
+        int w = atoi(f[i].id + 2); /* c-0000..w */
+        assert_true(w >= 0 && w < APPENDERS);
+        assert_int_equal(f[i].version, last_version[w] + 1); /* each writer's entries in its own order */
+        last_version[w] = f[i].version;
+    }
+}
+
+struct poller_arg {
+    const char *tenant;
+    atomic_bool *writers_done;
+    int failures, got;
+    int64_t versions[APPENDERS]; /* the last version seen of each writer's record */
+};
+
+/* Reads the feed as a client would while the writers append: every entry must come once,
+ * after the ones before it, whatever commits while it reads. */
+static void *poller(void *p)
+{
+    struct poller_arg *a = p;
+    struct arena ar;
+    arena_init(&ar);
+    int64_t after = 0;
+    for (bool last_pass = false;;) {
+        bool done = atomic_load(a->writers_done);
+        for (;;) {
+            struct log_op o = {.tenant = a->tenant, .after = after, .limit = 7};
+            o.items = arena_calloc(&ar, 7, sizeof *o.items);
+            struct store_unit u = {.fn = seal_fn, .ctx = &o, .arena = &ar};
+            struct store_unit r = {.fn = changes_fn, .ctx = &o, .arena = &ar};
+            if (store_write(S, &u) != STORE_OK || store_read(S, &r) != STORE_OK) {
+                a->failures++;
+                break;
+            }
+            for (int i = 0; i < o.count; i++) {
+                int w = atoi(o.items[i].id + 2);
+                if (o.items[i].seq != after + 1 || w < 0 || w >= APPENDERS || o.items[i].version != a->versions[w] + 1)
+                    a->failures++;
+                if (w >= 0 && w < APPENDERS)
+                    a->versions[w] = o.items[i].version;
+                after = o.items[i].seq;
+                a->got++;
+            }
+            int got = o.count;
+            arena_release(&ar);
+            arena_init(&ar);
+            if (got < 7)
+                break;
+        }
+        if (last_pass || a->failures)
+            break;
+        last_pass = done; /* one more pass after the writers are done: it must find the rest */
+    }
+    arena_release(&ar);
+    return NULL;
+}
+
+/* A client polling the feed while writers append misses nothing and sees nothing twice. */
+static void test_change_log_read_while_written(void **state)
+{
+    (void)state;
+    const char *t = tenant();
+    atomic_bool done;
+    atomic_init(&done, false);
+    pthread_t th[APPENDERS], pt;
+    struct appender_arg args[APPENDERS];
+    struct poller_arg pa = {.tenant = t, .writers_done = &done};
+    assert_int_equal(pthread_create(&pt, NULL, poller, &pa), 0);
+    for (int i = 0; i < APPENDERS; i++) {
+        args[i] = (struct appender_arg){.tenant = t, .w = i};
+        assert_int_equal(pthread_create(&th[i], NULL, appender, &args[i]), 0);
+    }
+    for (int i = 0; i < APPENDERS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].failures, 0);
+    }
+    atomic_store(&done, true);
+    pthread_join(pt, NULL);
+    assert_int_equal(pa.failures, 0);
+    assert_int_equal(pa.got, APPENDERS * PER_APPENDER);
 }
 
 /* Writers of one record at once: each unit sees the others' committed work (a backend that
@@ -1859,12 +1936,12 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_list_filters_over_many_records, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_records, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, per_test_setup, per_test_teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_claims_of_one_unique_value, per_test_setup,
-                                        per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_claims_of_one_unique_value, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_find_any_and_restore, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_change_log, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_change_log_rolls_back_with_the_unit, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_change_log_concurrent_writers, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_change_log_read_while_written, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_updates_of_one_record_lose_nothing, per_test_setup,
                                         per_test_teardown),
         cmocka_unit_test_setup_teardown(test_login_tables, per_test_setup, per_test_teardown),
