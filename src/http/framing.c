@@ -87,7 +87,7 @@ static void check_codings(const char *const *values, size_t n, struct framing *o
 }
 
 /* absolute-form (RFC 9112 §3.2.2) becomes origin-form; anything else must start with '/'. */
-static const char *origin_form(const char *target, struct arena *a)
+const char *framing_origin_form(const char *target, struct arena *a)
 {
     size_t skip = 0;
     if (strncasecmp(target, "http://", 7) == 0)
@@ -120,7 +120,7 @@ void framing_check(const char *target, const char *version, const struct header_
             refuse(out, 400, "The request target holds a space or a control character.");
             return;
         }
-    out->path = origin_form(target, a);
+    out->path = framing_origin_form(target, a);
     if (!out->path) {
         refuse(out, 400, "The request target must be a path or an absolute http(s) URL.");
         return;

@@ -31,4 +31,8 @@ struct framing {
 void framing_check(const char *target, const char *version, const struct header_field *h, size_t n,
                    struct arena *a, struct framing *out);
 
+/* The origin-form path of a request target (an absolute-form http(s) URL reduced to its
+ * path, RFC 9112 §3.2.2); NULL when it is neither. */
+const char *framing_origin_form(const char *target, struct arena *a);
+
 #endif

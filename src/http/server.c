@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http/accesslog.h"
@@ -156,6 +158,55 @@ struct request_mem {
     struct request rq; /* first: freeing the request frees the whole */
     max_align_t first[ARENA_FIRST / sizeof(max_align_t)];
 };
+
+/* What hipusers keeps per connection (libmicrohttpd's socket context). */
+struct conn_ctx {
+    struct guard_conn *guard;
+    struct MHD_Connection *conn;
+    int fd;
+    /* The request target while the header block arrives: libmicrohttpd's own copy, valid
+     * until that request ends. */
+    const char *target;
+    /* In the list of its worker thread's connections whose header block is arriving (from
+     * the request line to the access handler's first call). A connection lives on one
+     * worker thread, which makes every call below for it. */
+    struct conn_ctx *prev, *next;
+    bool receiving;
+};
+
+static _Thread_local struct conn_ctx *receiving;
+
+static void receiving_add(struct conn_ctx *c)
+{
+    if (c->receiving)
+        return;
+    c->prev = NULL;
+    c->next = receiving;
+    if (receiving)
+        receiving->prev = c;
+    receiving = c;
+    c->receiving = true;
+}
+
+static void receiving_remove(struct conn_ctx *c)
+{
+    if (!c || !c->receiving)
+        return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        receiving = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    c->receiving = false;
+}
+
+static struct conn_ctx *conn_ctx_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
 
 /* Keep the caller's X-Request-Id when it is a plain token, else mint one. */
 static void set_request_id(struct server *srv, struct request *rq)
@@ -440,9 +491,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->admin = srv->admin;
         metrics_request_started(srv->cfg->metrics);
         rq->guard = &srv->guard;
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-        rq->guard_conn = ci ? ci->socket_context : NULL;
-        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        struct conn_ctx *cc = conn_ctx_of(conn);
+        receiving_remove(cc);
+        rq->guard_conn = cc ? cc->guard : NULL;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         addr_of_sockaddr(ci ? ci->client_addr : NULL, rq->client_addr, sizeof rq->client_addr);
         guard_headers_done(rq->guard, rq->guard_conn);
         rq->method = parse_method(method);
@@ -572,13 +624,115 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     struct server *srv = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        *socket_context = ci ? guard_opened(&srv->guard, ci->connect_fd) : NULL;
+        struct conn_ctx *c = ci ? calloc(1, sizeof *c) : NULL;
+        if (c) {
+            c->conn = conn;
+            c->fd = ci->connect_fd;
+            c->guard = guard_opened(&srv->guard, c->fd);
+        }
+        *socket_context = c;
         metrics_connection(srv->cfg->metrics, 1);
     } else {
+        struct conn_ctx *c = *socket_context;
         metrics_connection(srv->cfg->metrics, -1);
-        guard_closed(&srv->guard, *socket_context);
+        receiving_remove(c);
+        if (c)
+            guard_closed(&srv->guard, c->guard);
+        free(c);
         *socket_context = NULL;
     }
+}
+
+/* ---- libmicrohttpd's own refusal of a Content-Length, answered by hipusers instead ----
+ *
+ * libmicrohttpd 0.9.75 reads Content-Length itself once the header block is in, before the
+ * access handler is called (parse_connection_headers, src/microhttpd/connection.c): a value
+ * that is not a number gets its own 400, one past 2^64-1 its own 413, and the access handler
+ * is never called for that request. That answer goes out with its status line and headers
+ * twice: transmit_error_response_len builds them into the write buffer and sets the state to
+ * HEADERS_SENDING, then MHD_connection_handle_idle, back from parse_connection_headers, sets
+ * the state to HEADERS_PROCESSED all the same, and the state machine goes on through
+ * FULL_REQ_RECEIVED to START_REPLY, which builds them again behind the first copy. No option
+ * or flag avoids that path (docs/bad-inputs.md).
+ *
+ * The one piece of ours that runs on it is the error logger, called just before the refusal
+ * is queued. There the connection whose header block is being judged is found (the only one
+ * of its thread's receiving connections past its header block: any other went on to the
+ * access handler in the same pass), hipusers' own JSON error is written to its socket, and
+ * the socket is shut down: libmicrohttpd's answer then fails to go out and it closes the
+ * connection. libmicrohttpd does not tell the method before the access handler: the error
+ * takes a create's shape when the path is a collection (a body announced there is a
+ * create's). */
+
+static const char LIB_LENGTH_NOT_A_NUMBER[] = "Failed to parse `Content-Length' header. Closing connection.\n";
+static const char LIB_LENGTH_TOO_LARGE[] = "Too large value of 'Content-Length' header. Closing connection.\n";
+
+/* The request line has arrived: the connection's header block is on its way. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    struct conn_ctx *c = conn_ctx_of(conn);
+    if (c) {
+        c->target = uri ? uri : "";
+        receiving_add(c);
+    }
+    return NULL; /* the request's own context is made by on_request */
+}
+
+static void refuse_length(struct server *srv, struct conn_ctx *c, int status)
+{
+    struct request_mem *m = malloc(sizeof *m);
+    if (!m) {
+        shutdown(c->fd, SHUT_RDWR);
+        return;
+    }
+    struct request *rq = &m->rq;
+    memset(rq, 0, sizeof *rq);
+    arena_init_with(&rq->arena, m->first, sizeof m->first);
+    rq->conn = c->conn;
+    rq->method = M_POST;
+    rq->path = framing_origin_form(c->target, &rq->arena);
+    if (!rq->path)
+        rq->path = "/";
+    set_request_id(srv, rq);
+    struct herr e = {0};
+    herr_set(&e, status,
+             status == 400 ? "Content-Length must be a decimal number." : "Request body is larger than 1 MiB.");
+    respond_error(rq, &e);
+    char date[64];
+    struct tm tm;
+    time_t now = time(NULL);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    const char *text = arena_printf(&rq->arena,
+                                    "HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\n"
+                                    "Content-Type: application/json; charset=utf-8\r\n"
+                                    "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n"
+                                    "X-Request-Id: %s\r\nContent-Length: %zu\r\n\r\n%.*s",
+                                    status, status == 400 ? "Bad Request" : "Content Too Large", date,
+                                    rq->request_id, rq->resp.len, (int)rq->resp.len, rq->resp.body);
+    size_t len = text ? strlen(text) : 0;
+    /* A few hundred bytes into a socket that has sent every earlier answer: they go at
+     * once. Should they not all fit, the connection is cut rather than answered in part. */
+    ssize_t sent = len ? send(c->fd, text, len, MSG_NOSIGNAL | MSG_DONTWAIT) : -1;
+    shutdown(c->fd, sent == (ssize_t)len ? SHUT_WR : SHUT_RDWR);
+    arena_release(&rq->arena);
+    free(m);
+}
+
+/* libmicrohttpd's messages: all but the two above stay unlogged, as they were without a logger. */
+static void on_library_message(void *cls, const char *fmt, va_list ap)
+{
+    (void)ap;
+    int status = strcmp(fmt, LIB_LENGTH_NOT_A_NUMBER) == 0 ? 400 : strcmp(fmt, LIB_LENGTH_TOO_LARGE) == 0 ? 413 : 0;
+    if (!status)
+        return;
+    struct conn_ctx *c = receiving;
+    while (c && !MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE))
+        c = c->next;
+    if (!c)
+        return; /* not found: libmicrohttpd's own answer goes out */
+    receiving_remove(c);
+    refuse_length(cls, c, status);
 }
 
 /* Every connection needs a descriptor: take all the hard limit allows. */
@@ -638,7 +792,7 @@ static struct MHD_Daemon *start_daemon(struct server *srv, const char *listen, u
      * libmicrohttpd (its MHD_quiesce_daemon and the workers both take the listening socket
      * out of the epoll set, and the loser aborts the process; seen at SIGTERM in CI). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_TURBO | MHD_USE_ITC |
-                     MHD_ALLOW_SUSPEND_RESUME;
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG; /* the logger: see on_library_message */
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* The guard enforces max_connections across all workers; libmicrohttpd's own limit
@@ -649,6 +803,7 @@ static struct MHD_Daemon *start_daemon(struct server *srv, const char *listen, u
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg->timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_POOL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+        MHD_OPTION_URI_LOG_CALLBACK, on_request_line, srv, MHD_OPTION_EXTERNAL_LOGGER, on_library_message, srv,
         MHD_OPTION_END);
     if (!d) {
         guard_stop(&srv->guard);

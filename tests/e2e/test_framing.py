@@ -2,12 +2,14 @@
 """End-to-end tests of HTTP/1.1 message framing (RFC 9112): requests whose framing is
 ambiguous are refused at once and the connection closed, so no request can be smuggled
 inside another's body; absolute-form targets; HEAD without a body; keep-alive kept for
-errors answered before a body that was never announced.
+errors answered before a body that was never announced; a Content-Length that
+libmicrohttpd refuses itself answered once, in JSON.
 
 Run alone: HIPUSERS_BIN=build/hipusers python3 tests/e2e/test_framing.py
 """
 import json
 import os
+import socket
 import sys
 import time
 import unittest
@@ -16,6 +18,25 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ServerTestCase, error_message, exchange  # noqa: E402
 
 CLINICS = "/cdr/v1/clinic/"
+
+
+def got_header(raw: bytes, name: bytes):
+    """The value of header `name` in the first header block of raw, or None."""
+    for line in raw.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == name:
+            return v.strip()
+    return None
+
+
+def read_to_close(s):
+    """Everything the peer sends until it closes (the socket's own timeout bounds it)."""
+    out = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
 
 
 def responses(buf: bytes):
@@ -81,6 +102,7 @@ class FramingTests(ServerTestCase):
         """Sends data on a fresh connection; returns (responses, closed by the server, seconds)."""
         t0 = time.monotonic()
         out, closed = exchange(self.srv.port, [data], timeout)
+        self.last_raw = out
         return responses(out), closed, time.monotonic() - t0
 
     def assertRefused(self, data, status, fragment=None):
@@ -88,8 +110,14 @@ class FramingTests(ServerTestCase):
         is a list (Eka's OpenAPI gives a create's 400 that shape), else a string."""
         got, closed, took = self.send(data)
         self.assertEqual(len(got), 1, got)
+        # one status line and one header block in the bytes themselves
+        self.assertEqual(self.last_raw.count(b"HTTP/1.1 "), 1, self.last_raw)
+        self.assertEqual(self.last_raw.lower().count(b"\r\ncontent-length:"), 1, self.last_raw)
         st, hdrs, body = got[0]
         self.assertEqual(st, status, got)
+        self.assertEqual(hdrs.get("content-type"), "application/json; charset=utf-8", hdrs)
+        self.assertEqual(hdrs.get("x-content-type-options"), "nosniff", hdrs)
+        self.assertEqual(hdrs.get("cache-control"), "no-store", hdrs)
         self.assertEqual(hdrs.get("connection", "").lower(), "close", hdrs)
         self.assertTrue(closed, "the connection must be closed after a framing error")
         self.assertLess(took, 15.0, "answered at once, not at the 60 s header deadline")
@@ -120,6 +148,71 @@ class FramingTests(ServerTestCase):
                        [b"Content-Length: %d" % len(body), b"Content-Length: %d" % (len(body) + 5)]):
             with self.subTest(fields=fields):
                 self.assertRefused(self.post_head(*fields) + body + self.hidden_create(), 400, "Content-Length")
+
+    # libmicrohttpd 0.9.75 reads Content-Length itself before hipusers sees the request, and its
+    # own answer carries its status line and headers twice: hipusers answers these instead.
+    def test_content_length_not_a_number(self):
+        body = json.dumps({"name": "Smuggled Clinic", "address": "1 Hidden Road"}).encode()
+        for value in (b"abc", b"-1", b"+48", b"0x30", b"4 8", b"48abc", b""):
+            with self.subTest(value=value):
+                data = self.post_head(b"Content-Length: " + value) + body + self.hidden_create()
+                self.assertRefused(data, 400, "Content-Length must be a decimal number")
+
+    def test_content_length_past_64_bits(self):
+        for value in (b"18446744073709551616", b"9" * 40):
+            with self.subTest(value=value):
+                self.assertRefused(self.post_head(b"Content-Length: " + value) + b"{}", 413, "larger than 1 MiB")
+
+    def test_content_length_not_a_number_elsewhere(self):
+        r = self.req("POST", CLINICS, {"name": "Kept Clinic", "address": "1 Main Road"})
+        self.assertEqual(r.status, 201, r)
+        self.before = self.clinics()
+        item = CLINICS + r.json["ekaid"] + "/"
+        patch = (b"PATCH " + item.encode() + b" HTTP/1.1\r\nHost: x\r\nauth: " + self.tok.encode()
+                 + b"\r\nContent-Type: application/json\r\nContent-Length: abc\r\nX-Request-Id: cl-abc-1\r\n\r\n"
+                 + b'{"name":"Changed"}')
+        self.assertRefused(patch, 400, "Content-Length must be a decimal number")
+        self.assertEqual(got_header(self.last_raw, b"x-request-id"), b"cl-abc-1")
+        # absolute-form, on the login API: that API's own error shape
+        login = (b"POST http://x/connect-auth/v1/account/login HTTP/1.1\r\nHost: x\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: abc\r\n\r\n{}")
+        got, closed, _ = self.send(login)
+        self.assertEqual(self.last_raw.count(b"HTTP/1.1 "), 1, self.last_raw)
+        self.assertEqual([(g[0], json.loads(g[2])) for g in got],
+                         [(400, {"code": 400, "error": "Content-Length must be a decimal number."})])
+        self.assertTrue(closed)
+
+    def test_content_length_not_a_number_after_a_request(self):
+        get = b"GET " + CLINICS.encode() + b" HTTP/1.1\r\nHost: x\r\nauth: " + self.tok.encode() + b"\r\n\r\n"
+        data = get + self.post_head(b"Content-Length: abc") + b"{}" + self.hidden_create()
+        got, closed, _ = self.send(data)
+        self.assertEqual([g[0] for g in got], [200, 400], got)
+        self.assertEqual(self.last_raw.count(b"HTTP/1.1 "), 2, self.last_raw)
+        self.assertEqual(json.loads(got[1][2])["message"], ["Content-Length must be a decimal number."])
+        self.assertEqual(got[1][1].get("connection"), "close", got[1][1])
+        self.assertTrue(closed)
+        self.assertEqual(self.clinics(), self.before)
+
+    def test_content_length_not_a_number_in_pieces(self):
+        """The header block in pieces, another connection's unfinished one beside it: each
+        connection gets its own answer."""
+        a = socket.create_connection(("127.0.0.1", self.srv.port), timeout=20)
+        b = socket.create_connection(("127.0.0.1", self.srv.port), timeout=20)
+        try:
+            a.sendall(self.post_head()[:-2])
+            b.sendall(b"GET " + CLINICS.encode() + b" HTTP/1.1\r\nHost: x\r\nX-Bad: Content-Length: abc\r\n")
+            a.sendall(b"Content-Len")
+            a.sendall(b"gth: abc\r\n\r\n")
+            got_a = responses(read_to_close(a))
+            self.assertEqual([g[0] for g in got_a], [400], got_a)
+            self.assertEqual(json.loads(got_a[0][2])["message"], ["Content-Length must be a decimal number."])
+            b.sendall(b"auth: " + self.tok.encode() + b"\r\nConnection: close\r\n\r\n")
+            got_b = responses(read_to_close(b))
+            self.assertEqual([g[0] for g in got_b], [200], got_b)
+        finally:
+            a.close()
+            b.close()
+        self.assertEqual(self.clinics(), self.before)
 
     def test_whitespace_before_colon(self):
         body = json.dumps({"name": "One Clinic", "address": "1 Main Road"}).encode()
