@@ -16,6 +16,7 @@
 #include "cli/admin.h"
 #include "cli/backup.h"
 #include "cli/bulk.h"
+#include "cli/copy.h"
 #include "http/server.h"
 #include "store/store.h"
 
@@ -312,6 +313,8 @@ int main(int argc, char **argv)
         return cmd_token(argc - 1, argv + 1);
     if (!strcmp(cmd, "backup"))
         return cmd_backup(env_or("HIPUSERS_DB", DEFAULT_DB), argc - 1, argv + 1);
+    if (!strcmp(cmd, "copy"))
+        return cmd_copy(argc - 1, argv + 1);
     const char *db = env_or("HIPUSERS_DB", DEFAULT_DB);
     if (argc > 3 && !strcmp(argv[2], "--db")) { /* hipusers client --db PATH create ... */
         db = argv[3];
