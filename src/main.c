@@ -64,6 +64,9 @@ static void usage(FILE *out)
             "      servers write; FILE (mode 0600) is replaced once the copy is whole.\n"
             "  migrate [--db DB]\n"
             "      Bring the database's schema up to date (serve does it at start too).\n"
+            "  copy --from SQLITE_DB --to POSTGRESQL_URL [--replace]\n"
+            "      Move a SQLite deployment to PostgreSQL: every table, in one transaction that\n"
+            "      commits once the rows per table and per business match (hipusers copy --help).\n"
             "  --help, --version\n");
 }
 

@@ -178,11 +178,19 @@ static bool skipped(const char *table)
     return false;
 }
 
-/* The primary message of a failed statement (its detail can quote values: left out). */
+/* The primary message of a failed statement (its detail can quote values: left out), or
+ * the first line of the connection's. */
 static const char *pg_why(PGconn *pg, const PGresult *r)
 {
+    static char line[512];
     const char *m = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    return m ? m : PQerrorMessage(pg);
+    if (m)
+        return m;
+    m = PQerrorMessage(pg);
+    if (!strncmp(m, "FATAL:  ", 8) || !strncmp(m, "ERROR:  ", 8))
+        m += 8;
+    snprintf(line, sizeof line, "%.*s", (int)strcspn(m, "\n"), m);
+    return line[0] ? line : "the connection failed";
 }
 
 /* Runs one statement on the target; false with c->err set (`what` says which step). */
@@ -551,7 +559,7 @@ static void put_value(struct buf *b, sqlite3_stmt *st, int i, enum ctype type)
 static bool send(struct copy *c, struct buf *b, const char *table)
 {
     if (b->n && PQputCopyData(c->pg, b->p, (int)b->n) != 1)
-        return fail(c, "copying %s failed: %s", table, PQerrorMessage(c->pg));
+        return fail(c, "copying %s failed: %s", table, pg_why(c->pg, NULL));
     b->n = 0;
     return true;
 }
@@ -574,7 +582,7 @@ static bool copy_end(struct copy *c, const char *table, const char *abort_msg, l
         return false;
     if (!good || !done)
         return fail(c, "copying %s failed: %s", table,
-                    why[0] ? why : !good ? PQerrorMessage(c->pg) : "the target took another number of rows");
+                    why[0] ? why : !good ? pg_why(c->pg, NULL) : "the target took another number of rows");
     return true;
 }
 
