@@ -253,6 +253,10 @@ static bool src_open(struct copy *c, const char *path)
         return fail(c, "cannot read the source %s: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode))
         return fail(c, "the source %s is not a database file", path);
+    /* Reading may create the -shm file beside it: as root, it would be root's, and the
+     * server could no longer open its database (as for hipusers backup). */
+    if (geteuid() == 0 && st.st_uid != 0)
+        return fail(c, "%s belongs to another user: run the copy as that user (sudo -u ...)", path);
     /* Read-only: the copy never writes the source (nor creates one). */
     if (sqlite3_open_v2(path, &c->src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
         return fail(c, "cannot open the source %s: %s", path, sqlite3_errmsg(c->src));

@@ -63,9 +63,17 @@ def env():
     return e
 
 
+def sane(stderr):
+    """Fails on a sanitizer's report (the ASan build runs these tests too)."""
+    Server.check_clean(stderr, None)
+    return stderr
+
+
 def copy(src, dst, *extra, timeout=300):
-    return subprocess.run([BIN, "copy", "--from", src, "--to", dst, *extra], capture_output=True, text=True,
-                          env=env(), timeout=timeout)
+    r = subprocess.run([BIN, "copy", "--from", src, "--to", dst, *extra], capture_output=True, text=True,
+                       env=env(), timeout=timeout)
+    sane(r.stderr)
+    return r
 
 
 def cli(db, *args):
@@ -160,7 +168,7 @@ class CopyTests(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.src = SqliteServer().start()
+        cls.src = SqliteServer(secret=None).start()  # it makes its own secret, as after `make run`
         s, db = cls.src, cls.src.db
         cls.b1 = cli(db, "business", "create", "--name", "Sunrise Health").strip()
         cls.b2 = cli(db, "business", "create", "--name", "Nightfall Clinics").strip()
@@ -225,9 +233,9 @@ class CopyTests(unittest.TestCase):
         for t in self.targets:
             t.cleanup()
 
-    def target(self):
+    def target(self, **kw):
         """A server's fresh, empty PostgreSQL database (dropped after the test)."""
-        t = Server()
+        t = Server(**kw)
         t.make_db()
         self.targets.append(t)
         return t
@@ -238,7 +246,8 @@ class CopyTests(unittest.TestCase):
         self.assertEqual({t: rows for t, rows in d.items() if rows}, {})
 
     def test_everything_reads_the_same_and_writes_go_on(self):
-        dst = self.target()
+        # served with the secret the SQLite server made for itself, as the README says
+        dst = self.target(secret=None, args=["--jwt-secret-file", os.path.join(self.src.data_dir, "jwt-secret")])
         r = copy(self.src.db, dst.db)
         self.assertEqual(r.returncode, 0, r.stderr)
         # the summary: each table with its rows, the tables with a b_id with their businesses
@@ -389,6 +398,7 @@ class CopyTests(unittest.TestCase):
                 self.assertTrue(pid, "the copy never waited for change_log")
                 psql(pg_url("postgres"), "SELECT pg_terminate_backend(%s)" % pid[0][0])
                 out, err = cp.communicate(timeout=60)
+                sane(err)
             finally:
                 if cp.poll() is None:
                     cp.kill()
@@ -427,7 +437,7 @@ class CopyTests(unittest.TestCase):
         out = p.stdout.read().decode()
         p.stdout.close()
         self.assertEqual(p.wait(60), 0, seen)
-        text = seen.decode()
+        text = sane(seen.decode())
         for t, n in self.rows.items():
             self.assertRegex(text, r"\r%s +\[#{30}\] %d/%d rows" % (t, n, n))
         self.assertIn("rows/s", text)
