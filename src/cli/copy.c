@@ -354,7 +354,7 @@ static bool pg_connect(struct copy *c, const char *url)
     if (!c->pg)
         oom();
     if (PQstatus(c->pg) != CONNECTION_OK)
-        return fail(c, "cannot connect to the target %s: %s", c->shown, PQerrorMessage(c->pg));
+        return fail(c, "cannot connect to the target %s: %s", c->shown, pg_why(c->pg, NULL));
     if (!pg_run(c, "BEGIN", PGRES_COMMAND_OK, NULL, "starting the target's transaction"))
         return false;
     c->in_tx = true;
