@@ -16,6 +16,7 @@
 #include "cli/admin.h"
 #include "cli/backup.h"
 #include "cli/bulk.h"
+#include "cli/copy.h"
 #include "http/server.h"
 #include "store/store.h"
 
@@ -66,6 +67,9 @@ static void usage(FILE *out)
             "      servers write; FILE (mode 0600) is replaced once the copy is whole.\n"
             "  migrate [--db DB]\n"
             "      Bring the database's schema up to date (serve does it at start too).\n"
+            "  copy --from SQLITE_DB --to POSTGRESQL_URL [--replace]\n"
+            "      Move a SQLite deployment to PostgreSQL: every table, in one transaction that\n"
+            "      commits once the rows per table and per business match (hipusers copy --help).\n"
             "  --help, --version\n");
 }
 
@@ -323,6 +327,8 @@ int main(int argc, char **argv)
         return cmd_token(argc - 1, argv + 1);
     if (!strcmp(cmd, "backup"))
         return cmd_backup(env_or("HIPUSERS_DB", DEFAULT_DB), argc - 1, argv + 1);
+    if (!strcmp(cmd, "copy"))
+        return cmd_copy(argc - 1, argv + 1);
     const char *db = env_or("HIPUSERS_DB", DEFAULT_DB);
     if (argc > 3 && !strcmp(argv[2], "--db")) { /* hipusers client --db PATH create ... */
         db = argv[3];
