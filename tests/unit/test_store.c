@@ -454,7 +454,7 @@ struct link_op {
 static enum store_status link_fn(struct store_tx *tx, void *c)
 {
     struct link_op *l = c;
-    return store_link(tx, l->rel, l->side, l->id, l->others, l->n, l->replace);
+    return store_link(tx, l->rel, l->side, l->tenant, l->id, l->others, l->n, l->replace);
 }
 
 static enum store_status resolve_fn(struct store_tx *tx, void *c)
@@ -463,9 +463,10 @@ static enum store_status resolve_fn(struct store_tx *tx, void *c)
     return store_resolve(tx, l->target, l->tenant, l->by_partner, l->others, l->n, l->ids);
 }
 
-static void link_ok(enum rel rel, int side, const char *id, const char *const *others, size_t n, bool replace)
+static void link_ok(const char *t, enum rel rel, int side, const char *id, const char *const *others, size_t n,
+                    bool replace)
 {
-    struct link_op l = {.rel = rel, .side = side, .id = id, .others = others, .n = n, .replace = replace};
+    struct link_op l = {.rel = rel, .side = side, .tenant = t, .id = id, .others = others, .n = n, .replace = replace};
     assert_int_equal(run(true, link_fn, &l), STORE_OK);
 }
 
@@ -505,16 +506,16 @@ static void test_links_within_the_tenant(void **state)
 
     const char *u = insert_ok(USER, t, user_json(40, NULL));
     const char *order[] = {d2, d1};
-    link_ok(REL_USER_DOCTOR, 0, u, order, 2, true);
+    link_ok(t, REL_USER_DOCTOR, 0, u, order, 2, true);
     json_t *rec = find(USER, t, u);
     assert_view(rec, "doctors", order, 2); /* in the order given */
     json_t *first = json_array_get(json_object_get(rec, "doctors"), 0);
     assert_string_equal(str(first, "firstname"), "Asha");
     assert_string_equal(str(first, "lastname"), "Rao");
     const char *again[] = {d1};
-    link_ok(REL_USER_DOCTOR, 0, u, again, 1, false); /* made twice, kept once */
+    link_ok(t, REL_USER_DOCTOR, 0, u, again, 1, false); /* made twice, kept once */
     assert_view(find(USER, t, u), "doctors", order, 2);
-    link_ok(REL_USER_DOCTOR, 0, u, again, 1, true); /* replaced */
+    link_ok(t, REL_USER_DOCTOR, 0, u, again, 1, true); /* replaced */
     assert_view(find(USER, t, u), "doctors", again, 1);
     assert_int_equal(delete_rec(DOCTOR, t, d1), STORE_OK);
     assert_view(find(USER, t, u), "doctors", NULL, 0); /* a deleted doctor leaves the view */
@@ -522,7 +523,7 @@ static void test_links_within_the_tenant(void **state)
     /* doctor-clinic is one relation, seen from both sides */
     const char *c = insert_ok(CLINIC, t, "{\"name\":\"Sunrise\",\"address\":\"1 Main St\"}");
     const char *cs[] = {c};
-    link_ok(REL_DOCTOR_CLINIC, 0, d2, cs, 1, false);
+    link_ok(t, REL_DOCTOR_CLINIC, 0, d2, cs, 1, false);
     const char *ds[] = {d2};
     json_t *clinic = find(CLINIC, t, c);
     assert_view(clinic, "doctors", ds, 1);
@@ -577,23 +578,23 @@ static void test_each_side_keeps_its_link_order(void **state)
     const char *c1 = insert_ok(CLINIC, t, "{\"name\":\"C1\",\"address\":\"x\"}");
     const char *c2 = insert_ok(CLINIC, t, "{\"name\":\"C2\",\"address\":\"x\"}");
     const char *d1_cs[] = {c2, c1}, *d2_cs[] = {c1};
-    link_ok(REL_DOCTOR_CLINIC, 0, d1, d1_cs, 2, true);
-    link_ok(REL_DOCTOR_CLINIC, 0, d2, d2_cs, 1, true);
+    link_ok(t, REL_DOCTOR_CLINIC, 0, d1, d1_cs, 2, true);
+    link_ok(t, REL_DOCTOR_CLINIC, 0, d2, d2_cs, 1, true);
     const char *c1_made[] = {d1, d2}; /* the order the links were made in */
     assert_view(find(CLINIC, t, c1), "doctors", c1_made, 2);
     const char *c1_ds[] = {d2, d1};
-    link_ok(REL_DOCTOR_CLINIC, 1, c1, c1_ds, 2, true); /* the clinic's own order */
+    link_ok(t, REL_DOCTOR_CLINIC, 1, c1, c1_ds, 2, true); /* the clinic's own order */
     assert_view(find(CLINIC, t, c1), "doctors", c1_ds, 2);
     assert_view(find(DOCTOR, t, d1), "clinics", d1_cs, 2); /* unmoved */
     /* a link added later goes after the ordered ones, on both sides */
     const char *d3 = insert_ok(DOCTOR, t, "{\"firstname\":\"C\",\"lastname\":\"Three\",\"gender\":\"O\"}");
     const char *c1_only[] = {c1};
-    link_ok(REL_DOCTOR_CLINIC, 0, d3, c1_only, 1, false);
+    link_ok(t, REL_DOCTOR_CLINIC, 0, d3, c1_only, 1, false);
     const char *c1_now[] = {d2, d1, d3};
     assert_view(find(CLINIC, t, c1), "doctors", c1_now, 3);
     /* a replace drops the links it does not name, from both sides' views */
     const char *d1_c1[] = {c1};
-    link_ok(REL_DOCTOR_CLINIC, 0, d1, d1_c1, 1, true);
+    link_ok(t, REL_DOCTOR_CLINIC, 0, d1, d1_c1, 1, true);
     assert_view(find(CLINIC, t, c2), "doctors", NULL, 0);
     assert_view(find(CLINIC, t, c1), "doctors", c1_now, 3);
 }
@@ -839,13 +840,13 @@ static void test_list_filters(void **state)
     (void)od;
     (void)ou;
     const char *both[] = {c1, c2};
-    link_ok(REL_DOCTOR_CLINIC, 0, d1, both, 2, false);
-    link_ok(REL_DOCTOR_CLINIC, 0, d3, both, 1, false);
-    link_ok(REL_USER_CLINIC, 0, u1, both, 1, true);
-    link_ok(REL_USER_CLINIC, 0, u3, both, 2, true);
+    link_ok(t, REL_DOCTOR_CLINIC, 0, d1, both, 2, false);
+    link_ok(t, REL_DOCTOR_CLINIC, 0, d3, both, 1, false);
+    link_ok(t, REL_USER_CLINIC, 0, u1, both, 1, true);
+    link_ok(t, REL_USER_CLINIC, 0, u3, both, 2, true);
     const char *ds[] = {d3, d1};
-    link_ok(REL_USER_DOCTOR, 0, u3, ds, 2, true);
-    link_ok(REL_USER_DOCTOR, 0, u2, ds, 1, true);
+    link_ok(t, REL_USER_DOCTOR, 0, u3, ds, 2, true);
+    link_ok(t, REL_USER_DOCTOR, 0, u2, ds, 1, true);
 
     for (int limit = 1; limit <= 4; limit++) {
         assert_ids(where(DOCTOR, t, (struct list_filter){0}, limit), IDS(d1, d2, d3));
@@ -921,7 +922,7 @@ static enum store_status many_fn(struct store_tx *tx, void *c)
         char id[ID_MAX];
         enum store_status st = store_insert(tx, DOCTOR, m->tenant, vals, id, sizeof id);
         if (st == STORE_OK && i % 1000 != 7) /* linked: over LIST_PROBE of them */
-            st = store_link(tx, REL_DOCTOR_CLINIC, 0, id, &m->clinic, 1, false);
+            st = store_link(tx, REL_DOCTOR_CLINIC, 0, m->tenant, id, &m->clinic, 1, false);
         if (st != STORE_OK)
             return st;
         m->ids[i] = arena_strdup(&A, id);
@@ -1265,7 +1266,7 @@ static void test_find_any_and_restore(void **state)
     const char *first = insert_ok(USER, t, user_json(1, NULL));
     const char *id = insert_ok(USER, t, user_json(2, "\"partner_id\":\"RP\",\"email\":\"r@example.com\""));
     const char *last = insert_ok(USER, t, user_json(3, NULL));
-    link_ok(REL_USER_CLINIC, 0, id, (const char *[]){c}, 1, true);
+    link_ok(t, REL_USER_CLINIC, 0, id, (const char *[]){c}, 1, true);
     assert_string_equal(find_any(USER, t, id, &deleted), id);
     assert_false(deleted);
     atomic_store(&clock_now, T0 + 1000);
