@@ -331,8 +331,10 @@ const struct pg_migration *migrations_pg(int version) { return &PG_MIGRATIONS[ve
 
 int migrations_latest(void) { return (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]); }
 
-bool migrations_apply(sqlite3 *db, struct herr *e)
+bool migrations_apply(sqlite3 *db, int target, struct herr *e)
 {
+    if (target <= 0 || target > migrations_latest())
+        target = migrations_latest();
     /* BEGIN IMMEDIATE makes concurrent starters (several workers, several processes) take turns. */
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         herr_set(e, 500, "could not lock the database for migration");
@@ -356,7 +358,7 @@ bool migrations_apply(sqlite3 *db, struct herr *e)
         herr_set(e, 500, "could not prepare the schema migration");
         return false;
     }
-    for (int v = version; v < migrations_latest(); v++) {
+    for (int v = version; v < target; v++) {
         char pragma[64];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", v + 1);
         if (sqlite3_exec(db, MIGRATIONS[v], NULL, NULL, NULL) != SQLITE_OK ||

@@ -1255,8 +1255,10 @@ static bool change_log_backfill(struct pg_conn *c)
     return good;
 }
 
-static bool migrate(struct pg_conn *c, char *err, size_t errlen)
+static bool migrate(struct pg_conn *c, int target, char *err, size_t errlen)
 {
+    if (target <= 0 || target > migrations_latest())
+        target = migrations_latest();
     PGconn *pc = c->pc;
     char lock[96];
     snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d)", MIGRATION_LOCK);
@@ -1280,7 +1282,7 @@ static bool migrate(struct pg_conn *c, char *err, size_t errlen)
         PQclear(PQexec(pc, "ROLLBACK"));
         return false;
     }
-    for (int v = version + 1; v <= migrations_latest(); v++) {
+    for (int v = version + 1; v <= target; v++) {
         const struct pg_migration *mg = migrations_pg(v);
         char set[64];
         snprintf(set, sizeof set, "UPDATE hipusers_schema SET version = %d", v);
@@ -1312,7 +1314,7 @@ struct store *store_pg_open(const char *url, const struct store_options *opt, ch
     pthread_cond_init(&s->cv, NULL);
     s->max = opt && opt->threads ? opt->threads : 1;
     struct pg_conn *c = conn_open(url, err, errlen);
-    if (!c || !migrate(c, err, errlen)) {
+    if (!c || !migrate(c, opt ? opt->schema_version : 0, err, errlen)) {
         conn_close(c);
         pg_close(&s->base);
         return NULL;

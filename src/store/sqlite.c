@@ -1880,7 +1880,7 @@ struct store *store_sqlite_open(const char *path, const struct store_options *op
     /* The first connection migrates the schema, then waits in the pool. */
     struct sqlite_conn *c = sq_conn_open(path, err, errlen);
     struct herr e = {0};
-    if (!c || !migrations_apply(c->db, &e)) {
+    if (!c || !migrations_apply(c->db, opt ? opt->schema_version : 0, &e)) {
         if (c)
             snprintf(err, errlen, "%s", e.message ? e.message : "cannot initialise the database");
         sq_conn_close(c);

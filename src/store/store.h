@@ -61,6 +61,9 @@ struct store_options {
     unsigned write_queue;
     /* Where commits are counted, with how many units each made durable; NULL: nowhere. */
     struct metrics *metrics;
+    /* Migrate no further than this schema version (0: store_schema_version()). For tests that
+     * make a database as an older hipusers left it; such a store serves nothing else. */
+    int schema_version;
 };
 
 #define STORE_WRITE_QUEUE_DEFAULT 1024
