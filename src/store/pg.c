@@ -651,9 +651,14 @@ static enum store_status load_links(struct store_tx *tx, const struct resource *
         int side = rel->kind[0] == r->kind ? 0 : 1;
         char sql[PG_SQL_MAX];
         int n = 0;
+        /* no store: migration 6's backfill, on a schema whose link tables have no b_id yet
+         * (links never crossed tenants: each end was resolved in the tenant) */
+        bool pre8 = !tx->s;
         sqlcat(sql, sizeof sql, &n,
-               "SELECT t.id, t.%s, %s%s FROM %s l JOIN %s t ON t.b_id = l.b_id AND t.id = l.%s "
-               "WHERE l.b_id = $2 AND l.%s = $1 AND t.deleted_at IS NULL ORDER BY coalesce(l.ord%d, l.pos)",
+               pre8 ? "SELECT t.id, t.%s, %s%s FROM %s l JOIN %s t ON t.id = l.%s "
+                      "WHERE l.%s = $1 AND t.b_id = $2 AND t.deleted_at IS NULL ORDER BY coalesce(l.ord%d, l.pos)"
+                    : "SELECT t.id, t.%s, %s%s FROM %s l JOIN %s t ON t.b_id = l.b_id AND t.id = l.%s "
+                      "WHERE l.b_id = $2 AND l.%s = $1 AND t.deleted_at IS NULL ORDER BY coalesce(l.ord%d, l.pos)",
                t->summary[0], t->summary[1] ? "t." : "NULL::text", t->summary[1] ? t->summary[1] : "", rel->table,
                t->table, rel->col[1 - side], rel->col[side], side);
         const char *args[] = {rec->id, tenant};

@@ -1015,7 +1015,9 @@ static void read_row(const struct resource *r, sqlite3_stmt *st, struct arena *a
     }
 }
 
-static void links_sql(const struct resource *r, size_t v, char *sql, size_t cap)
+/* pre8: for migration 6's backfill, which runs on a schema whose link tables have no b_id
+ * yet (links never crossed tenants: each end was resolved in the tenant) */
+static void links_sql(const struct resource *r, size_t v, char *sql, size_t cap, bool pre8)
 {
     const struct link_view *lv = &r->views[v];
     const struct relation *rel = relation_get(lv->rel);
@@ -1027,6 +1029,14 @@ static void links_sql(const struct resource *r, size_t v, char *sql, size_t cap)
            "WHERE l.b_id = ?2 AND l.%s = ?1 AND t.deleted_at IS NULL ORDER BY coalesce(l.ord%d, l.pos)",
            t->summary[0], t->summary[1] ? "t." : "NULL", t->summary[1] ? t->summary[1] : "", rel->table, t->table,
            rel->col[1 - side], rel->col[side], side);
+    if (pre8) {
+        n = 0;
+        sqlcat(sql, cap, &n,
+               "SELECT t.id, t.%s, %s%s FROM %s l JOIN %s t ON t.id = l.%s "
+               "WHERE l.%s = ?1 AND t.b_id = ?2 AND t.deleted_at IS NULL ORDER BY coalesce(l.ord%d, l.pos)",
+               t->summary[0], t->summary[1] ? "t." : "NULL", t->summary[1] ? t->summary[1] : "", rel->table,
+               t->table, rel->col[1 - side], rel->col[side], side);
+    }
 }
 
 static void find_sql(const struct resource *r, int by_partner, char *sql, size_t cap)
@@ -1037,14 +1047,14 @@ static void find_sql(const struct resource *r, int by_partner, char *sql, size_t
 
 /* One of the read path's statements with two text parameters, from the memo. */
 /* The SQL of read-path statement `which` (SQ_MEMO_*). */
-static void memo_sql_build(int which, char *sql, size_t cap)
+static void memo_sql_build(int which, char *sql, size_t cap, bool pre8)
 {
     if (which < SQ_MEMO_LINKS) {
         int k = (which - SQ_MEMO_FIND) / 2;
         find_sql(resource_get((enum rkind)k), (which - SQ_MEMO_FIND) % 2, sql, cap);
     } else {
         int k = (which - SQ_MEMO_LINKS) / MAX_LINKS;
-        links_sql(resource_get((enum rkind)k), (size_t)((which - SQ_MEMO_LINKS) % MAX_LINKS), sql, cap);
+        links_sql(resource_get((enum rkind)k), (size_t)((which - SQ_MEMO_LINKS) % MAX_LINKS), sql, cap, pre8);
     }
 }
 
@@ -1054,9 +1064,9 @@ static sqlite3_stmt *memo_bind2(struct store_tx *tx, int which, const char *a, c
     sqlite3_stmt *st;
     if (tx->s) {
         st = sq_cache_prepare_memo(SQ_CONN(tx), which, S(tx->s)->memo_sql[which], &rc);
-    } else { /* a connection outside any store (a migration's backfill): by its text */
+    } else { /* a connection outside any store (migration 6's backfill): by its text */
         char sql[SQL_MAX];
-        memo_sql_build(which, sql, sizeof sql);
+        memo_sql_build(which, sql, sizeof sql, true);
         st = sq_cache_prepare(SQ_CONN(tx), sql, &rc);
     }
     if (!st) {
@@ -1831,13 +1841,13 @@ static bool build_memo_sql(struct sqlite_store *s)
         const struct resource *r = resource_get((enum rkind)k);
         for (int by = 0; by < 2; by++) {
             int which = SQ_MEMO_FIND + k * 2 + by;
-            memo_sql_build(which, sql, sizeof sql);
+            memo_sql_build(which, sql, sizeof sql, false);
             if (!(s->memo_sql[which] = strdup(sql)))
                 return false;
         }
         for (size_t v = 0; v < r->nviews; v++) {
             int which = SQ_MEMO_LINKS + k * MAX_LINKS + (int)v;
-            memo_sql_build(which, sql, sizeof sql);
+            memo_sql_build(which, sql, sizeof sql, false);
             if (!(s->memo_sql[which] = strdup(sql)))
                 return false;
         }
