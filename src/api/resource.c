@@ -61,14 +61,14 @@ enum store_status resource_resolve_links(struct store_tx *tx, const struct resou
     return e->status ? STORE_ABORT : STORE_OK;
 }
 
-static enum store_status write_links(struct store_tx *tx, const struct resource *r, const char *id,
+static enum store_status write_links(struct store_tx *tx, const struct resource *r, const char *tenant, const char *id,
                                      const struct fval *vals, const char **ids[], bool replace)
 {
     for (size_t i = 0; i < r->nfields; i++) {
         const struct field *f = &r->fields[i];
         if (f->type != FT_LINKS || vals[i].state != V_SET)
             continue;
-        enum store_status st = store_link(tx, f->rel, side_of(r, f->rel), id, ids[i], vals[i].n, replace);
+        enum store_status st = store_link(tx, f->rel, side_of(r, f->rel), tenant, id, ids[i], vals[i].n, replace);
         if (st != STORE_OK)
             return st;
     }
@@ -320,7 +320,7 @@ static enum store_status create_fn(struct store_tx *tx, void *ctx)
     if (st == STORE_OK)
         st = neighbours_before(tx, u, NULL);
     if (st == STORE_OK)
-        st = write_links(tx, u->r, u->id, u->vals, u->ids, true);
+        st = write_links(tx, u->r, u->tenant, u->id, u->vals, u->ids, true);
     if (st == STORE_OK)
         st = journal_write(tx, u, u->id, NULL, CHANGE_CREATE);
     if (st == STORE_OK && u->idem) {
@@ -425,7 +425,7 @@ static enum store_status patch_fn(struct store_tx *tx, void *ctx)
     if (st == STORE_OK)
         st = neighbours_before(tx, u, u->r->link_mode == LINK_REPLACE ? &u->rec : NULL);
     if (st == STORE_OK)
-        st = write_links(tx, u->r, u->rec.id, u->vals, u->ids, u->r->link_mode == LINK_REPLACE);
+        st = write_links(tx, u->r, u->tenant, u->rec.id, u->vals, u->ids, u->r->link_mode == LINK_REPLACE);
     if (st == STORE_OK)
         st = journal_write(tx, u, u->rec.id, &u->rec, CHANGE_UPDATE);
     return st;

@@ -450,7 +450,7 @@ static enum store_status record_fn(struct store_tx *tx, void *ctx)
         size_t n = k == SIZE_MAX ? 0 : it->vals[k].n;
         if (!exists && !it->id && n == 0)
             continue; /* a new record with a new id has no links to clear */
-        st = store_link(tx, f->rel, side_of(r, f->rel), it->out_id, k == SIZE_MAX ? NULL : it->ids[k], n, true);
+        st = store_link(tx, f->rel, side_of(r, f->rel), im->tenant, it->out_id, k == SIZE_MAX ? NULL : it->ids[k], n, true);
         if (st != STORE_OK)
             return st;
     }

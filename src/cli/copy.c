@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "model/field.h"
 #include "store/migrations.h"
 #include "store/store.h"
 
@@ -697,6 +698,30 @@ static bool reset_sequences(struct copy *c, const struct table *t)
     return true;
 }
 
+/* PostgreSQL keeps ids unique over all tenants in a registry of its own (eka_id, schema 9),
+ * which SQLite does not have: it is filled from the copied records, so an id copied in is
+ * never handed out again, nor taken by an import into another business. */
+static bool fill_id_registry(struct copy *c)
+{
+    PGresult *r;
+    if (!pg_run(c,
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema()"
+                " AND table_name = 'eka_id'",
+                PGRES_TUPLES_OK, &r, "reading the target's tables"))
+        return false;
+    bool has = PQntuples(r) > 0;
+    PQclear(r);
+    for (int k = 0; has && k < R_COUNT; k++) {
+        const struct resource *res = resource_get((enum rkind)k);
+        char sql[256];
+        snprintf(sql, sizeof sql, "INSERT INTO eka_id (id, resource, b_id) SELECT id, '%s', b_id FROM %s",
+                 res->path, res->table);
+        if (!pg_run(c, sql, PGRES_COMMAND_OK, NULL, "filling the id registry"))
+            return false;
+    }
+    return true;
+}
+
 /* ---------------------------------------------------------------- verification */
 
 struct tally {
@@ -822,7 +847,7 @@ static bool run(struct copy *c, const char *from, const char *to, bool replace, 
     for (int i = 0; i < c->nt; i++)
         if (!copy_table(c, &c->t[i]) || !reset_sequences(c, &c->t[i]))
             return false;
-    if (!verify(c))
+    if (!fill_id_registry(c) || !verify(c))
         return false;
     if (!pg_run(c, "COMMIT", PGRES_COMMAND_OK, NULL, "committing the copy"))
         return false;

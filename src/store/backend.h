@@ -20,8 +20,8 @@ struct store_ops {
                                      const char *id);
     enum store_status (*resolve)(struct store_tx *tx, const struct resource *target, const char *tenant,
                                  bool by_partner, const char *const *keys, size_t n, const char **ids_out);
-    enum store_status (*link)(struct store_tx *tx, enum rel rel, int side, const char *id, const char *const *others,
-                              size_t n, bool replace);
+    enum store_status (*link)(struct store_tx *tx, enum rel rel, int side, const char *tenant, const char *id,
+                              const char *const *others, size_t n, bool replace);
     enum store_status (*list)(struct store_tx *tx, const struct resource *r, const char *tenant, int64_t after,
                               int limit, struct record *out, int *count, int64_t *next);
 
@@ -122,6 +122,9 @@ struct store_tx {
 enum store_status store_run_fn(struct store_tx *tx);
 /* For backends: a failure with its details (conflict: the field; retry_after: seconds). */
 enum store_status store_fail(struct store_tx *tx, enum store_status st, const char *conflict, int retry_after);
+
+/* For backends: shows a statement being prepared to the observer, if any (store_set_sql_observer). */
+void store_observe_sql(const char *sql);
 
 /* Initialises the generic part of a backend's store. */
 bool store_base_init(struct store *s, const struct store_backend *be, enum store_kind kind,

@@ -118,6 +118,39 @@ static const char *const MIGRATIONS[] = {
     /* 8: PostgreSQL's feed numbers given when read (store_feed_seal); SQLite's one writer
      * numbers entries as they are appended, so nothing changes here */
     "SELECT 1;",
+    /* 9: every row of a tenant's says whose it is, so every statement names the tenant (see
+     * docs/scaling.md): the link tables get b_id (from the record on side 0, else side 1; ''
+     * when both are gone: in no tenant's view), and their key and reverse index lead with it,
+     * as on PostgreSQL. The record tables keep their keys (rid, the rowid; id unique over all
+     * tenants, which PostgreSQL keeps with its id registry): one file is never distributed,
+     * and rebuilding the largest tables would buy nothing. */
+    "ALTER TABLE user_doctor RENAME TO user_doctor_v7;"
+    "CREATE TABLE user_doctor (pos INTEGER PRIMARY KEY, b_id TEXT NOT NULL, user_id TEXT NOT NULL, doctor_id TEXT NOT NULL,"
+    "  ord0 INTEGER, ord1 INTEGER);"
+    "INSERT INTO user_doctor (pos, b_id, user_id, doctor_id, ord0, ord1) SELECT pos,"
+    "  coalesce((SELECT b_id FROM ekauser WHERE id = l.user_id), (SELECT b_id FROM doctor WHERE id = l.doctor_id), ''),"
+    "  user_id, doctor_id, ord0, ord1 FROM user_doctor_v7 l;"
+    "DROP TABLE user_doctor_v7;"
+    "CREATE UNIQUE INDEX user_doctor_key ON user_doctor(b_id, user_id, doctor_id);"
+    "CREATE INDEX user_doctor_rev ON user_doctor(b_id, doctor_id);"
+    "ALTER TABLE user_clinic RENAME TO user_clinic_v7;"
+    "CREATE TABLE user_clinic (pos INTEGER PRIMARY KEY, b_id TEXT NOT NULL, user_id TEXT NOT NULL, clinic_id TEXT NOT NULL,"
+    "  ord0 INTEGER, ord1 INTEGER);"
+    "INSERT INTO user_clinic (pos, b_id, user_id, clinic_id, ord0, ord1) SELECT pos,"
+    "  coalesce((SELECT b_id FROM ekauser WHERE id = l.user_id), (SELECT b_id FROM clinic WHERE id = l.clinic_id), ''),"
+    "  user_id, clinic_id, ord0, ord1 FROM user_clinic_v7 l;"
+    "DROP TABLE user_clinic_v7;"
+    "CREATE UNIQUE INDEX user_clinic_key ON user_clinic(b_id, user_id, clinic_id);"
+    "CREATE INDEX user_clinic_rev ON user_clinic(b_id, clinic_id);"
+    "ALTER TABLE doctor_clinic RENAME TO doctor_clinic_v7;"
+    "CREATE TABLE doctor_clinic (pos INTEGER PRIMARY KEY, b_id TEXT NOT NULL, doctor_id TEXT NOT NULL, clinic_id TEXT NOT NULL,"
+    "  ord0 INTEGER, ord1 INTEGER);"
+    "INSERT INTO doctor_clinic (pos, b_id, doctor_id, clinic_id, ord0, ord1) SELECT pos,"
+    "  coalesce((SELECT b_id FROM doctor WHERE id = l.doctor_id), (SELECT b_id FROM clinic WHERE id = l.clinic_id), ''),"
+    "  doctor_id, clinic_id, ord0, ord1 FROM doctor_clinic_v7 l;"
+    "DROP TABLE doctor_clinic_v7;"
+    "CREATE UNIQUE INDEX doctor_clinic_key ON doctor_clinic(b_id, doctor_id, clinic_id);"
+    "CREATE INDEX doctor_clinic_rev ON doctor_clinic(b_id, clinic_id);",
 };
 
 /* Migration 4's backfill: the same key the model computes for new writes. */
@@ -274,9 +307,47 @@ static const struct pg_migration PG_MIGRATIONS[] = {
             "ALTER TABLE clinic ALTER COLUMN rid SET DEFAULT nextval('hip_order');"
             "ALTER TABLE change_log DROP CONSTRAINT IF EXISTS change_log_pkey;"
             "ALTER TABLE change_log ALTER COLUMN seq DROP NOT NULL;"
+            /* its key is now the record's version (seq is unique where it is set) */
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'change_log'::regclass"
+            "  AND contype = 'p') THEN ALTER TABLE change_log"
+            "  DROP CONSTRAINT IF EXISTS change_log_b_id_resource_id_version_key,"
+            "  ADD PRIMARY KEY (b_id, resource, id, version); END IF; END $$;"
             "ALTER TABLE change_log ADD COLUMN IF NOT EXISTS ord bigint;"
             "CREATE UNIQUE INDEX IF NOT EXISTS change_log_seq ON change_log (b_id, seq);"
             "CREATE INDEX IF NOT EXISTS change_log_unsealed ON change_log (b_id, ord) WHERE seq IS NULL;"},
+    /* 9: keys that a table distributed by b_id can keep (Citus: every primary and unique key
+     * of a distributed table includes its distribution column): each record table's primary
+     * key is (b_id, rid) and its id unique per tenant, the link tables get b_id (from the
+     * record on side 0, else side 1; '' when both are gone: in no tenant's view) and their
+     * keys and indexes lead with it. Ids stay unique over all tenants through eka_id, a table
+     * of its own keyed by the id alone (distributed by id), which every create writes first. */
+    {.sql = "ALTER TABLE ekauser DROP CONSTRAINT ekauser_pkey, ADD PRIMARY KEY (b_id, rid),"
+            "  DROP CONSTRAINT ekauser_id_key, ADD UNIQUE (b_id, id);"
+            "ALTER TABLE doctor DROP CONSTRAINT doctor_pkey, ADD PRIMARY KEY (b_id, rid),"
+            "  DROP CONSTRAINT doctor_id_key, ADD UNIQUE (b_id, id);"
+            "ALTER TABLE clinic DROP CONSTRAINT clinic_pkey, ADD PRIMARY KEY (b_id, rid),"
+            "  DROP CONSTRAINT clinic_id_key, ADD UNIQUE (b_id, id);"
+            "ALTER TABLE user_doctor ADD COLUMN b_id text;"
+            "UPDATE user_doctor l SET b_id = coalesce((SELECT o.b_id FROM ekauser o WHERE o.id = l.user_id),"
+            "  (SELECT o.b_id FROM doctor o WHERE o.id = l.doctor_id), '');"
+            "ALTER TABLE user_doctor ALTER COLUMN b_id SET NOT NULL, DROP CONSTRAINT user_doctor_pkey,"
+            "  ADD PRIMARY KEY (b_id, pos), DROP CONSTRAINT user_doctor_user_id_doctor_id_key, ADD UNIQUE (b_id, user_id, doctor_id);"
+            "DROP INDEX user_doctor_rev; CREATE INDEX user_doctor_rev ON user_doctor (b_id, doctor_id);"
+            "ALTER TABLE user_clinic ADD COLUMN b_id text;"
+            "UPDATE user_clinic l SET b_id = coalesce((SELECT o.b_id FROM ekauser o WHERE o.id = l.user_id),"
+            "  (SELECT o.b_id FROM clinic o WHERE o.id = l.clinic_id), '');"
+            "ALTER TABLE user_clinic ALTER COLUMN b_id SET NOT NULL, DROP CONSTRAINT user_clinic_pkey,"
+            "  ADD PRIMARY KEY (b_id, pos), DROP CONSTRAINT user_clinic_user_id_clinic_id_key, ADD UNIQUE (b_id, user_id, clinic_id);"
+            "DROP INDEX user_clinic_rev; CREATE INDEX user_clinic_rev ON user_clinic (b_id, clinic_id);"
+            "ALTER TABLE doctor_clinic ADD COLUMN b_id text;"
+            "UPDATE doctor_clinic l SET b_id = coalesce((SELECT o.b_id FROM doctor o WHERE o.id = l.doctor_id),"
+            "  (SELECT o.b_id FROM clinic o WHERE o.id = l.clinic_id), '');"
+            "ALTER TABLE doctor_clinic ALTER COLUMN b_id SET NOT NULL, DROP CONSTRAINT doctor_clinic_pkey,"
+            "  ADD PRIMARY KEY (b_id, pos), DROP CONSTRAINT doctor_clinic_doctor_id_clinic_id_key, ADD UNIQUE (b_id, doctor_id, clinic_id);"
+            "DROP INDEX doctor_clinic_rev; CREATE INDEX doctor_clinic_rev ON doctor_clinic (b_id, clinic_id);"
+            "CREATE TABLE eka_id (id text PRIMARY KEY, resource text NOT NULL, b_id text NOT NULL);"
+            "INSERT INTO eka_id (id, resource, b_id) SELECT id, 'ekauser', b_id FROM ekauser"
+            "  UNION ALL SELECT id, 'doctor', b_id FROM doctor UNION ALL SELECT id, 'clinic', b_id FROM clinic;"},
 };
 
 _Static_assert(sizeof PG_MIGRATIONS / sizeof PG_MIGRATIONS[0] == sizeof MIGRATIONS / sizeof MIGRATIONS[0],
@@ -286,8 +357,10 @@ const struct pg_migration *migrations_pg(int version) { return &PG_MIGRATIONS[ve
 
 int migrations_latest(void) { return (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]); }
 
-bool migrations_apply(sqlite3 *db, struct herr *e)
+bool migrations_apply(sqlite3 *db, int target, struct herr *e)
 {
+    if (target <= 0 || target > migrations_latest())
+        target = migrations_latest();
     /* BEGIN IMMEDIATE makes concurrent starters (several workers, several processes) take turns. */
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         herr_set(e, 500, "could not lock the database for migration");
@@ -311,7 +384,7 @@ bool migrations_apply(sqlite3 *db, struct herr *e)
         herr_set(e, 500, "could not prepare the schema migration");
         return false;
     }
-    for (int v = version; v < migrations_latest(); v++) {
+    for (int v = version; v < target; v++) {
         char pragma[64];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", v + 1);
         if (sqlite3_exec(db, MIGRATIONS[v], NULL, NULL, NULL) != SQLITE_OK ||

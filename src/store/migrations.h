@@ -7,7 +7,8 @@
 
 #include "util/err.h"
 
-bool migrations_apply(sqlite3 *db, struct herr *e);
+/* Brings the schema to version target (0: the latest). */
+bool migrations_apply(sqlite3 *db, int target, struct herr *e);
 int migrations_latest(void);
 /* What a PostgreSQL migration needs done in C, between its sql and its after. */
 enum pg_hook {

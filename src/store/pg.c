@@ -24,6 +24,8 @@
 #define PG_STMTS 256
 /* any constant: all hipusers processes migrating one database take turns on it */
 #define MIGRATION_LOCK 0x68697075
+/* the schema version that brought the sequence hip_order (migration 8) */
+#define SCHEMA_ORDER_SEQUENCE 8
 
 struct pg_stmt {
     uint32_t hash;
@@ -150,8 +152,9 @@ static const char *prepared(struct store_tx *tx, const char *sql, int n, bool *f
     for (int i = 0; i < c->nstmts; i++)
         if (c->stmts[i].hash == h && strcmp(c->stmts[i].sql, sql) == 0)
             return c->stmts[i].name;
+    store_observe_sql(sql);
     if (c->nstmts == PG_STMTS)
-        return NULL;
+        return NULL; /* runs unnamed: observed each time */
     struct pg_stmt *s = &c->stmts[c->nstmts];
     snprintf(s->name, sizeof s->name, "h%u", ++c->named);
     PGresult *res = PQprepare(c->pc, s->name, sql, n, NULL);
@@ -447,8 +450,7 @@ static enum store_status insert_row(struct store_tx *tx, const struct resource *
             pos++;
         }
     }
-    /* an id already taken inserts nothing and returns no row: another random one is tried */
-    sqlcat(sql, sizeof sql, &n, ") VALUES (%s) ON CONFLICT (id) DO NOTHING RETURNING rid", marks);
+    sqlcat(sql, sizeof sql, &n, ") VALUES (%s)", marks);
     /* No lock of the tenant's is taken, so creates of a tenant commit together (group
      * commit). A list walks records in row-number order, the order creates took their
      * numbers, which is not always the order they committed: a record whose create commits
@@ -459,21 +461,32 @@ static enum store_status insert_row(struct store_tx *tx, const struct resource *
             snprintf(id, sizeof id, "%s", given_id);
         else
             id_generate(r->kind, id);
-        args[0] = id;
-        args[1] = tenant;
-        args[2] = created_at ? created_at : tx->now_text;
-        args[3] = updated_at ? updated_at : tx->now_text;
-        PGresult *res = pg_exec(tx, sql, pos - 1, args);
+        /* Ids are unique over all tenants: the id registry (keyed by the id alone, so a
+         * table of its own) takes it first; one already taken inserts nothing and returns
+         * no row, and another random one is tried. */
+        const char *reg[] = {id, r->path, tenant};
+        PGresult *res = pg_exec(tx,
+                                "INSERT INTO eka_id (id, resource, b_id) VALUES ($1, $2, $3)"
+                                " ON CONFLICT (id) DO NOTHING RETURNING id",
+                                3, reg);
         if (!res)
             return tx->failed;
         int rows = PQntuples(res);
         PQclear(res);
-        if (rows == 1) {
-            snprintf(id_out, id_cap, "%s", id);
-            return STORE_OK;
+        if (rows != 1) {
+            if (given_id)
+                return store_fail(tx, STORE_CONFLICT, "id", 0);
+            continue;
         }
-        if (given_id)
-            return store_fail(tx, STORE_CONFLICT, "id", 0);
+        args[0] = id;
+        args[1] = tenant;
+        args[2] = created_at ? created_at : tx->now_text;
+        args[3] = updated_at ? updated_at : tx->now_text;
+        enum store_status st = pg_run(tx, sql, pos - 1, args, NULL);
+        if (st != STORE_OK)
+            return st;
+        snprintf(id_out, id_cap, "%s", id);
+        return STORE_OK;
     }
     log_line("error", "eight random ids in a row were taken", r->table, 0);
     return store_fail(tx, STORE_ERROR, NULL, 0);
@@ -633,9 +646,14 @@ static enum store_status load_links(struct store_tx *tx, const struct resource *
         int side = rel->kind[0] == r->kind ? 0 : 1;
         char sql[PG_SQL_MAX];
         int n = 0;
+        /* no store: migration 6's backfill, on a schema whose link tables have no b_id yet
+         * (links never crossed tenants: each end was resolved in the tenant) */
+        bool pre8 = !tx->s;
         sqlcat(sql, sizeof sql, &n,
-               "SELECT t.id, t.%s, %s%s FROM %s l JOIN %s t ON t.id = l.%s "
-               "WHERE l.%s = $1 AND t.b_id = $2 AND t.deleted_at IS NULL ORDER BY coalesce(l.ord%d, l.pos)",
+               pre8 ? "SELECT t.id, t.%s, %s%s FROM %s l JOIN %s t ON t.id = l.%s "
+                      "WHERE l.%s = $1 AND t.b_id = $2 AND t.deleted_at IS NULL ORDER BY coalesce(l.ord%d, l.pos)"
+                    : "SELECT t.id, t.%s, %s%s FROM %s l JOIN %s t ON t.b_id = l.b_id AND t.id = l.%s "
+                      "WHERE l.b_id = $2 AND l.%s = $1 AND t.deleted_at IS NULL ORDER BY coalesce(l.ord%d, l.pos)",
                t->summary[0], t->summary[1] ? "t." : "NULL::text", t->summary[1] ? t->summary[1] : "", rel->table,
                t->table, rel->col[1 - side], rel->col[side], side);
         const char *args[] = {rec->id, tenant};
@@ -715,41 +733,44 @@ static enum store_status pg_resolve(struct store_tx *tx, const struct resource *
 /* As on SQLite: a list given whole (replace) sets this side's order to -n..-1 and keeps the
  * rows that stay, so the other side's order of them is untouched; rows not in the list go.
  * Adding appends rows ordered by pos on both sides. */
-static enum store_status pg_link(struct store_tx *tx, enum rel rel, int side, const char *id,
+static enum store_status pg_link(struct store_tx *tx, enum rel rel, int side, const char *tenant, const char *id,
                                  const char *const *others, size_t n, bool replace)
 {
     const struct relation *R = relation_get(rel);
     char sql[PG_SQL_MAX];
     int len = 0;
     if (!replace) {
-        sqlcat(sql, sizeof sql, &len, "INSERT INTO %s (%s, %s) VALUES ($1, $2) ON CONFLICT DO NOTHING", R->table,
-               R->col[side], R->col[1 - side]);
+        sqlcat(sql, sizeof sql, &len, "INSERT INTO %s (b_id, %s, %s) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+               R->table, R->col[side], R->col[1 - side]);
         for (size_t i = 0; i < n; i++) {
-            const char *args[] = {id, others[i]};
-            enum store_status st = pg_run(tx, sql, 2, args, NULL);
+            const char *args[] = {tenant, id, others[i]};
+            enum store_status st = pg_run(tx, sql, 3, args, NULL);
             if (st != STORE_OK)
                 return st;
         }
         return STORE_OK;
     }
     /* 0 marks the rows of this record; those the list names again get their place */
-    sqlcat(sql, sizeof sql, &len, "UPDATE %s SET ord%d = 0 WHERE %s = $1", R->table, side, R->col[side]);
-    const char *one[] = {id};
-    enum store_status st = pg_run(tx, sql, 1, one, NULL);
+    sqlcat(sql, sizeof sql, &len, "UPDATE %s SET ord%d = 0 WHERE b_id = $1 AND %s = $2", R->table, side,
+           R->col[side]);
+    const char *one[] = {tenant, id};
+    enum store_status st = pg_run(tx, sql, 2, one, NULL);
     if (st != STORE_OK)
         return st;
     len = 0;
     sqlcat(sql, sizeof sql, &len,
-           "INSERT INTO %s (%s, %s, ord%d) VALUES ($1, $2, $3::bigint) ON CONFLICT (%s, %s) DO UPDATE SET ord%d = $3::bigint",
+           "INSERT INTO %s (b_id, %s, %s, ord%d) VALUES ($1, $2, $3, $4::bigint)"
+           " ON CONFLICT (b_id, %s, %s) DO UPDATE SET ord%d = $4::bigint",
            R->table, R->col[side], R->col[1 - side], side, R->col[0], R->col[1], side);
     for (size_t i = 0; i < n; i++) {
-        const char *args[] = {id, others[i], pg_num(tx, (int64_t)i - (int64_t)n)};
-        if ((st = pg_run(tx, sql, 3, args, NULL)) != STORE_OK)
+        const char *args[] = {tenant, id, others[i], pg_num(tx, (int64_t)i - (int64_t)n)};
+        if ((st = pg_run(tx, sql, 4, args, NULL)) != STORE_OK)
             return st;
     }
     len = 0;
-    sqlcat(sql, sizeof sql, &len, "DELETE FROM %s WHERE %s = $1 AND ord%d = 0", R->table, R->col[side], side);
-    return pg_run(tx, sql, 1, one, NULL);
+    sqlcat(sql, sizeof sql, &len, "DELETE FROM %s WHERE b_id = $1 AND %s = $2 AND ord%d = 0", R->table, R->col[side],
+           side);
+    return pg_run(tx, sql, 2, one, NULL);
 }
 
 static enum store_status pg_list(struct store_tx *tx, const struct resource *r, const char *tenant, int64_t after,
@@ -1089,7 +1110,7 @@ static enum store_status pg_list_where(struct store_tx *tx, const struct resourc
         args[nargs++] = links[k].value;
         /* a link counts while the linked record is live and the tenant's, as in the record's view */
         sqlcat(sql, sizeof sql, &n,
-               " AND EXISTS (SELECT 1 FROM %s x WHERE x.%s = t.id AND x.%s = $%d)"
+               " AND EXISTS (SELECT 1 FROM %s x WHERE x.b_id = $1 AND x.%s = t.id AND x.%s = $%d)"
                " AND EXISTS (SELECT 1 FROM %s o WHERE o.id = $%d AND o.b_id = $1 AND o.deleted_at IS NULL)",
                rel->table, rel->col[side], rel->col[1 - side], nargs, target->table, nargs);
     }
@@ -1291,8 +1312,10 @@ static bool change_log_backfill(struct pg_conn *c)
     return good;
 }
 
-static bool migrate(struct pg_conn *c, char *err, size_t errlen)
+static bool migrate(struct pg_conn *c, int target, char *err, size_t errlen)
 {
+    if (target <= 0 || target > migrations_latest())
+        target = migrations_latest();
     PGconn *pc = c->pc;
     char lock[96];
     snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d)", MIGRATION_LOCK);
@@ -1316,7 +1339,7 @@ static bool migrate(struct pg_conn *c, char *err, size_t errlen)
         PQclear(PQexec(pc, "ROLLBACK"));
         return false;
     }
-    for (int v = version + 1; v <= migrations_latest(); v++) {
+    for (int v = version + 1; v <= target; v++) {
         const struct pg_migration *mg = migrations_pg(v);
         char set[64];
         snprintf(set, sizeof set, "UPDATE hipusers_schema SET version = %d", v);
@@ -1334,13 +1357,14 @@ static bool migrate(struct pg_conn *c, char *err, size_t errlen)
      * numbers (a copy from SQLite, a restored dump). */
     char sql[PG_SQL_MAX];
     int n = 0;
-    sqlcat(sql, sizeof sql, &n,
+    if (target >= SCHEMA_ORDER_SEQUENCE)
+        sqlcat(sql, sizeof sql, &n,
            "SELECT setval('hip_order', greatest(1, (SELECT last_value FROM hip_order),"
            " (SELECT max(ord) FROM change_log WHERE seq IS NULL)");
-    for (int k = 0; k < R_COUNT; k++)
+    for (int k = 0; k < R_COUNT && target >= SCHEMA_ORDER_SEQUENCE; k++)
         sqlcat(sql, sizeof sql, &n, ", (SELECT max(rid) FROM %s)", resource_get((enum rkind)k)->table);
     sqlcat(sql, sizeof sql, &n, "))");
-    if (!ok(PQexec(pc, sql), PGRES_TUPLES_OK)) {
+    if (target >= SCHEMA_ORDER_SEQUENCE && !ok(PQexec(pc, sql), PGRES_TUPLES_OK)) {
         snprintf(err, errlen, "could not set the row number sequence: %.200s", PQerrorMessage(pc));
         PQclear(PQexec(pc, "ROLLBACK"));
         return false;
@@ -1364,7 +1388,7 @@ struct store *store_pg_open(const char *url, const struct store_options *opt, ch
     pthread_cond_init(&s->cv, NULL);
     s->max = opt && opt->threads ? opt->threads : 1;
     struct pg_conn *c = conn_open(url, err, errlen);
-    if (!c || !migrate(c, err, errlen)) {
+    if (!c || !migrate(c, opt ? opt->schema_version : 0, err, errlen)) {
         conn_close(c);
         pg_close(&s->base);
         return NULL;

@@ -115,6 +115,7 @@ static struct cached *cache_entry(struct sqlite_conn *c, const char *sql, int *r
         free(slot->sql);
         memset(slot, 0, sizeof *slot);
     }
+    store_observe_sql(sql);
     sqlite3_stmt *st = NULL;
     char *copy = strdup(sql);
     *rc = copy ? sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) : SQLITE_NOMEM;
@@ -1014,7 +1015,9 @@ static void read_row(const struct resource *r, sqlite3_stmt *st, struct arena *a
     }
 }
 
-static void links_sql(const struct resource *r, size_t v, char *sql, size_t cap)
+/* pre8: for migration 6's backfill, which runs on a schema whose link tables have no b_id
+ * yet (links never crossed tenants: each end was resolved in the tenant) */
+static void links_sql(const struct resource *r, size_t v, char *sql, size_t cap, bool pre8)
 {
     const struct link_view *lv = &r->views[v];
     const struct relation *rel = relation_get(lv->rel);
@@ -1022,10 +1025,18 @@ static void links_sql(const struct resource *r, size_t v, char *sql, size_t cap)
     int side = rel->kind[0] == r->kind ? 0 : 1;
     int n = 0;
     sqlcat(sql, cap, &n,
-           "SELECT t.id, t.%s, %s%s FROM %s l JOIN %s t ON t.id = l.%s "
-           "WHERE l.%s = ? AND t.b_id = ? AND t.deleted_at IS NULL ORDER BY coalesce(l.ord%d, l.pos)",
+           "SELECT t.id, t.%s, %s%s FROM %s l JOIN %s t ON t.b_id = l.b_id AND t.id = l.%s "
+           "WHERE l.b_id = ?2 AND l.%s = ?1 AND t.deleted_at IS NULL ORDER BY coalesce(l.ord%d, l.pos)",
            t->summary[0], t->summary[1] ? "t." : "NULL", t->summary[1] ? t->summary[1] : "", rel->table, t->table,
            rel->col[1 - side], rel->col[side], side);
+    if (pre8) {
+        n = 0;
+        sqlcat(sql, cap, &n,
+               "SELECT t.id, t.%s, %s%s FROM %s l JOIN %s t ON t.id = l.%s "
+               "WHERE l.%s = ?1 AND t.b_id = ?2 AND t.deleted_at IS NULL ORDER BY coalesce(l.ord%d, l.pos)",
+               t->summary[0], t->summary[1] ? "t." : "NULL", t->summary[1] ? t->summary[1] : "", rel->table,
+               t->table, rel->col[1 - side], rel->col[side], side);
+    }
 }
 
 static void find_sql(const struct resource *r, int by_partner, char *sql, size_t cap)
@@ -1036,14 +1047,14 @@ static void find_sql(const struct resource *r, int by_partner, char *sql, size_t
 
 /* One of the read path's statements with two text parameters, from the memo. */
 /* The SQL of read-path statement `which` (SQ_MEMO_*). */
-static void memo_sql_build(int which, char *sql, size_t cap)
+static void memo_sql_build(int which, char *sql, size_t cap, bool pre8)
 {
     if (which < SQ_MEMO_LINKS) {
         int k = (which - SQ_MEMO_FIND) / 2;
         find_sql(resource_get((enum rkind)k), (which - SQ_MEMO_FIND) % 2, sql, cap);
     } else {
         int k = (which - SQ_MEMO_LINKS) / MAX_LINKS;
-        links_sql(resource_get((enum rkind)k), (size_t)((which - SQ_MEMO_LINKS) % MAX_LINKS), sql, cap);
+        links_sql(resource_get((enum rkind)k), (size_t)((which - SQ_MEMO_LINKS) % MAX_LINKS), sql, cap, pre8);
     }
 }
 
@@ -1053,9 +1064,9 @@ static sqlite3_stmt *memo_bind2(struct store_tx *tx, int which, const char *a, c
     sqlite3_stmt *st;
     if (tx->s) {
         st = sq_cache_prepare_memo(SQ_CONN(tx), which, S(tx->s)->memo_sql[which], &rc);
-    } else { /* a connection outside any store (a migration's backfill): by its text */
+    } else { /* a connection outside any store (migration 6's backfill): by its text */
         char sql[SQL_MAX];
-        memo_sql_build(which, sql, sizeof sql);
+        memo_sql_build(which, sql, sizeof sql, true);
         st = sq_cache_prepare(SQ_CONN(tx), sql, &rc);
     }
     if (!st) {
@@ -1168,41 +1179,43 @@ static enum store_status sq_resolve(struct store_tx *tx, const struct resource *
 /* A list given whole (replace) sets this side's order to -n..-1 (before any link made later,
  * which orders by its pos) and keeps the rows that stay, so the other side's order of them
  * is untouched; rows not in the list go. Adding appends rows ordered by pos on both sides. */
-static enum store_status sq_link(struct store_tx *tx, enum rel rel, int side, const char *id,
+static enum store_status sq_link(struct store_tx *tx, enum rel rel, int side, const char *tenant, const char *id,
                                  const char *const *others, size_t n, bool replace)
 {
     const struct relation *R = relation_get(rel);
     char sql[SQL_MAX];
     int len = 0;
     if (!replace) {
-        sqlcat(sql, sizeof sql, &len, "INSERT OR IGNORE INTO %s (%s, %s) VALUES (?, ?)", R->table, R->col[side],
-               R->col[1 - side]);
+        sqlcat(sql, sizeof sql, &len, "INSERT OR IGNORE INTO %s (b_id, %s, %s) VALUES (?, ?, ?)", R->table,
+               R->col[side], R->col[1 - side]);
         for (size_t i = 0; i < n; i++) {
-            enum store_status st = sq_run(tx, sq_bind_texts(tx, sql, 2, id, others[i]), NULL, NULL);
+            enum store_status st = sq_run(tx, sq_bind_texts(tx, sql, 3, tenant, id, others[i]), NULL, NULL);
             if (st != STORE_OK)
                 return st;
         }
         return STORE_OK;
     }
     /* 0 marks the rows of this record; those the list names again get their place */
-    sqlcat(sql, sizeof sql, &len, "UPDATE %s SET ord%d = 0 WHERE %s = ?", R->table, side, R->col[side]);
-    enum store_status st = sq_run(tx, sq_bind_texts(tx, sql, 1, id), NULL, NULL);
+    sqlcat(sql, sizeof sql, &len, "UPDATE %s SET ord%d = 0 WHERE b_id = ?1 AND %s = ?2", R->table, side,
+           R->col[side]);
+    enum store_status st = sq_run(tx, sq_bind_texts(tx, sql, 2, tenant, id), NULL, NULL);
     if (st != STORE_OK)
         return st;
     len = 0;
     sqlcat(sql, sizeof sql, &len,
-           "INSERT INTO %s (%s, %s, ord%d) VALUES (?1, ?2, ?3) ON CONFLICT (%s, %s) DO UPDATE SET ord%d = ?3",
+           "INSERT INTO %s (b_id, %s, %s, ord%d) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (b_id, %s, %s) DO UPDATE SET ord%d = ?4",
            R->table, R->col[side], R->col[1 - side], side, R->col[0], R->col[1], side);
     for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *ins = sq_bind_texts(tx, sql, 2, id, others[i]);
+        sqlite3_stmt *ins = sq_bind_texts(tx, sql, 3, tenant, id, others[i]);
         if (ins)
-            sqlite3_bind_int64(ins, 3, (int64_t)i - (int64_t)n);
+            sqlite3_bind_int64(ins, 4, (int64_t)i - (int64_t)n);
         if ((st = sq_run(tx, ins, NULL, NULL)) != STORE_OK)
             return st;
     }
     len = 0;
-    sqlcat(sql, sizeof sql, &len, "DELETE FROM %s WHERE %s = ? AND ord%d = 0", R->table, R->col[side], side);
-    return sq_run(tx, sq_bind_texts(tx, sql, 1, id), NULL, NULL);
+    sqlcat(sql, sizeof sql, &len, "DELETE FROM %s WHERE b_id = ?1 AND %s = ?2 AND ord%d = 0", R->table, R->col[side],
+           side);
+    return sq_run(tx, sq_bind_texts(tx, sql, 2, tenant, id), NULL, NULL);
 }
 
 /* ---- lists: creation order, keyset cursor, filters ---- */
@@ -1263,7 +1276,10 @@ int sq_list_sql(const struct resource *r, const struct list_filter *f, enum list
         const struct relation *rel = relation_get(lv->rel);
         int side = rel->kind[0] == r->kind ? 0 : 1;
         /* CROSS JOIN keeps the link table outside: its rows for one id, each record by its id */
-        sqlcat(sql, cap, &n, " FROM %s l CROSS JOIN %s t ON t.id = l.%s", rel->table, r->table, rel->col[side]);
+        /* by the index that leads with (b_id, that id): without statistics SQLite would take
+         * the key's covering index for b_id alone, the tenant's every link */
+        sqlcat(sql, cap, &n, " FROM %s l INDEXED BY %s_%s CROSS JOIN %s t ON t.b_id = l.b_id AND t.id = l.%s",
+               rel->table, rel->table, side == 0 ? "rev" : "key", r->table, rel->col[side]);
         link_arg[drive] = list_arg(q, links[drive].value);
     } else if (d == LD_LIVE) {
         sqlcat(sql, cap, &n, " FROM %s t INDEXED BY %s_live", r->table, r->table);
@@ -1302,11 +1318,11 @@ int sq_list_sql(const struct resource *r, const struct list_filter *f, enum list
         const struct resource *target = resource_get(lv->target);
         int side = rel->kind[0] == r->kind ? 0 : 1;
         if (k == drive) {
-            sqlcat(sql, cap, &n, " AND l.%s = ?%d", rel->col[1 - side], link_arg[k]);
+            sqlcat(sql, cap, &n, " AND l.b_id = ?1 AND l.%s = ?%d", rel->col[1 - side], link_arg[k]);
         } else {
             link_arg[k] = list_arg(q, links[k].value);
-            sqlcat(sql, cap, &n, " AND EXISTS (SELECT 1 FROM %s x WHERE x.%s = t.id AND x.%s = ?%d)", rel->table,
-                   rel->col[side], rel->col[1 - side], link_arg[k]);
+            sqlcat(sql, cap, &n, " AND EXISTS (SELECT 1 FROM %s x WHERE x.b_id = ?1 AND x.%s = t.id AND x.%s = ?%d)",
+                   rel->table, rel->col[side], rel->col[1 - side], link_arg[k]);
         }
         /* a link counts while the linked record is live and the tenant's, as in the record's view */
         sqlcat(sql, cap, &n,
@@ -1359,8 +1375,10 @@ static enum store_status choose_driver(struct store_tx *tx, const struct resourc
         int side = rel->kind[0] == r->kind ? 0 : 1;
         sqlcat(sql, sizeof sql, &n,
                "SELECT CASE WHEN EXISTS (SELECT 1 FROM %s WHERE id = ?1 AND b_id = ?2)"
-               " THEN (SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s = ?1 LIMIT %d)) ELSE 0 END",
-               resource_get(lv->target)->table, rel->table, rel->col[1 - side], LIST_PROBE);
+               " THEN (SELECT count(*) FROM (SELECT 1 FROM %s INDEXED BY %s_%s WHERE b_id = ?2 AND %s = ?1 LIMIT %d))"
+               " ELSE 0 END",
+               resource_get(lv->target)->table, rel->table, rel->table, side == 0 ? "rev" : "key", rel->col[1 - side],
+               LIST_PROBE);
         enum store_status st = probe_small(tx, sql, link, tenant, &small);
         if (st != STORE_OK || small) {
             *d = LD_LINK;
@@ -1823,13 +1841,13 @@ static bool build_memo_sql(struct sqlite_store *s)
         const struct resource *r = resource_get((enum rkind)k);
         for (int by = 0; by < 2; by++) {
             int which = SQ_MEMO_FIND + k * 2 + by;
-            memo_sql_build(which, sql, sizeof sql);
+            memo_sql_build(which, sql, sizeof sql, false);
             if (!(s->memo_sql[which] = strdup(sql)))
                 return false;
         }
         for (size_t v = 0; v < r->nviews; v++) {
             int which = SQ_MEMO_LINKS + k * MAX_LINKS + (int)v;
-            memo_sql_build(which, sql, sizeof sql);
+            memo_sql_build(which, sql, sizeof sql, false);
             if (!(s->memo_sql[which] = strdup(sql)))
                 return false;
         }
@@ -1872,7 +1890,7 @@ struct store *store_sqlite_open(const char *path, const struct store_options *op
     /* The first connection migrates the schema, then waits in the pool. */
     struct sqlite_conn *c = sq_conn_open(path, err, errlen);
     struct herr e = {0};
-    if (!c || !migrations_apply(c->db, &e)) {
+    if (!c || !migrations_apply(c->db, opt ? opt->schema_version : 0, &e)) {
         if (c)
             snprintf(err, errlen, "%s", e.message ? e.message : "cannot initialise the database");
         sq_conn_close(c);

@@ -1,6 +1,7 @@
 /* The backend-independent part of the store: URLs, units of work (attempts, sticky
  * failures, the nesting guard, the clock) and the operations' entry points. */
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -173,6 +174,22 @@ void store_close(struct store *s)
 
 enum store_kind store_kind(const struct store *s) { return s->kind; }
 
+static _Atomic(store_sql_observer) sql_observer;
+static void *_Atomic sql_observer_ctx;
+
+void store_set_sql_observer(store_sql_observer fn, void *ctx)
+{
+    atomic_store(&sql_observer_ctx, ctx);
+    atomic_store(&sql_observer, fn);
+}
+
+void store_observe_sql(const char *sql)
+{
+    store_sql_observer fn = atomic_load_explicit(&sql_observer, memory_order_acquire);
+    if (fn)
+        fn(atomic_load(&sql_observer_ctx), sql);
+}
+
 int store_schema_version(void) { return migrations_latest(); }
 
 int64_t store_now(const struct store_tx *tx) { return tx->now_ms; }
@@ -315,10 +332,10 @@ enum store_status store_resolve(struct store_tx *tx, const struct resource *targ
     OP(resolve, target, tenant, by_partner, keys, n, ids_out);
 }
 
-enum store_status store_link(struct store_tx *tx, enum rel rel, int side, const char *id, const char *const *others,
-                             size_t n, bool replace)
+enum store_status store_link(struct store_tx *tx, enum rel rel, int side, const char *tenant, const char *id,
+                             const char *const *others, size_t n, bool replace)
 {
-    WOP(link, rel, side, id, others, n, replace);
+    WOP(link, rel, side, tenant, id, others, n, replace);
 }
 
 enum store_status store_list(struct store_tx *tx, const struct resource *r, const char *tenant, int64_t after,

@@ -61,6 +61,9 @@ struct store_options {
     unsigned write_queue;
     /* Where commits are counted, with how many units each made durable; NULL: nowhere. */
     struct metrics *metrics;
+    /* Migrate no further than this schema version (0: store_schema_version()). For tests that
+     * make a database as an older hipusers left it; such a store serves nothing else. */
+    int schema_version;
 };
 
 #define STORE_WRITE_QUEUE_DEFAULT 1024
@@ -86,6 +89,14 @@ void store_close(struct store *s);
 enum store_kind store_kind(const struct store *s);
 /* The schema version this hipusers brings a database to. */
 int store_schema_version(void);
+
+/* Shows fn the text of every SQL statement a store prepares from now on, from whichever
+ * thread prepares it (SQLite: each time a connection prepares a statement for its cache;
+ * PostgreSQL: each time a connection prepares one, or runs one unprepared). For tests: the
+ * store suite checks that each statement on a tenant's table names the tenant. NULL: none.
+ * Costs one atomic load per preparation when unset. */
+typedef void (*store_sql_observer)(void *ctx, const char *sql);
+void store_set_sql_observer(store_sql_observer fn, void *ctx);
 
 /* Run a unit in a read-only or in a read-write transaction. The unit's result is
  * committed only when fn answers STORE_OK and no operation failed; any other answer
@@ -140,10 +151,11 @@ enum store_status store_soft_delete(struct store_tx *tx, const struct resource *
  * ids_out[i] is NULL for a key that names none. */
 enum store_status store_resolve(struct store_tx *tx, const struct resource *target, const char *tenant,
                                 bool by_partner, const char *const *keys, size_t n, const char **ids_out);
-/* Sets (replace) or extends the links of record id on its side of rel; links keep the
- * order they were given in, a link made twice is kept once. */
-enum store_status store_link(struct store_tx *tx, enum rel rel, int side, const char *id, const char *const *others,
-                             size_t n, bool replace);
+/* Sets (replace) or extends the links of the tenant's record id on its side of rel (the
+ * others are the tenant's too: store_resolve's answers); links keep the order they were
+ * given in, a link made twice is kept once. */
+enum store_status store_link(struct store_tx *tx, enum rel rel, int side, const char *tenant, const char *id,
+                             const char *const *others, size_t n, bool replace);
 /* Up to limit live records of the tenant after cursor `after` (0: from the start), in
  * creation order; *next is the cursor after the last one returned. */
 enum store_status store_list(struct store_tx *tx, const struct resource *r, const char *tenant, int64_t after,

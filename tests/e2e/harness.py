@@ -147,6 +147,26 @@ class _Rows:
         return iter(self.rows)
 
 
+LINK_TABLES = (("user_doctor", "user_id", "doctor_id"), ("user_clinic", "user_id", "clinic_id"),
+               ("doctor_clinic", "doctor_id", "clinic_id"))
+
+
+def undo_migration_9():
+    """SQL that takes a database back from schema 9 to 8 (for tests of older databases):
+    the link tables lose b_id and get their keys on (col0, col1) and (col1) back; on
+    PostgreSQL the record tables' keys are (rid) and (id) again and the id registry goes."""
+    if BACKEND == "postgresql":
+        return ("DROP TABLE eka_id;" +
+                "".join("ALTER TABLE %s DROP CONSTRAINT %s_pkey, DROP CONSTRAINT %s_b_id_id_key,"
+                        " ADD PRIMARY KEY (rid), ADD UNIQUE (id);" % (t, t, t)
+                        for t in ("ekauser", "doctor", "clinic")) +
+                "".join("ALTER TABLE %s DROP COLUMN b_id, ADD PRIMARY KEY (pos), ADD UNIQUE (%s, %s);"
+                        "CREATE INDEX %s_rev ON %s (%s);" % (t, a, b, t, t, b) for t, a, b in LINK_TABLES))
+    return "".join("DROP INDEX %s_key; DROP INDEX %s_rev; ALTER TABLE %s DROP COLUMN b_id;"
+                   "CREATE UNIQUE INDEX %s_v7_key ON %s(%s, %s); CREATE INDEX %s_rev ON %s(%s);"
+                   % (t, t, t, t, t, a, b, t, t, b) for t, a, b in LINK_TABLES)
+
+
 class DB:
     """The server's database for tests that read or make states directly, on either backend,
     with sqlite3's interface: execute(sql, params) with ? placeholders (rows as tuples of ints,

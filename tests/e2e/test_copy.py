@@ -264,6 +264,12 @@ class CopyTests(unittest.TestCase):
                          sorted((t, str(n)) for t, n in self.rows.items()))
         self.assertEqual(psql(dst.db, "SELECT version FROM hipusers_schema"),
                          [(str(self.src.query("PRAGMA user_version")[0][0]),)])
+        # PostgreSQL's id registry (ids unique over all businesses) holds every copied record
+        registry = sorted(psql(dst.db, "SELECT id, resource, b_id FROM eka_id"))
+        records = sorted(r for t in ("ekauser", "doctor", "clinic")
+                         for r in psql(dst.db, "SELECT id, '%s', b_id FROM %s" % (t, t)))
+        self.assertEqual(registry, records)
+        self.assertTrue(records)
 
         dst.start()
         for tok, ids, before in ((self.tok1, self.ids1, self.view1), (self.tok2, self.ids2, self.view2)):

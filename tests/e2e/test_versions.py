@@ -20,7 +20,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DB, Server, ServerTestCase, make_token  # noqa: E402
+from harness import DB, Server, ServerTestCase, make_token, undo_migration_9  # noqa: E402
 
 PRECONDITION = {"status": "error", "message": "precondition failed: the record has changed"}
 KIND = {"ekauser": "user", "doctor": "doctor", "clinic": "clinic"}
@@ -960,8 +960,8 @@ class BackfillTests(unittest.TestCase):
         views = {k: (r.json, r.headers["etag"]) for k, r in views.items()}
         srv.stop()
         db = DB(srv)
-        db.executescript(  # migrations 7 (list indexes, idempotency keys) and 6 (the change log) undone
-            "DROP TABLE idempotency_key; DROP INDEX ekauser_updated; DROP INDEX doctor_updated;"
+        db.executescript(  # migrations 8 (tenant keys), 7 (list indexes, idempotency keys), 6 (the log) undone
+            undo_migration_9() + "DROP TABLE idempotency_key; DROP INDEX ekauser_updated; DROP INDEX doctor_updated;"
             "DROP INDEX clinic_updated; DROP INDEX doctor_mobile; DROP INDEX doctor_email_key;"
             "ALTER TABLE doctor DROP COLUMN email_key;"
             "DROP TABLE change_log; DROP TABLE change_seq; PRAGMA user_version=5;")

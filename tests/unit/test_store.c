@@ -15,16 +15,20 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
 #include "model/field.h"
 #include "model/ids.h"
 #include "store/store.h"
+#include "tenant_sql.h"
 
 static const char *URL;
+static char PG_PREFIX[500], PG_QUERY[500]; /* a PostgreSQL URL around its database's name */
 static char TMPDIR_PATH[256];
 static struct store *S;
 static struct arena A; /* released after each test */
@@ -454,7 +458,7 @@ struct link_op {
 static enum store_status link_fn(struct store_tx *tx, void *c)
 {
     struct link_op *l = c;
-    return store_link(tx, l->rel, l->side, l->id, l->others, l->n, l->replace);
+    return store_link(tx, l->rel, l->side, l->tenant, l->id, l->others, l->n, l->replace);
 }
 
 static enum store_status resolve_fn(struct store_tx *tx, void *c)
@@ -463,9 +467,10 @@ static enum store_status resolve_fn(struct store_tx *tx, void *c)
     return store_resolve(tx, l->target, l->tenant, l->by_partner, l->others, l->n, l->ids);
 }
 
-static void link_ok(enum rel rel, int side, const char *id, const char *const *others, size_t n, bool replace)
+static void link_ok(const char *t, enum rel rel, int side, const char *id, const char *const *others, size_t n,
+                    bool replace)
 {
-    struct link_op l = {.rel = rel, .side = side, .id = id, .others = others, .n = n, .replace = replace};
+    struct link_op l = {.rel = rel, .side = side, .tenant = t, .id = id, .others = others, .n = n, .replace = replace};
     assert_int_equal(run(true, link_fn, &l), STORE_OK);
 }
 
@@ -505,16 +510,16 @@ static void test_links_within_the_tenant(void **state)
 
     const char *u = insert_ok(USER, t, user_json(40, NULL));
     const char *order[] = {d2, d1};
-    link_ok(REL_USER_DOCTOR, 0, u, order, 2, true);
+    link_ok(t, REL_USER_DOCTOR, 0, u, order, 2, true);
     json_t *rec = find(USER, t, u);
     assert_view(rec, "doctors", order, 2); /* in the order given */
     json_t *first = json_array_get(json_object_get(rec, "doctors"), 0);
     assert_string_equal(str(first, "firstname"), "Asha");
     assert_string_equal(str(first, "lastname"), "Rao");
     const char *again[] = {d1};
-    link_ok(REL_USER_DOCTOR, 0, u, again, 1, false); /* made twice, kept once */
+    link_ok(t, REL_USER_DOCTOR, 0, u, again, 1, false); /* made twice, kept once */
     assert_view(find(USER, t, u), "doctors", order, 2);
-    link_ok(REL_USER_DOCTOR, 0, u, again, 1, true); /* replaced */
+    link_ok(t, REL_USER_DOCTOR, 0, u, again, 1, true); /* replaced */
     assert_view(find(USER, t, u), "doctors", again, 1);
     assert_int_equal(delete_rec(DOCTOR, t, d1), STORE_OK);
     assert_view(find(USER, t, u), "doctors", NULL, 0); /* a deleted doctor leaves the view */
@@ -522,7 +527,7 @@ static void test_links_within_the_tenant(void **state)
     /* doctor-clinic is one relation, seen from both sides */
     const char *c = insert_ok(CLINIC, t, "{\"name\":\"Sunrise\",\"address\":\"1 Main St\"}");
     const char *cs[] = {c};
-    link_ok(REL_DOCTOR_CLINIC, 0, d2, cs, 1, false);
+    link_ok(t, REL_DOCTOR_CLINIC, 0, d2, cs, 1, false);
     const char *ds[] = {d2};
     json_t *clinic = find(CLINIC, t, c);
     assert_view(clinic, "doctors", ds, 1);
@@ -577,23 +582,23 @@ static void test_each_side_keeps_its_link_order(void **state)
     const char *c1 = insert_ok(CLINIC, t, "{\"name\":\"C1\",\"address\":\"x\"}");
     const char *c2 = insert_ok(CLINIC, t, "{\"name\":\"C2\",\"address\":\"x\"}");
     const char *d1_cs[] = {c2, c1}, *d2_cs[] = {c1};
-    link_ok(REL_DOCTOR_CLINIC, 0, d1, d1_cs, 2, true);
-    link_ok(REL_DOCTOR_CLINIC, 0, d2, d2_cs, 1, true);
+    link_ok(t, REL_DOCTOR_CLINIC, 0, d1, d1_cs, 2, true);
+    link_ok(t, REL_DOCTOR_CLINIC, 0, d2, d2_cs, 1, true);
     const char *c1_made[] = {d1, d2}; /* the order the links were made in */
     assert_view(find(CLINIC, t, c1), "doctors", c1_made, 2);
     const char *c1_ds[] = {d2, d1};
-    link_ok(REL_DOCTOR_CLINIC, 1, c1, c1_ds, 2, true); /* the clinic's own order */
+    link_ok(t, REL_DOCTOR_CLINIC, 1, c1, c1_ds, 2, true); /* the clinic's own order */
     assert_view(find(CLINIC, t, c1), "doctors", c1_ds, 2);
     assert_view(find(DOCTOR, t, d1), "clinics", d1_cs, 2); /* unmoved */
     /* a link added later goes after the ordered ones, on both sides */
     const char *d3 = insert_ok(DOCTOR, t, "{\"firstname\":\"C\",\"lastname\":\"Three\",\"gender\":\"O\"}");
     const char *c1_only[] = {c1};
-    link_ok(REL_DOCTOR_CLINIC, 0, d3, c1_only, 1, false);
+    link_ok(t, REL_DOCTOR_CLINIC, 0, d3, c1_only, 1, false);
     const char *c1_now[] = {d2, d1, d3};
     assert_view(find(CLINIC, t, c1), "doctors", c1_now, 3);
     /* a replace drops the links it does not name, from both sides' views */
     const char *d1_c1[] = {c1};
-    link_ok(REL_DOCTOR_CLINIC, 0, d1, d1_c1, 1, true);
+    link_ok(t, REL_DOCTOR_CLINIC, 0, d1, d1_c1, 1, true);
     assert_view(find(CLINIC, t, c2), "doctors", NULL, 0);
     assert_view(find(CLINIC, t, c1), "doctors", c1_now, 3);
 }
@@ -839,13 +844,13 @@ static void test_list_filters(void **state)
     (void)od;
     (void)ou;
     const char *both[] = {c1, c2};
-    link_ok(REL_DOCTOR_CLINIC, 0, d1, both, 2, false);
-    link_ok(REL_DOCTOR_CLINIC, 0, d3, both, 1, false);
-    link_ok(REL_USER_CLINIC, 0, u1, both, 1, true);
-    link_ok(REL_USER_CLINIC, 0, u3, both, 2, true);
+    link_ok(t, REL_DOCTOR_CLINIC, 0, d1, both, 2, false);
+    link_ok(t, REL_DOCTOR_CLINIC, 0, d3, both, 1, false);
+    link_ok(t, REL_USER_CLINIC, 0, u1, both, 1, true);
+    link_ok(t, REL_USER_CLINIC, 0, u3, both, 2, true);
     const char *ds[] = {d3, d1};
-    link_ok(REL_USER_DOCTOR, 0, u3, ds, 2, true);
-    link_ok(REL_USER_DOCTOR, 0, u2, ds, 1, true);
+    link_ok(t, REL_USER_DOCTOR, 0, u3, ds, 2, true);
+    link_ok(t, REL_USER_DOCTOR, 0, u2, ds, 1, true);
 
     for (int limit = 1; limit <= 4; limit++) {
         assert_ids(where(DOCTOR, t, (struct list_filter){0}, limit), IDS(d1, d2, d3));
@@ -921,7 +926,7 @@ static enum store_status many_fn(struct store_tx *tx, void *c)
         char id[ID_MAX];
         enum store_status st = store_insert(tx, DOCTOR, m->tenant, vals, id, sizeof id);
         if (st == STORE_OK && i % 1000 != 7) /* linked: over LIST_PROBE of them */
-            st = store_link(tx, REL_DOCTOR_CLINIC, 0, id, &m->clinic, 1, false);
+            st = store_link(tx, REL_DOCTOR_CLINIC, 0, m->tenant, id, &m->clinic, 1, false);
         if (st != STORE_OK)
             return st;
         m->ids[i] = arena_strdup(&A, id);
@@ -1265,7 +1270,7 @@ static void test_find_any_and_restore(void **state)
     const char *first = insert_ok(USER, t, user_json(1, NULL));
     const char *id = insert_ok(USER, t, user_json(2, "\"partner_id\":\"RP\",\"email\":\"r@example.com\""));
     const char *last = insert_ok(USER, t, user_json(3, NULL));
-    link_ok(REL_USER_CLINIC, 0, id, (const char *[]){c}, 1, true);
+    link_ok(t, REL_USER_CLINIC, 0, id, (const char *[]){c}, 1, true);
     assert_string_equal(find_any(USER, t, id, &deleted), id);
     assert_false(deleted);
     atomic_store(&clock_now, T0 + 1000);
@@ -1844,6 +1849,344 @@ static void test_login_tables(void **state)
     assert_false(has(o.sessions, o.nsessions, fam));
 }
 
+/* ---- every statement on a tenant's table names the tenant (docs/scaling.md) ---- */
+
+/* Every distinct SQL text the store prepared while the suite ran (store_set_sql_observer). */
+#define SEEN_MAX 4096
+static struct {
+    pthread_mutex_t mu;
+    char *sql[SEEN_MAX];
+    size_t n;
+    bool overflow;
+} SEEN = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void observe_sql(void *ctx, const char *sql)
+{
+    (void)ctx;
+    pthread_mutex_lock(&SEEN.mu);
+    bool known = false;
+    for (size_t i = 0; i < SEEN.n && !known; i++)
+        known = strcmp(SEEN.sql[i], sql) == 0;
+    if (!known && SEEN.n < SEEN_MAX)
+        SEEN.sql[SEEN.n++] = strdup(sql);
+    else if (!known)
+        SEEN.overflow = true;
+    pthread_mutex_unlock(&SEEN.mu);
+}
+
+/* The checker itself first: statements it must refuse, and shapes it must let through. */
+static void test_tenant_checker_refuses_what_lacks_the_tenant(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "SELECT id FROM ekauser WHERE id = ?",
+        "SELECT id FROM ekauser WHERE id = ?1 OR b_id = ?2",               /* an OR: nothing counts */
+        "UPDATE ekauser SET b_id = ?1 WHERE id = ?2",                      /* a SET is no filter */
+        "SELECT b_id = ?1 FROM doctor",                                    /* nor a SELECT list */
+        "SELECT t.id FROM user_doctor l JOIN doctor t ON t.id = l.doctor_id WHERE l.user_id = ?1 AND t.b_id = ?2",
+        "SELECT t.id FROM user_doctor l JOIN doctor t ON t.id = l.doctor_id WHERE l.b_id = $2 AND l.user_id = $1",
+        "UPDATE user_clinic SET ord0 = 0 WHERE user_id = ?",
+        "DELETE FROM doctor_clinic WHERE doctor_id = $1 AND ord0 = 0",
+        "DELETE FROM idempotency_key",
+        "INSERT INTO user_doctor (user_id, doctor_id) VALUES (?, ?)",
+        "INSERT OR IGNORE INTO user_clinic (user_id, clinic_id, b_id_old) VALUES (?, ?, ?)",
+        "INSERT INTO change_log VALUES (?1, ?2)",                          /* no column list */
+        "SELECT 1 FROM ekauser t WHERE t.b_id = ?1 AND EXISTS (SELECT 1 FROM user_clinic x WHERE x.user_id = t.id)",
+        "SELECT 1 FROM ekauser WHERE b_id = ?1 AND EXISTS (SELECT 1 FROM doctor WHERE id = ?2)",
+        "SELECT 1 FROM user_clinic a JOIN user_doctor b ON a.b_id = b.b_id",  /* joined, never pinned */
+        "SELECT count(*) FROM (SELECT 1 FROM change_log WHERE seq > ?)",
+        "SELECT 1 FROM clinic c WHERE c.b_id = c.b_id",
+        "SELECT coalesce(max(version), 0) + 1 FROM change_log WHERE resource = ? AND id = ?",
+    };
+    static const char *const good[] = {
+        "SELECT id FROM ekauser WHERE id = ? AND b_id = ?",
+        "SELECT t.id FROM user_doctor l JOIN doctor t ON t.b_id = l.b_id AND t.id = l.doctor_id"
+        " WHERE l.b_id = $2 AND l.user_id = $1 AND t.deleted_at IS NULL",
+        "DELETE FROM idempotency_key WHERE b_id = $1 AND key IN (SELECT key FROM idempotency_key WHERE b_id = $1"
+        " AND created_ms < $2::bigint ORDER BY created_ms LIMIT $3::integer)",
+        "INSERT INTO change_seq (b_id, last) VALUES (?1, 1) ON CONFLICT (b_id) DO UPDATE SET last = last + 1"
+        " RETURNING last",
+        "SELECT 1 FROM ekauser t WHERE t.b_id = ?1 AND EXISTS (SELECT 1 FROM user_clinic x WHERE x.b_id = t.b_id"
+        " AND x.user_id = t.id)",
+        "SELECT family FROM session WHERE revoked_at >= ?", /* the login tables are not the tenant's */
+        "BEGIN IMMEDIATE",
+    };
+    char why[256];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (!tenant_sql_check(bad[i], why, sizeof why))
+            fail_msg("the checker let through: %s", bad[i]);
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        if (tenant_sql_check(good[i], why, sizeof why))
+            fail_msg("the checker refused %s: %s", good[i], why);
+}
+
+/* Runs last: every statement the suite made the store prepare, on this backend. */
+static void test_every_statement_names_the_tenant(void **state)
+{
+    (void)state;
+    pthread_mutex_lock(&SEEN.mu);
+    assert_false(SEEN.overflow);
+    unsigned tables = 0;
+    int bad = 0;
+    char why[256];
+    for (size_t i = 0; i < SEEN.n; i++) {
+        tables |= tenant_sql_tables(SEEN.sql[i]);
+        if (tenant_sql_check(SEEN.sql[i], why, sizeof why)) {
+            fprintf(stderr, "lacks the tenant (%s): %s\n", why, SEEN.sql[i]);
+            bad++;
+        }
+    }
+    size_t n = SEEN.n;
+    pthread_mutex_unlock(&SEEN.mu);
+    fprintf(stderr, "%zu statements checked\n", n);
+    assert_int_equal(bad, 0);
+    /* the suite reached every tenant table, so the check covered each */
+    for (size_t k = 0; k < N_TENANT_TABLES; k++)
+        if (!(tables & (1u << k)))
+            fail_msg("no statement on %s was seen", TENANT_TABLES[k]);
+}
+
+/* ---- the schema: keys a table distributed by b_id can keep ---- */
+
+/* Rows of a query on the store's database, outside the store (NULL: the store's URL); each
+ * row's first column goes to out (up to cap), the count is returned. */
+static int raw_rows(const char *url, const char *sql, char out[][160], int cap)
+{
+    if (!url)
+        url = URL;
+    int n = 0;
+    if (store_kind(S) == STORE_POSTGRES) {
+        PGconn *pc = PQconnectdb(url);
+        assert_int_equal(PQstatus(pc), CONNECTION_OK);
+        PGresult *res = PQexec(pc, sql);
+        ExecStatusType st = PQresultStatus(res);
+        if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+            fail_msg("%s: %s", sql, PQerrorMessage(pc));
+        for (int i = 0; st == PGRES_TUPLES_OK && i < PQntuples(res); i++, n++)
+            if (n < cap)
+                snprintf(out[n], 160, "%s", PQgetvalue(res, i, 0));
+        PQclear(res);
+        PQfinish(pc);
+        return n;
+    }
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(strncmp(url, "sqlite:", 7) == 0 ? url + 7 : url, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    const char *tail = sql;
+    while (tail && *tail) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, tail, -1, &st, &tail) != SQLITE_OK)
+            fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+        int rc;
+        while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            if (n < cap)
+                snprintf(out[n], 160, "%s", sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : "");
+            n++;
+        }
+        if (st && rc != SQLITE_DONE)
+            fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return n;
+}
+
+static void test_tenant_tables_keys_lead_with_b_id(void **state)
+{
+    (void)state;
+    char rows[64][160];
+    for (size_t k = 0; k < N_TENANT_TABLES; k++) {
+        const char *t = TENANT_TABLES[k];
+        char sql[1024];
+        if (store_kind(S) == STORE_POSTGRES) {
+            /* b_id NOT NULL, and every unique index (primary keys too) has b_id among its columns */
+            snprintf(sql, sizeof sql,
+                     "SELECT attname FROM pg_attribute WHERE attrelid = '%s'::regclass AND attname = 'b_id'"
+                     " AND attnotnull",
+                     t);
+            assert_int_equal(raw_rows(NULL, sql, rows, 64), 1);
+            snprintf(sql, sizeof sql,
+                     "SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+                     " WHERE x.indrelid = '%s'::regclass AND x.indisunique AND NOT EXISTS (SELECT 1 FROM"
+                     " pg_attribute a WHERE a.attrelid = x.indrelid AND a.attname = 'b_id' AND a.attnum = ANY"
+                     " (x.indkey))",
+                     t);
+            int n = raw_rows(NULL, sql, rows, 64);
+            for (int i = 0; i < n && i < 64; i++)
+                fprintf(stderr, "%s: unique index %s lacks b_id\n", t, rows[i]);
+            assert_int_equal(n, 0);
+            snprintf(sql, sizeof sql, "SELECT 1 FROM pg_index WHERE indrelid = '%s'::regclass AND indisprimary", t);
+            assert_int_equal(raw_rows(NULL, sql, rows, 64), 1);
+        } else {
+            /* (change_seq's b_id is its PRIMARY KEY, which SQLite does not declare NOT NULL) */
+            snprintf(sql, sizeof sql,
+                     "SELECT name FROM pragma_table_info('%s') WHERE name = 'b_id' AND (\"notnull\" OR pk > 0)", t);
+            assert_int_equal(raw_rows(NULL, sql, rows, 64), 1);
+            /* SQLite keeps one key without b_id, by decision: the record tables' id, unique over
+             * all tenants (docs/decisions.md); every other unique index has b_id */
+            snprintf(sql, sizeof sql,
+                     "SELECT l.name || ':' || (SELECT group_concat(name) FROM pragma_index_info(l.name))"
+                     " FROM pragma_index_list('%s') l WHERE l.\"unique\" AND NOT EXISTS (SELECT 1 FROM"
+                     " pragma_index_info(l.name) c WHERE c.name = 'b_id')",
+                     t);
+            int n = raw_rows(NULL, sql, rows, 64);
+            for (int i = 0; i < n && i < 64; i++)
+                if (k > 2 || !strstr(rows[i], ":id") || strchr(strchr(rows[i], ':') + 1, ','))
+                    fail_msg("%s: unique index without b_id: %s", t, rows[i]);
+            assert_true(n <= (k <= 2 ? 1 : 0));
+        }
+    }
+    if (store_kind(S) == STORE_POSTGRES) /* the id registry: keyed (and distributed) by the id alone */
+        assert_int_equal(raw_rows(NULL,
+                                  "SELECT a.attname FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid"
+                                  " AND a.attnum = ANY (x.indkey) WHERE x.indrelid = 'eka_id'::regclass AND"
+                                  " x.indisprimary",
+                                  rows, 64),
+                         1);
+}
+
+/* ---- a database an older hipusers (schema 7) left, with data, opened by this one ---- */
+
+#define OLD_T "8100000000000001"
+#define OLD_O "8100000000000002"
+#define U1 "176000000000101"
+#define UO "176000000000102"
+#define D1 "do1760000000101"
+#define D2 "do1760000000102"
+#define DO "do1760000000103"
+#define C1 "c-0123456789abcdef00000101"
+#define CG "c-0123456789abcdef00000102"
+#define T_AT "'2024-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z'"
+
+/* What a version-7 hipusers wrote: the same text on both backends. */
+static const char OLD_DATA[] =
+    "INSERT INTO ekauser (id, b_id, firstname, lastname, gender, dob, mobile, partner_id, created_at, updated_at)"
+    " VALUES ('" U1 "', '" OLD_T "', 'Old', 'User', 'F', '1990-01-01', '9000000101', 'OU1', " T_AT "),"
+    " ('" UO "', '" OLD_O "', 'Other', 'User', 'M', '1990-01-02', '9000000101', 'OU1', " T_AT ");"
+    "INSERT INTO doctor (id, b_id, firstname, lastname, gender, dob, created_at, updated_at) VALUES"
+    " ('" D1 "', '" OLD_T "', 'Asha', 'Rao', 'F', '1980-01-01', " T_AT "),"
+    " ('" D2 "', '" OLD_T "', 'Ravi', 'Iyer', 'M', '1981-01-01', " T_AT "),"
+    " ('" DO "', '" OLD_O "', 'Other', 'Doc', 'M', '1982-01-01', " T_AT ");"
+    "INSERT INTO clinic (id, b_id, name, address, created_at, updated_at) VALUES"
+    " ('" C1 "', '" OLD_T "', 'Sunrise', '1 Main St', " T_AT ");"
+    "INSERT INTO clinic (id, b_id, name, address, created_at, updated_at, deleted_at) VALUES"
+    " ('" CG "', '" OLD_T "', 'Gone', '2 Main St', " T_AT ", '2024-01-02T00:00:00.000Z');"
+    /* the user's own order of its doctors: d2, d1 */
+    "INSERT INTO user_doctor (user_id, doctor_id, ord0) VALUES ('" U1 "', '" D1 "', -1), ('" U1 "', '" D2 "', -2);"
+    "INSERT INTO user_doctor (user_id, doctor_id) VALUES ('" UO "', '" DO "');"
+    "INSERT INTO user_clinic (user_id, clinic_id) VALUES ('" U1 "', '" C1 "');"
+    "INSERT INTO doctor_clinic (doctor_id, clinic_id) VALUES ('" D1 "', '" C1 "'), ('" D2 "', '" C1 "'),"
+    " ('" D1 "', '" CG "');"
+    "INSERT INTO change_seq (b_id, last) VALUES ('" OLD_T "', 2);"
+    "INSERT INTO change_log (b_id, seq, resource, id, version, action, at, changes) VALUES"
+    " ('" OLD_T "', 1, 'ekauser', '" U1 "', 1, 'create', '2024-01-01T00:00:00.000Z', '{}'),"
+    " ('" OLD_T "', 2, 'ekauser', '" U1 "', 2, 'update', '2024-01-01T00:00:01.000Z',"
+    " '{\"lastname\":{\"from\":\"X\",\"to\":\"User\"}}');"
+    "INSERT INTO idempotency_key (b_id, key, request_hash, holder, state, status, body, created_ms,"
+    " lease_until_ms) VALUES ('" OLD_T "', 'k-old', 'h', 'x', 'done', 201, '{}', 1, 2);";
+
+static void test_a_version_7_database_keeps_everything(void **state)
+{
+    (void)state;
+    char url[1200], rows[8][160];
+    bool pg = store_kind(S) == STORE_POSTGRES;
+    if (pg) { /* a database of its own on the same server */
+        char name[64];
+        snprintf(name, sizeof name, "upgrade_%u", (unsigned)randombytes_random());
+        raw_rows(NULL, arena_printf(&A, "CREATE DATABASE %s", name), rows, 8);
+        snprintf(url, sizeof url, "%s%s%s", PG_PREFIX, name, PG_QUERY);
+    } else {
+        snprintf(url, sizeof url, "sqlite:%s/upgrade.db", TMPDIR_PATH);
+    }
+    struct store_options old = {.clock_ms = fake_clock, .threads = 2, .schema_version = 7};
+    char err[512];
+    struct store *s7 = store_open(url, &old, err, sizeof err);
+    if (!s7)
+        fail_msg("cannot open at version 7: %s", err);
+    store_close(s7);
+    raw_rows(url, OLD_DATA, rows, 8);
+    if (pg) /* the schema really was 7 */
+        assert_int_equal(raw_rows(url, "SELECT version FROM hipusers_schema WHERE version = 7", rows, 8), 1);
+    else
+        assert_int_equal(raw_rows(url, "SELECT 1 FROM pragma_user_version WHERE user_version = 7", rows, 8), 1);
+
+    /* this hipusers migrates it */
+    struct store *suite = S;
+    struct store_options opt = {.clock_ms = fake_clock, .threads = 2};
+    S = store_open(url, &opt, err, sizeof err);
+    if (!S) {
+        S = suite;
+        fail_msg("cannot migrate the version-7 database: %s", err);
+    }
+    /* every link row now says whose it is */
+    assert_int_equal(raw_rows(url,
+                              "SELECT b_id FROM user_doctor WHERE b_id = '' UNION ALL SELECT b_id FROM user_clinic"
+                              " WHERE b_id = '' UNION ALL SELECT b_id FROM doctor_clinic WHERE b_id = ''",
+                              rows, 8),
+                     0);
+    assert_int_equal(raw_rows(url, "SELECT b_id FROM user_doctor WHERE user_id = '" UO "'", rows, 8), 1);
+    assert_string_equal(rows[0], OLD_O);
+    /* records, links in their order, deleted links hidden, tenants apart */
+    json_t *u = find(USER, OLD_T, U1);
+    assert_non_null(u);
+    assert_string_equal(str(u, "lastname"), "User");
+    assert_view(u, "doctors", (const char *const[]){D2, D1}, 2);
+    assert_view(u, "clinics", (const char *const[]){C1}, 1);
+    assert_view(find(CLINIC, OLD_T, C1), "doctors", (const char *const[]){D1, D2}, 2);
+    assert_view(find(DOCTOR, OLD_T, D1), "clinics", (const char *const[]){C1}, 1);
+    assert_view(find(USER, OLD_O, UO), "doctors", (const char *const[]){DO}, 1);
+    assert_null(find(USER, OLD_O, U1));
+    assert_string_equal(str(find(USER, OLD_T, "OU1"), "id"), U1);
+    bool deleted;
+    assert_string_equal(find_any(CLINIC, OLD_T, CG, &deleted), CG);
+    assert_true(deleted);
+    const char **got = where(DOCTOR, OLD_T, (struct list_filter){.clinic_id = C1}, 10);
+    assert_string_equal(got[0], D1);
+    assert_string_equal(got[1], D2);
+    assert_null(got[2]);
+    got = where(USER, OLD_T, (struct list_filter){.doctor_id = D2}, 10);
+    assert_string_equal(got[0], U1);
+    assert_null(got[1]);
+    /* history, the feed, the Idempotency-Key */
+    struct log_op h = {.tenant = OLD_T, .r = USER, .id = U1};
+    assert_int_equal(run(false, history_fn, &h), STORE_OK);
+    assert_int_equal(h.n, 2);
+    assert_int_equal(h.items[1].action, CHANGE_UPDATE);
+    assert_string_equal(h.items[1].changes, "{\"lastname\":{\"from\":\"X\",\"to\":\"User\"}}");
+    int count;
+    feed(OLD_T, 0, 10, &count);
+    assert_int_equal(count, 2);
+    struct idem_record ir = idem_get(OLD_T, "k-old", STORE_OK);
+    assert_true(ir.done);
+    assert_int_equal(ir.status, 201);
+    /* and writes go on: links, the feed, ids still unique over all tenants */
+    const char *c2 = insert_ok(CLINIC, OLD_T, "{\"name\":\"New\",\"address\":\"3 Main St\"}");
+    link_ok(OLD_T, REL_USER_CLINIC, 0, U1, (const char *const[]){c2}, 1, false);
+    assert_view(find(USER, OLD_T, U1), "clinics", (const char *const[]){C1, c2}, 2);
+    link_ok(OLD_T, REL_DOCTOR_CLINIC, 1, C1, (const char *const[]){D2, D1}, 2, true);
+    assert_view(find(CLINIC, OLD_T, C1), "doctors", (const char *const[]){D2, D1}, 2);
+    assert_view(find(DOCTOR, OLD_T, D1), "clinics", (const char *const[]){C1}, 1);
+    append(OLD_T, USER, U1, CHANGE_UPDATE, NULL, NULL, "{}");
+    struct change_entry *fe = feed(OLD_T, 0, 10, &count);
+    assert_int_equal(count, 3);
+    assert_int_equal(fe[2].seq, 3);
+    struct put_op p = {.r = DOCTOR, .tenant = OLD_O, .id = D1,
+                       .vals = decode(DOCTOR, "{\"firstname\":\"X\",\"lastname\":\"Y\",\"gender\":\"F\"}", true)};
+    struct store_unit su = {.fn = put_fn, .ctx = &p, .arena = &A};
+    assert_int_equal(store_write(S, &su), STORE_CONFLICT);
+    assert_string_equal(su.conflict, "id");
+    store_close(S);
+    S = suite;
+    if (pg) {
+        const char *name = strstr(url, ":///") + 4;
+        raw_rows(NULL, arena_printf(&A, "DROP DATABASE %.*s", (int)strcspn(name, "?"), name), rows, 8);
+    } else {
+        static const char *const sfx[] = {"", "-wal", "-shm"};
+        for (int i = 0; i < 3; i++)
+            unlink(arena_printf(&A, "%s/upgrade.db%s", TMPDIR_PATH, sfx[i]));
+    }
+}
+
 /* ---- setup ---- */
 
 static int per_test_setup(void **state)
@@ -1866,6 +2209,7 @@ static int open_store(void **state)
     (void)state;
     struct store_options opt = {.clock_ms = fake_clock, .threads = 4};
     char err[512];
+    store_set_sql_observer(observe_sql, NULL);
     S = store_open(URL, &opt, err, sizeof err);
     if (!S) {
         fprintf(stderr, "cannot open %s: %s\n", URL, err);
@@ -1906,6 +2250,8 @@ int main(int argc, char **argv)
             return 1;
         }
         snprintf(path, sizeof path, "%.*s%s%s", (int)(db + 4 - base), base, argv[2], q);
+        snprintf(PG_PREFIX, sizeof PG_PREFIX, "%.*s", (int)(db + 4 - base), base);
+        snprintf(PG_QUERY, sizeof PG_QUERY, "%s", q);
         URL = path;
     }
     if (!URL || !*URL) {
@@ -1945,6 +2291,13 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_concurrent_updates_of_one_record_lose_nothing, per_test_setup,
                                         per_test_teardown),
         cmocka_unit_test_setup_teardown(test_login_tables, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_tenant_tables_keys_lead_with_b_id, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_a_version_7_database_keeps_everything, per_test_setup,
+                                        per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_tenant_checker_refuses_what_lacks_the_tenant, per_test_setup,
+                                        per_test_teardown),
+        /* last: the statements of every test above */
+        cmocka_unit_test_setup_teardown(test_every_statement_names_the_tenant, per_test_setup, per_test_teardown),
     };
     int rc = cmocka_run_group_tests_name("store", tests, open_store, close_store);
     if (TMPDIR_PATH[0]) {
