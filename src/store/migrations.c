@@ -115,6 +115,13 @@ static const char *const MIGRATIONS[] = {
     "  created_ms INTEGER NOT NULL, lease_until_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (b_id, key)) WITHOUT ROWID;"
     "CREATE INDEX idempotency_key_age ON idempotency_key(b_id, created_ms);",
+    /* 8: the login throttle's counters (issue 8), shared by every server of the database: one
+     * row per counter, keyed by a keyed hash of (client id, address) or of the address alone
+     * (never the raw values); window_start in ms; counters whose windows are over are deleted
+     * oldest first (the age index). */
+    "CREATE TABLE login_throttle (key TEXT PRIMARY KEY, window_start INTEGER NOT NULL,"
+    "  failures INTEGER NOT NULL, pending INTEGER NOT NULL, prev_pending INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX login_throttle_age ON login_throttle(window_start);",
 };
 
 /* Migration 4's backfill: the same key the model computes for new writes. */
@@ -256,6 +263,10 @@ static const struct pg_migration PG_MIGRATIONS[] = {
               "  state text NOT NULL CHECK (state IN ('running', 'done')), status integer, body text,"
               "  created_ms bigint NOT NULL, lease_until_ms bigint NOT NULL, PRIMARY KEY (b_id, key));"
               "CREATE INDEX idempotency_key_age ON idempotency_key (b_id, created_ms);"},
+    /* 8: the login throttle's counters, as SQLite's 8 */
+    {.sql = "CREATE TABLE login_throttle (key text PRIMARY KEY, window_start bigint NOT NULL,"
+            "  failures integer NOT NULL, pending integer NOT NULL, prev_pending integer NOT NULL);"
+            "CREATE INDEX login_throttle_age ON login_throttle (window_start);"},
 };
 
 _Static_assert(sizeof PG_MIGRATIONS / sizeof PG_MIGRATIONS[0] == sizeof MIGRATIONS / sizeof MIGRATIONS[0],
