@@ -207,7 +207,9 @@ class MigrationTests(unittest.TestCase):
         self.srv.stop()
         db = DB(self.srv)
         db.executescript(
-            # undo migration 7 (list filter indexes, doctors' email keys, idempotency keys) ...
+            # undo migration 8 (the login throttle's counters) and 7 (list filter indexes,
+            # doctors' email keys, idempotency keys) ...
+            "DROP TABLE login_throttle;"
             "DROP TABLE idempotency_key; DROP INDEX ekauser_updated; DROP INDEX doctor_updated;"
             "DROP INDEX clinic_updated; DROP INDEX doctor_mobile; DROP INDEX doctor_email_key;"
             "ALTER TABLE doctor DROP COLUMN email_key;"

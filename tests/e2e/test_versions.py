@@ -960,7 +960,9 @@ class BackfillTests(unittest.TestCase):
         views = {k: (r.json, r.headers["etag"]) for k, r in views.items()}
         srv.stop()
         db = DB(srv)
-        db.executescript(  # migrations 7 (list indexes, idempotency keys) and 6 (the change log) undone
+        # migrations 8 (throttle counters), 7 (list indexes, idempotency keys), 6 (change log) undone
+        db.executescript(
+            "DROP TABLE login_throttle;"
             "DROP TABLE idempotency_key; DROP INDEX ekauser_updated; DROP INDEX doctor_updated;"
             "DROP INDEX clinic_updated; DROP INDEX doctor_mobile; DROP INDEX doctor_email_key;"
             "ALTER TABLE doctor DROP COLUMN email_key;"
