@@ -229,6 +229,8 @@ static int cmd_serve(int argc, char **argv)
     }
     app.keys = keys;
     sodium_memzero(&keys, sizeof keys);
+    /* the same secret on every server: the same names for the throttle's counters */
+    throttle_init(&app.throttle, app.keys.keys[0].secret, app.keys.keys[0].len);
     if (refresh_ttl > 0)
         app.refresh_ttl = refresh_ttl;
     app.refresh_grace = grace;

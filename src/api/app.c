@@ -66,7 +66,6 @@ bool app_init(struct app *app, const char *db, unsigned threads, unsigned write_
     memset(app, 0, sizeof *app);
     app->refresh_ttl = REFRESH_TTL_DEFAULT;
     app->refresh_grace = REFRESH_GRACE_DEFAULT;
-    throttle_init(&app->throttle);
     if (!metrics_init(&app->metrics)) {
         snprintf(err, errlen, "out of memory");
         return false;

@@ -6,6 +6,7 @@
 #include "api/api.h"
 #include "auth/credentials.h"
 #include "auth/login_body.h"
+#include "util/log.h"
 
 #define REFRESH_BYTES 32
 #define ISSUER "hipusers"
@@ -120,15 +121,24 @@ bool auth_login(struct app *app, struct request *rq, struct herr *e)
     client_address(&app->proxies, rq->client_addr, app->proxies.n ? http_header_joined(rq, "X-Forwarded-For") : NULL,
                    addr, sizeof addr);
     addr_throttle_key(addr, from, sizeof from);
-    int wait = throttle_begin(&app->throttle, client_id, from, now);
-    if (wait) {
+    struct throttle_attempt at;
+    throttle_attempt_init(&app->throttle, &at, client_id, from);
+    /* A store that cannot count the attempt refuses it (fail closed): its 503 and Retry-After. */
+    struct store_unit tu = {.fn = throttle_begin_fn, .ctx = &at, .arena = &rq->arena};
+    if (!app_write(app, &tu, e))
+        return false;
+    if (at.wait) {
         metrics_event(&app->metrics, ME_LOGIN_THROTTLED);
-        e->retry_after = wait;
+        e->retry_after = at.wait;
         return fail(e, 429, "too many failed login attempts; retry later");
     }
     int verdict = check_client(app, rq, client_id, secret, sharing_key, &b_id, &key_id, e);
-    throttle_end(&app->throttle, client_id, from,
-                 verdict > 0 ? ATTEMPT_OK : verdict == 0 ? ATTEMPT_FAILED : ATTEMPT_UNDECIDED, now);
+    at.outcome = verdict > 0 ? ATTEMPT_OK : verdict == 0 ? ATTEMPT_FAILED : ATTEMPT_UNDECIDED;
+    tu = (struct store_unit){.fn = throttle_end_fn, .ctx = &at, .arena = &rq->arena};
+    struct herr end_err = {0};
+    if (!app_write(app, &tu, &end_err)) /* the attempt stays in flight: it counts as a failure */
+        log_line("warn", "login throttle: an attempt could not be ended; it counts until its window is over",
+                 store_status_name(tu.status), 0);
     if (verdict <= 0) {
         if (verdict == 0) {
             metrics_event(&app->metrics, ME_LOGIN_FAILURE);

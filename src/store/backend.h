@@ -9,6 +9,13 @@
 
 enum savepoint_op { SAVEPOINT_BEGIN, SAVEPOINT_RELEASE, SAVEPOINT_ROLLBACK };
 
+/* A login throttle counter as stored (store_throttle_begin): the window's start and failures,
+ * the attempts in flight reserved in it and those left from the window before. */
+struct throttle_row {
+    int64_t window_start_ms;
+    int failures, pending, prev_pending;
+};
+
 struct store_ops {
     enum store_status (*insert)(struct store_tx *tx, const struct resource *r, const char *tenant,
                                 const struct fval *vals, char *id_out, size_t id_cap);
@@ -52,6 +59,15 @@ struct store_ops {
     enum store_status (*idem_release)(struct store_tx *tx, const char *tenant, const char *key, const char *holder);
     enum store_status (*idem_purge)(struct store_tx *tx, const char *tenant, int64_t before_ms, int max,
                                     int *purged);
+
+    /* The counter of key, locked for the rest of the unit; create: a counter never seen (or
+     * deleted) is made empty with its window starting at the unit's time, else it is
+     * STORE_NOT_FOUND. */
+    enum store_status (*throttle_lock)(struct store_tx *tx, const char *key, bool create, struct throttle_row *out);
+    enum store_status (*throttle_put)(struct store_tx *tx, const char *key, const struct throttle_row *row);
+    /* Deletes up to max counters whose window started before before_ms (skipping any another
+     * unit holds). */
+    enum store_status (*throttle_purge)(struct store_tx *tx, int64_t before_ms, int max);
 
     enum store_status (*business_create)(struct store_tx *tx, const char *b_id, const char *name);
     enum store_status (*business_get)(struct store_tx *tx, const char *b_id, const char **name_out);

@@ -151,6 +151,13 @@ static const char *const MIGRATIONS[] = {
     "DROP TABLE doctor_clinic_v7;"
     "CREATE UNIQUE INDEX doctor_clinic_key ON doctor_clinic(b_id, doctor_id, clinic_id);"
     "CREATE INDEX doctor_clinic_rev ON doctor_clinic(b_id, clinic_id);",
+    /* 10: the login throttle's counters (issue 8), shared by every server of the database: one
+     * row per counter, keyed by a keyed hash of (client id, address) or of the address alone
+     * (never the raw values); window_start in ms; counters whose windows are over are deleted
+     * oldest first (the age index). */
+    "CREATE TABLE login_throttle (key TEXT PRIMARY KEY, window_start INTEGER NOT NULL,"
+    "  failures INTEGER NOT NULL, pending INTEGER NOT NULL, prev_pending INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX login_throttle_age ON login_throttle(window_start);",
 };
 
 /* Migration 4's backfill: the same key the model computes for new writes. */
@@ -348,6 +355,10 @@ static const struct pg_migration PG_MIGRATIONS[] = {
             "CREATE TABLE eka_id (id text PRIMARY KEY, resource text NOT NULL, b_id text NOT NULL);"
             "INSERT INTO eka_id (id, resource, b_id) SELECT id, 'ekauser', b_id FROM ekauser"
             "  UNION ALL SELECT id, 'doctor', b_id FROM doctor UNION ALL SELECT id, 'clinic', b_id FROM clinic;"},
+    /* 10: the login throttle's counters, as SQLite's 10 */
+    {.sql = "CREATE TABLE login_throttle (key text PRIMARY KEY, window_start bigint NOT NULL,"
+            "  failures integer NOT NULL, pending integer NOT NULL, prev_pending integer NOT NULL);"
+            "CREATE INDEX login_throttle_age ON login_throttle (window_start);"},
 };
 
 _Static_assert(sizeof PG_MIGRATIONS / sizeof PG_MIGRATIONS[0] == sizeof MIGRATIONS / sizeof MIGRATIONS[0],

@@ -158,4 +158,9 @@ enum store_status sq_idem_finish(struct store_tx *tx, const char *tenant, const 
 enum store_status sq_idem_release(struct store_tx *tx, const char *tenant, const char *key, const char *holder);
 enum store_status sq_idem_purge(struct store_tx *tx, const char *tenant, int64_t before_ms, int max, int *purged);
 
+/* The login throttle's counters (sqlite_throttle.c). */
+enum store_status sq_throttle_lock(struct store_tx *tx, const char *key, bool create, struct throttle_row *out);
+enum store_status sq_throttle_put(struct store_tx *tx, const char *key, const struct throttle_row *row);
+enum store_status sq_throttle_purge(struct store_tx *tx, int64_t before_ms, int max);
+
 #endif

@@ -441,6 +441,111 @@ enum store_status store_idem_purge(struct store_tx *tx, const char *tenant, int6
     NEW_OP(true, idem_purge, tenant, before_ms, max, purged);
 }
 
+/* ---- the login throttle: its rules here, once; the backends keep the rows ---- */
+
+#define THROTTLE_COUNTERS_MAX 4
+#define THROTTLE_PURGE 8 /* counters over deleted per reservation: more than one creates */
+
+static bool throttle_ops(struct store_tx *tx, const char *op)
+{
+    if (tx->failed)
+        return false;
+    const struct store_ops *o = tx->s->be->ops;
+    if (!o->throttle_lock || !o->throttle_put || !o->throttle_purge) {
+        log_line("error", "the storage backend does not implement", op, 0);
+        store_fail(tx, STORE_ERROR, NULL, 0);
+        return false;
+    }
+    if (!tx->write) {
+        log_line("error", "a read unit tried to write", op, 0);
+        store_fail(tx, STORE_ERROR, NULL, 0);
+        return false;
+    }
+    return true;
+}
+
+/* The counter as of now: a window that is over starts afresh at now, its failures forgotten.
+ * Its attempts still in flight count on through the next window (prev_pending); those left
+ * from the window before are older than a whole window: their server stopped. */
+static bool throttle_roll(struct throttle_row *r, int64_t now, int64_t window)
+{
+    if (now - r->window_start_ms < window)
+        return false;
+    r->prev_pending = now - r->window_start_ms < 2 * window ? r->pending : 0;
+    r->pending = 0;
+    r->failures = 0;
+    r->window_start_ms = now;
+    return true;
+}
+
+enum store_status store_throttle_begin(struct store_tx *tx, const struct throttle_counter *c, size_t n, int window_s,
+                                       int *wait)
+{
+    *wait = 0;
+    if (!throttle_ops(tx, "throttle_begin"))
+        return tx->failed;
+    if (n > THROTTLE_COUNTERS_MAX || window_s < 1) {
+        log_line("error", "store_throttle_begin: bad arguments", NULL, (long)n);
+        return store_fail(tx, STORE_ERROR, NULL, 0);
+    }
+    const struct store_ops *o = tx->s->be->ops;
+    int64_t now = tx->now_ms, window = (int64_t)window_s * 1000;
+    /* counters with nothing left to count: a few go each time, so the table stays bounded */
+    enum store_status st = store_fail(tx, o->throttle_purge(tx, now - 2 * window, THROTTLE_PURGE), NULL, 0);
+    struct throttle_row rows[THROTTLE_COUNTERS_MAX];
+    bool changed[THROTTLE_COUNTERS_MAX];
+    int longest = 0;
+    for (size_t i = 0; i < n && st == STORE_OK; i++) {
+        st = store_fail(tx, o->throttle_lock(tx, c[i].key, true, &rows[i]), NULL, 0);
+        if (st != STORE_OK)
+            break;
+        changed[i] = throttle_roll(&rows[i], now, window);
+        if (rows[i].failures + rows[i].pending + rows[i].prev_pending < c[i].limit)
+            continue;
+        /* at its limit until its window ends: whole seconds, rounded up; a unit whose clock
+         * lags another's (SQLite's queue) still says at most one window */
+        int64_t left = (rows[i].window_start_ms + window - now + 999) / 1000;
+        int w = left < 1 ? 1 : left > window_s ? window_s : (int)left;
+        if (w > longest)
+            longest = w;
+    }
+    if (st != STORE_OK)
+        return tx->failed ? tx->failed : st;
+    for (size_t i = 0; i < n; i++) {
+        if (!longest) {
+            rows[i].pending++;
+            changed[i] = true;
+        }
+        if (changed[i] && (st = store_fail(tx, o->throttle_put(tx, c[i].key, &rows[i]), NULL, 0)) != STORE_OK)
+            return st;
+    }
+    *wait = longest;
+    return STORE_OK;
+}
+
+enum store_status store_throttle_end(struct store_tx *tx, const char *key, bool failed, bool clear)
+{
+    if (!throttle_ops(tx, "throttle_end"))
+        return tx->failed;
+    const struct store_ops *o = tx->s->be->ops;
+    struct throttle_row r;
+    enum store_status st = store_fail(tx, o->throttle_lock(tx, key, false, &r), NULL, 0);
+    if (st == STORE_NOT_FOUND) /* deleted once it had nothing to count: so has this attempt */
+        return STORE_OK;
+    if (st != STORE_OK)
+        return st;
+    /* the older attempts in flight end first */
+    if (r.prev_pending > 0)
+        r.prev_pending--;
+    else if (r.pending > 0)
+        r.pending--;
+    if (failed)
+        r.failures++;
+    else if (clear)
+        r.failures = 0;
+    return store_fail(tx, o->throttle_put(tx, key, &r), NULL, 0);
+}
+
 enum store_status store_business_create(struct store_tx *tx, const char *b_id, const char *name)
 {
     WOP(business_create, b_id, name);

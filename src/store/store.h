@@ -281,6 +281,32 @@ enum store_status store_idem_release(struct store_tx *tx, const char *tenant, co
 enum store_status store_idem_purge(struct store_tx *tx, const char *tenant, int64_t before_ms, int max,
                                    int *purged);
 
+/* ---- the login throttle (issue 8): counters every server of the store shares ---- */
+
+/* One counter of the login throttle: its key is the caller's opaque name for it (a keyed
+ * hash: no client id or address reaches the store), limit how many failures and attempts in
+ * flight together it allows per window. */
+struct throttle_counter {
+    const char *key;
+    int limit;
+};
+
+/* Reserves one attempt on every counter at once, at the unit's time. A counter whose window
+ * (window_s seconds from its first attempt) is over starts a new one, its failures forgotten.
+ * When every counter's failures plus attempts in flight are under its limit, each gets one
+ * more attempt in flight and *wait is 0; otherwise nothing is reserved and *wait is the
+ * seconds until the window of the counter at its limit ends (the longest such, 1..window_s).
+ * Counters of every unit are locked while it runs (writes of all servers take turns on
+ * them). An attempt in flight counts until store_throttle_end, or at least one window and at
+ * most two when it never ends (its server stopped); a counter with nothing left to count is
+ * deleted, a few per call. Write units only. */
+enum store_status store_throttle_begin(struct store_tx *tx, const struct throttle_counter *c, size_t n, int window_s,
+                                       int *wait);
+/* Ends one attempt store_throttle_begin reserved on key: failed adds a failure to the
+ * counter's window; clear (a success) forgets its failures; neither: the attempt counts for
+ * nothing (the check could not be made). A counter gone already is left alone. */
+enum store_status store_throttle_end(struct store_tx *tx, const char *key, bool failed, bool clear);
+
 /* ---- business login: ids and hashes are made by the caller; the store keeps them ---- */
 
 struct client_row {

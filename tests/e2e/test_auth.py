@@ -25,7 +25,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, SECRET, Server, ServerTestCase, b64url, free_port, make_token  # noqa: E402
+from harness import BIN, DB, SECRET, Server, ServerTestCase, b64url, free_port, make_token  # noqa: E402
 
 LOGIN = "/connect-auth/v1/account/login"
 REFRESH = "/connect-auth/v1/account/refresh-token"
@@ -919,6 +919,37 @@ class ThrottleTests(ThrottleBase):
             else:
                 self.assertBadCreds(r)
         self.assertThrottled(login(self.srv, cid, sec, headers=here))
+
+
+    def test_counters_stored_as_hashes_and_old_ones_deleted(self):
+        _, cid, sec = self.client()
+        here = fake_addr()
+        for i in range(3):
+            self.assertBadCreds(login(self.srv, cid, "wrong-%d" % i, headers=xff(here)))
+        # the database names the counters by a keyed hash: no client id, no address
+        rows = self.srv.query("SELECT key, failures FROM login_throttle")
+        self.assertGreaterEqual(len(rows), 2)
+        for key, _ in rows:
+            self.assertRegex(key, r"^[0-9a-f]{32}$")
+        for raw in (cid, here):
+            self.assertNotIn(raw, repr(rows))
+        self.assertIn(3, [int(f) for _, f in rows])
+        # counters whose windows ended long ago are deleted as logins come (a few each)
+        with DB(self.srv) as db:
+            for i in range(20):
+                db.execute("INSERT INTO login_throttle (key, window_start, failures, pending, prev_pending)"
+                           " VALUES (?, ?, ?, 0, 0)", ("%032x" % (0xdead0000 + i), 1000 + i, 10))
+        stale = "SELECT count(*) FROM login_throttle WHERE window_start < 100000"
+        self.assertEqual(int(self.srv.query(stale)[0][0]), 20)
+        self.assertBadCreds(login(self.srv, cid, "wrong-3", headers=xff(here)))
+        self.assertLess(int(self.srv.query(stale)[0][0]), 20)
+        for _ in range(3):
+            self.assertTokenPair(login(self.srv, cid, sec, headers=xff(fake_addr())))
+        self.assertEqual(int(self.srv.query(stale)[0][0]), 0)
+        # while the live ones stay: the four failures here still count, six more make ten
+        for i in range(6):
+            self.assertBadCreds(login(self.srv, cid, "again-%d" % i, headers=xff(here)))
+        self.assertThrottled(login(self.srv, cid, sec, headers=xff(here)))
 
 
 class ThrottleWithoutProxyTests(ThrottleBase):

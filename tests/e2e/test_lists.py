@@ -343,6 +343,7 @@ class MigrationTests(Lists):
         self.srv.stop()
         db = DB(self.srv)
         db.executescript(
+            "DROP TABLE login_throttle;" +  # migration 10 (the login throttle's counters), then 9, 8, 7
             undo_migration_9() + "DROP TABLE idempotency_key; DROP INDEX ekauser_updated; DROP INDEX doctor_updated;"
             "DROP INDEX clinic_updated; DROP INDEX doctor_mobile; DROP INDEX doctor_email_key;"
             "ALTER TABLE doctor DROP COLUMN email_key; PRAGMA user_version=6;")

@@ -305,8 +305,10 @@ class MetricsTests(MetricsCase):
                             - before.get("hipusers_logins_total", result=result))
         self.assertEqual((d("success"), d("failure"), d("throttled")), (2, 13, 2))
         self.assertEqual(self.requests_delta(before, after), {("login", "2xx"): 2, ("login", "4xx"): 16})
+        # one session per successful login; the throttle's counters (in the store, shared by every
+        # server) take a unit to reserve each attempt and one to end each that was checked
         self.assertEqual(after.get("hipusers_storage_commits_total") - before.get("hipusers_storage_commits_total"),
-                         2)  # one session per successful login
+                         2 + 2 * (2 + 3 + 10) + 2)
         self.assertLabelsClean(after, [b_id, cid, cid2, secret])
 
     def test_refresh_and_reuse_counters(self):

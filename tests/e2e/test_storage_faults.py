@@ -128,6 +128,33 @@ class StorageFaultTests(unittest.TestCase):
         self.srv.stop()
         self.assert_integrity()
 
+    def test_login_refused_while_its_attempt_cannot_be_counted(self):
+        r = self.srv.cli("business", "create", "--name", "Faults")
+        self.assertEqual(r.returncode, 0, r)
+        r = self.srv.cli("client", "create", "--b-id", r.stdout.strip())
+        self.assertEqual(r.returncode, 0, r)
+        kv = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+        cid, sec = kv["client_id"].strip(), kv["client_secret"].strip()
+        login = "/connect-auth/v1/account/login"
+        r = self.srv.request("POST", login, body={"client_id": cid, "client_secret": "wrong"})
+        self.assertEqual(r.status, 401, r)
+        # the credentials can still be read, but the throttle cannot count the attempt: refused
+        # (fail closed), with or without the right secret, and the guess costs nothing
+        os.chmod(self.srv.db, 0o400)
+        for secret in (sec, "wrong-again"):
+            r = self.srv.request("POST", login, body={"client_id": cid, "client_secret": secret})
+            self.assertEqual(r.status, 503, r)
+            self.assertEqual(r.json["code"], 503, r)
+            self.assertNotIn("access_token", r.json)
+            self.assertIn("retry-after", r.headers)
+        os.chmod(self.srv.db, 0o600)
+        r = self.srv.request("POST", login, body={"client_id": cid, "client_secret": sec})
+        self.assertEqual(r.status, 200, r)
+        self.assertIn("access_token", r.json)
+        # what was counted before the fault is still counted: 1 failure, then a success cleared it
+        rows = self.srv.query("SELECT failures, pending, prev_pending FROM login_throttle ORDER BY failures")
+        self.assertEqual(rows, [(0, 0, 0), (1, 0, 0)])
+
 
 class ListReadFailureTests(unittest.TestCase):
     """A list reads its first batch before it chooses its status: when that read fails the

@@ -960,7 +960,9 @@ class BackfillTests(unittest.TestCase):
         views = {k: (r.json, r.headers["etag"]) for k, r in views.items()}
         srv.stop()
         db = DB(srv)
-        db.executescript(  # migrations 8 (tenant keys), 7 (list indexes, idempotency keys), 6 (the log) undone
+        # migrations 10 (throttle counters), 9 (tenant keys), 7 (list indexes, idempotency keys), 6 (the log) undone
+        db.executescript(
+            "DROP TABLE login_throttle;" +
             undo_migration_9() + "DROP TABLE idempotency_key; DROP INDEX ekauser_updated; DROP INDEX doctor_updated;"
             "DROP INDEX clinic_updated; DROP INDEX doctor_mobile; DROP INDEX doctor_email_key;"
             "ALTER TABLE doctor DROP COLUMN email_key;"

@@ -1,6 +1,7 @@
 /* The store test suite every backend must pass: every operation through units of work,
  * uniqueness per tenant, soft delete freeing unique values, links within the tenant, list
- * order and cursor, list filters, idempotency keys, concurrent writers, the login tables, and the unit-of-work rules
+ * order and cursor, list filters, idempotency keys, concurrent writers, the login tables, the login
+ * throttle's counters, and the unit-of-work rules
  * (sticky failures, aborts, no nesting, no writes in reads, timestamps from the clock).
  *
  * The store under test is the URL in argv[1] or HIPUSERS_TEST_DB; "@FILE DBNAME" reads a
@@ -2187,6 +2188,262 @@ static void test_a_version_7_database_keeps_everything(void **state)
     }
 }
 
+/* ---- the login throttle's counters ---- */
+
+#define TW 60  /* the window, seconds */
+#define TLIM 3 /* per pair */
+#define TALIM 7 /* per address */
+
+/* One attempt on a pair's counter and its address's, as the login does it. */
+struct thr_op {
+    struct throttle_counter c[2];
+    int wait;
+    bool failed, clear;
+};
+
+static enum store_status thr_begin_fn(struct store_tx *tx, void *ctx)
+{
+    struct thr_op *o = ctx;
+    return store_throttle_begin(tx, o->c, 2, TW, &o->wait);
+}
+
+static enum store_status thr_end_fn(struct store_tx *tx, void *ctx)
+{
+    struct thr_op *o = ctx;
+    enum store_status st = store_throttle_end(tx, o->c[0].key, o->failed, o->clear);
+    return st == STORE_OK ? store_throttle_end(tx, o->c[1].key, o->failed, false) : st;
+}
+
+static struct thr_op thr(const char *pair, const char *addr)
+{
+    return (struct thr_op){.c = {{pair, TLIM}, {addr, TALIM}}};
+}
+
+/* Reserves an attempt at the clock's time: 0, or the seconds to wait. */
+static int thr_begin(const char *pair, const char *addr)
+{
+    struct thr_op o = thr(pair, addr);
+    assert_int_equal(run(true, thr_begin_fn, &o), STORE_OK);
+    return o.wait;
+}
+
+enum thr_outcome { T_FAILED, T_OK, T_UNDECIDED };
+
+static void thr_end(const char *pair, const char *addr, enum thr_outcome how)
+{
+    struct thr_op o = thr(pair, addr);
+    o.failed = how == T_FAILED;
+    o.clear = how == T_OK;
+    assert_int_equal(run(true, thr_end_fn, &o), STORE_OK);
+}
+
+static void thr_fail_n(const char *pair, const char *addr, int n)
+{
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(thr_begin(pair, addr), 0);
+        thr_end(pair, addr, T_FAILED);
+    }
+}
+
+static void thr_succeed(const char *pair, const char *addr)
+{
+    assert_int_equal(thr_begin(pair, addr), 0);
+    thr_end(pair, addr, T_OK);
+}
+
+static void at_s(double secs) { atomic_store(&clock_now, T0 + (int64_t)(secs * 1000)); }
+
+static void test_throttle_limit_until_the_window_ends(void **state)
+{
+    (void)state;
+    const char *p = rnd("p"), *here = rnd("a"), *p_elsewhere = rnd("p"), *there = rnd("a"), *p2 = rnd("p");
+    at_s(0);
+    thr_fail_n(p, here, TLIM);
+    /* locked, whatever it sends, until the window that began with its first failure ends */
+    assert_int_equal(thr_begin(p, here), TW);
+    at_s(30);
+    assert_int_equal(thr_begin(p, here), TW - 30);
+    at_s(59.2);
+    assert_int_equal(thr_begin(p, here), 1); /* rounded up: never 0 while locked */
+    /* the same client id elsewhere (another pair) and another client id here go on */
+    thr_succeed(p_elsewhere, there);
+    thr_succeed(p2, here);
+    /* the window is over: a fresh count */
+    at_s(60);
+    thr_fail_n(p, here, TLIM - 1);
+    thr_succeed(p, here);
+    thr_fail_n(p, here, TLIM);
+    assert_int_equal(thr_begin(p, here), TW);
+}
+
+static void test_throttle_address_cap_over_pairs(void **state)
+{
+    (void)state;
+    const char *here = rnd("a"), *there = rnd("a"), *pairs[TALIM];
+    at_s(0);
+    for (int i = 0; i < TALIM; i++)
+        pairs[i] = rnd("p");
+    /* TALIM failures spread so that no pair reaches its own limit */
+    for (int i = 0; i < TALIM; i++)
+        thr_fail_n(pairs[i / (TLIM - 1)], here, 1);
+    at_s(10);
+    /* every pair at that address waits, even one never tried */
+    assert_int_equal(thr_begin(rnd("p"), here), TW - 10);
+    assert_int_equal(thr_begin(pairs[0], here), TW - 10);
+    /* another address is not held back */
+    thr_succeed(rnd("p"), there);
+    at_s(60);
+    thr_succeed(pairs[0], here);
+}
+
+static void test_throttle_success_clears_the_pair_not_the_address(void **state)
+{
+    (void)state;
+    const char *p = rnd("p"), *here = rnd("a");
+    at_s(0);
+    thr_fail_n(p, here, TLIM - 1);
+    thr_succeed(p, here);
+    thr_fail_n(p, here, TLIM - 1); /* the pair's count started again */
+    assert_int_equal(thr_begin(p, here), 0);
+    thr_end(p, here, T_FAILED);
+    assert_int_equal(thr_begin(p, here), TW);
+    /* the address: TLIM - 1 + TLIM failures so far; a success of another pair clears nothing */
+    const char *mine = rnd("p");
+    thr_succeed(mine, here);
+    int left = TALIM - (2 * TLIM - 1);
+    for (int i = 0; i < left; i++)
+        thr_fail_n(rnd("p"), here, 1);
+    assert_int_equal(thr_begin(mine, here), TW);
+}
+
+static void test_throttle_attempts_in_flight_count(void **state)
+{
+    (void)state;
+    const char *p = rnd("p"), *here = rnd("a");
+    at_s(0);
+    for (int i = 0; i < TLIM; i++)
+        assert_int_equal(thr_begin(p, here), 0);
+    /* TLIM checks running: the next must wait, whatever they turn out to be */
+    assert_int_equal(thr_begin(p, here), TW);
+    /* a refused attempt reserved nothing: ending the TLIM undecided frees the pair */
+    for (int i = 0; i < TLIM; i++)
+        thr_end(p, here, T_UNDECIDED);
+    assert_int_equal(thr_begin(p, here), 0);
+    thr_end(p, here, T_FAILED);
+    thr_fail_n(p, here, TLIM - 1);
+    assert_int_equal(thr_begin(p, here), TW);
+}
+
+static void test_throttle_attempts_in_flight_outlive_the_window(void **state)
+{
+    (void)state;
+    const char *p = rnd("p"), *here = rnd("a"), *q = rnd("p"), *there = rnd("a");
+    at_s(0);
+    for (int i = 0; i < TLIM; i++)
+        assert_int_equal(thr_begin(p, here), 0);
+    /* the window ends while they run: they still count, in the next window */
+    at_s(61);
+    assert_int_equal(thr_begin(p, here), TW);
+    for (int i = 0; i < TLIM; i++)
+        thr_end(p, here, T_FAILED);
+    /* and their failures land in the window running now */
+    assert_int_equal(thr_begin(p, here), TW);
+    at_s(121);
+    thr_succeed(p, here);
+
+    /* attempts whose server stopped before ending them count for a window or two, not forever */
+    at_s(0);
+    for (int i = 0; i < TLIM; i++)
+        assert_int_equal(thr_begin(q, there), 0);
+    at_s(70);
+    assert_int_equal(thr_begin(q, there), TW);
+    at_s(131);
+    thr_succeed(q, there);
+}
+
+static void test_throttle_needs_a_write_unit(void **state)
+{
+    (void)state;
+    struct thr_op o = thr(rnd("p"), rnd("a"));
+    assert_int_equal(run(false, thr_begin_fn, &o), STORE_ERROR);
+    assert_int_equal(run(false, thr_end_fn, &o), STORE_ERROR);
+}
+
+/* Many attempts at once, through two stores on one database (two servers): the counters'
+ * reservations take turns, so exactly the limit get through. */
+struct thr_racer {
+    struct store *s;
+    const char *pair, *addr;
+    pthread_barrier_t *go;
+    enum store_status st;
+    int wait;
+};
+
+static void *thr_race(void *p)
+{
+    struct thr_racer *r = p;
+    struct arena ar;
+    arena_init(&ar);
+    struct thr_op o = thr(r->pair, r->addr);
+    struct store_unit u = {.fn = thr_begin_fn, .ctx = &o, .arena = &ar};
+    pthread_barrier_wait(r->go);
+    r->st = store_write(r->s, &u);
+    r->wait = o.wait;
+    arena_release(&ar);
+    return NULL;
+}
+
+static int thr_race_all(struct store *second, const char *const *pairs, const char *addr, int n)
+{
+    pthread_t th[32];
+    struct thr_racer rs[32];
+    pthread_barrier_t go;
+    assert_true(n <= 32);
+    pthread_barrier_init(&go, NULL, (unsigned)n);
+    for (int i = 0; i < n; i++) {
+        rs[i] = (struct thr_racer){.s = i % 2 ? second : S, .pair = pairs[i], .addr = addr, .go = &go};
+        assert_int_equal(pthread_create(&th[i], NULL, thr_race, &rs[i]), 0);
+    }
+    int through = 0;
+    for (int i = 0; i < n; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(rs[i].st, STORE_OK);
+        if (rs[i].wait == 0)
+            through++;
+        else
+            assert_int_equal(rs[i].wait, TW);
+    }
+    pthread_barrier_destroy(&go);
+    return through;
+}
+
+static void test_throttle_concurrent_reservations_never_pass_the_limit(void **state)
+{
+    (void)state;
+    struct store_options opt = {.clock_ms = fake_clock, .threads = 4};
+    char err[512];
+    struct store *second = store_open(URL, &opt, err, sizeof err);
+    assert_non_null(second);
+    at_s(0);
+    enum { N = 16 };
+    for (int round = 0; round < 3; round++) {
+        /* one pair from one address */
+        const char *pairs[N], *p = rnd("p"), *here = rnd("a");
+        for (int i = 0; i < N; i++)
+            pairs[i] = p;
+        assert_int_equal(thr_race_all(second, pairs, here, N), TLIM);
+        /* many pairs from one address: its cap */
+        const char *there = rnd("a");
+        for (int i = 0; i < N; i++)
+            pairs[i] = rnd("p");
+        assert_int_equal(thr_race_all(second, pairs, there, N), TALIM);
+        /* what got through is in flight: nothing more until they end */
+        assert_int_equal(thr_begin(p, here), TW);
+        assert_int_equal(thr_begin(rnd("p"), there), TW);
+    }
+    store_close(second);
+}
+
 /* ---- setup ---- */
 
 static int per_test_setup(void **state)
@@ -2298,6 +2555,17 @@ int main(int argc, char **argv)
                                         per_test_teardown),
         /* last: the statements of every test above */
         cmocka_unit_test_setup_teardown(test_every_statement_names_the_tenant, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_limit_until_the_window_ends, per_test_setup,
+                                        per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_address_cap_over_pairs, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_success_clears_the_pair_not_the_address, per_test_setup,
+                                        per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_attempts_in_flight_count, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_attempts_in_flight_outlive_the_window, per_test_setup,
+                                        per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_needs_a_write_unit, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_concurrent_reservations_never_pass_the_limit, per_test_setup,
+                                        per_test_teardown),
     };
     int rc = cmocka_run_group_tests_name("store", tests, open_store, close_store);
     if (TMPDIR_PATH[0]) {
