@@ -435,16 +435,25 @@ static unsigned bucket_of(unsigned n)
 
 /* Runs one unit in a savepoint of the batch's transaction. A unit that fails or stops is
  * rolled back to its savepoint, alone; a failure the transaction may not have survived
- * (disk full, I/O, busy, the transaction gone) dooms the batch: returns its status. */
-static enum store_status run_in_savepoint(struct sqlite_store *s, struct write_item *it, int *doom_retry)
+ * (disk full, I/O, busy, the transaction gone) dooms the batch: returns its status.
+ *
+ * A unit alone in its batch runs without the savepoint, and fails by rolling the whole
+ * transaction back: its own savepoints (store_try) are then the outermost ones, whose
+ * release empties SQLite's in-memory sub-journal. Under a savepoint of the batch, the
+ * sub-journal keeps every page the unit changed, and each release of an inner savepoint
+ * truncates it by walking its chunk list from the start: a bulk import's batch of 5000
+ * records into a table of 1M rows spent 92% of its time there (2,000 records/s instead
+ * of 20,000; docs/performance.md, "A million users"). */
+static enum store_status run_in_savepoint(struct sqlite_store *s, struct write_item *it, bool savepoint,
+                                          int *doom_retry)
 {
     struct sqlite_conn *c = s->wconn;
     struct store_tx *tx = it->tx;
     tx->conn = c;
     sq_conn_unit_start(c);
-    int rc = conn_exec(c, "SAVEPOINT unit");
+    int rc = savepoint ? conn_exec(c, "SAVEPOINT unit") : SQLITE_OK;
     enum store_status st = rc == SQLITE_OK ? store_run_fn(tx) : sq_fail(tx, rc);
-    if (st == STORE_OK && (rc = conn_exec(c, "RELEASE unit")) != SQLITE_OK)
+    if (st == STORE_OK && savepoint && (rc = conn_exec(c, "RELEASE unit")) != SQLITE_OK)
         st = sq_fail(tx, rc);
     enum store_status doom = STORE_OK;
     if (st != STORE_OK) {
@@ -453,6 +462,9 @@ static enum store_status run_in_savepoint(struct sqlite_store *s, struct write_i
             *doom_retry = tx->retry_after;
         } else if (sqlite3_get_autocommit(c->db)) {
             doom = STORE_ERROR; /* SQLite rolled the whole transaction back */
+        } else if (!savepoint) {
+            if ((rc = conn_exec(c, "ROLLBACK")) != SQLITE_OK)
+                doom = rc_status(rc, doom_retry);
         } else if ((rc = conn_exec(c, "ROLLBACK TO unit")) != SQLITE_OK ||
                    (rc = conn_exec(c, "RELEASE unit")) != SQLITE_OK) {
             doom = rc_status(rc, doom_retry);
@@ -474,8 +486,9 @@ static void run_batch(struct sqlite_store *s, struct write_item *first, unsigned
     if (doom == STORE_ERROR)
         log_line("error", "sqlite: cannot begin a write", sqlite3_errmsg(c->db), begin_rc);
     for (struct write_item *it = first; it && doom == STORE_OK; it = it->next)
-        doom = run_in_savepoint(s, it, &doom_retry);
-    if (doom == STORE_OK) {
+        doom = run_in_savepoint(s, it, n > 1, &doom_retry);
+    /* (a unit alone that failed has rolled the transaction back: nothing to commit) */
+    if (doom == STORE_OK && !sqlite3_get_autocommit(c->db)) {
         int rc = conn_exec(c, "COMMIT");
         if (rc != SQLITE_OK) {
             doom = rc_status(rc, &doom_retry);
@@ -613,7 +626,8 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&s->wq_mu);
         struct write_item *first = s->wq_head, *last = first;
         unsigned n = 1;
-        while (n < BATCH_MAX && last->next) {
+        /* a unit marked alone gets a batch of its own: the batch ends before it, or with it */
+        while (n < BATCH_MAX && last->next && !first->tx->unit->alone && !last->next->tx->unit->alone) {
             last = last->next;
             n++;
         }
