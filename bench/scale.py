@@ -326,9 +326,12 @@ def main():
     base = os.path.join(args.cache, "schema-%d" % version)
     work = os.path.join(args.cache, "work")
     os.makedirs(work, exist_ok=True)
-    sizes = [args.small, args.users]
-    if "rss" in only and args.mid:
-        sizes.append(args.mid)
+    if args.small >= args.users:
+        raise SystemExit("--small must be fewer users than --users")
+    main_sizes = [args.small, args.users]  # get, list and create are compared between these
+    sizes = list(main_sizes)
+    if "rss" in only and args.mid and args.mid not in sizes:
+        sizes.append(args.mid)  # (a size of the two: its GET runs give the RSS figure)
     dbs = {n: seed(args.bin, os.path.join(base, "users-%d" % n), n) for n in sorted(set(sizes))}
     load_before = load_note()
     t_start = time.monotonic()
@@ -338,8 +341,9 @@ def main():
         cached, ids = dbs[n]
         work_db = os.path.join(work, "users-%d.db" % n)
         r = res.setdefault(n, {})
-        want_get = "get" in only and n != args.mid or ("rss" in only and n == args.mid)
-        want_list = "list" in only and n != args.mid
+        main = n in main_sizes
+        want_get = ("get" in only and main) or ("rss" in only and n == args.mid)
+        want_list = "list" in only and main
         if want_get or want_list:
             copy_db(cached, work_db)
         if want_get:
@@ -350,7 +354,7 @@ def main():
                 srv.stop()
         if want_list:
             r["list"] = measure_list(args, work_db, n, label)
-        if "create" in only and n != args.mid:
+        if "create" in only and main:
             r["create"] = measure_create(args, cached, work_db, label)
         for f in (work_db, work_db + "-wal", work_db + "-shm"):
             if os.path.exists(f):
