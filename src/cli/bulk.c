@@ -519,7 +519,7 @@ static bool flush(struct importer *im)
     for (size_t i = 0; i < im->n && !any; i++)
         any = !im->items[i].bad;
     if (any) {
-        struct store_unit u = {.fn = batch_fn, .ctx = im, .arena = &im->a};
+        struct store_unit u = {.fn = batch_fn, .ctx = im, .arena = &im->a, .alone = true};
         for (int attempt = 0;; attempt++) {
             if (store_write(im->s, &u) == STORE_OK)
                 break;

@@ -436,16 +436,25 @@ static unsigned bucket_of(unsigned n)
 
 /* Runs one unit in a savepoint of the batch's transaction. A unit that fails or stops is
  * rolled back to its savepoint, alone; a failure the transaction may not have survived
- * (disk full, I/O, busy, the transaction gone) dooms the batch: returns its status. */
-static enum store_status run_in_savepoint(struct sqlite_store *s, struct write_item *it, int *doom_retry)
+ * (disk full, I/O, busy, the transaction gone) dooms the batch: returns its status.
+ *
+ * A unit alone in its batch runs without the savepoint, and fails by rolling the whole
+ * transaction back: its own savepoints (store_try) are then the outermost ones, whose
+ * release empties SQLite's in-memory sub-journal. Under a savepoint of the batch, the
+ * sub-journal keeps every page the unit changed, and each release of an inner savepoint
+ * truncates it by walking its chunk list from the start: a bulk import's batch of 5000
+ * records into a table of 1M rows spent 92% of its time there (2,000 records/s instead
+ * of 20,000; docs/performance.md, "A million users"). */
+static enum store_status run_in_savepoint(struct sqlite_store *s, struct write_item *it, bool savepoint,
+                                          int *doom_retry)
 {
     struct sqlite_conn *c = s->wconn;
     struct store_tx *tx = it->tx;
     tx->conn = c;
     sq_conn_unit_start(c);
-    int rc = conn_exec(c, "SAVEPOINT unit");
+    int rc = savepoint ? conn_exec(c, "SAVEPOINT unit") : SQLITE_OK;
     enum store_status st = rc == SQLITE_OK ? store_run_fn(tx) : sq_fail(tx, rc);
-    if (st == STORE_OK && (rc = conn_exec(c, "RELEASE unit")) != SQLITE_OK)
+    if (st == STORE_OK && savepoint && (rc = conn_exec(c, "RELEASE unit")) != SQLITE_OK)
         st = sq_fail(tx, rc);
     enum store_status doom = STORE_OK;
     if (st != STORE_OK) {
@@ -454,6 +463,9 @@ static enum store_status run_in_savepoint(struct sqlite_store *s, struct write_i
             *doom_retry = tx->retry_after;
         } else if (sqlite3_get_autocommit(c->db)) {
             doom = STORE_ERROR; /* SQLite rolled the whole transaction back */
+        } else if (!savepoint) {
+            if ((rc = conn_exec(c, "ROLLBACK")) != SQLITE_OK)
+                doom = rc_status(rc, doom_retry);
         } else if ((rc = conn_exec(c, "ROLLBACK TO unit")) != SQLITE_OK ||
                    (rc = conn_exec(c, "RELEASE unit")) != SQLITE_OK) {
             doom = rc_status(rc, doom_retry);
@@ -475,8 +487,9 @@ static void run_batch(struct sqlite_store *s, struct write_item *first, unsigned
     if (doom == STORE_ERROR)
         log_line("error", "sqlite: cannot begin a write", sqlite3_errmsg(c->db), begin_rc);
     for (struct write_item *it = first; it && doom == STORE_OK; it = it->next)
-        doom = run_in_savepoint(s, it, &doom_retry);
-    if (doom == STORE_OK) {
+        doom = run_in_savepoint(s, it, n > 1, &doom_retry);
+    /* (a unit alone that failed has rolled the transaction back: nothing to commit) */
+    if (doom == STORE_OK && !sqlite3_get_autocommit(c->db)) {
         int rc = conn_exec(c, "COMMIT");
         if (rc != SQLITE_OK) {
             doom = rc_status(rc, &doom_retry);
@@ -614,7 +627,8 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&s->wq_mu);
         struct write_item *first = s->wq_head, *last = first;
         unsigned n = 1;
-        while (n < BATCH_MAX && last->next) {
+        /* a unit marked alone gets a batch of its own: the batch ends before it, or with it */
+        while (n < BATCH_MAX && last->next && !first->tx->unit->alone && !last->next->tx->unit->alone) {
             last = last->next;
             n++;
         }
@@ -1111,6 +1125,88 @@ static enum store_status load_links(struct store_tx *tx, const struct resource *
     return STORE_OK;
 }
 
+/* The links of view v for up to LINKS_MANY records at once (a list's rows): ?1 the tenant,
+ * ?2.. the records' Eka ids (NULL for slots not used); each link's owner first, the rows of
+ * one owner together and in the order load_links gives them. CROSS JOIN keeps the link table
+ * outside: left to itself, SQLite's planner read the tenant's every linked record instead. */
+void sq_links_many_sql(const struct resource *r, size_t v, char *sql, size_t cap)
+{
+    const struct link_view *lv = &r->views[v];
+    const struct relation *rel = relation_get(lv->rel);
+    const struct resource *t = resource_get(lv->target);
+    int side = rel->kind[0] == r->kind ? 0 : 1;
+    int n = 0;
+    sqlcat(sql, cap, &n, "SELECT l.%s, t.id, t.%s, %s%s FROM %s l CROSS JOIN %s t ON t.id = l.%s WHERE l.%s IN (?2",
+           rel->col[side], t->summary[0], t->summary[1] ? "t." : "NULL", t->summary[1] ? t->summary[1] : "", rel->table,
+           t->table, rel->col[1 - side], rel->col[side]);
+    for (int i = 3; i < LINKS_MANY + 2; i++)
+        sqlcat(sql, cap, &n, ",?%d", i);
+    sqlcat(sql, cap, &n, ") AND t.b_id = ?1 AND t.deleted_at IS NULL ORDER BY l.%s, coalesce(l.ord%d, l.pos)",
+           rel->col[side], side);
+}
+
+/* load_links for a list's rows: one statement per view for every LINKS_MANY records, not one
+ * per record and view (two statements a record were a third of a full list's time). */
+static enum store_status load_links_many(struct store_tx *tx, const struct resource *r, const char *tenant,
+                                         struct record *recs, int n)
+{
+    for (size_t v = 0; v < r->nviews; v++) {
+        char sql[SQL_MAX];
+        sq_links_many_sql(r, v, sql, sizeof sql);
+        for (int base = 0; base < n; base += LINKS_MANY) {
+            int m = n - base < LINKS_MANY ? n - base : LINKS_MANY;
+            struct record *chunk = recs + base;
+            sqlite3_stmt *st = sq_prep(tx, sql);
+            if (!st)
+                return tx->failed;
+            sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+            for (int i = 0; i < LINKS_MANY; i++) {
+                if (i < m)
+                    sqlite3_bind_text(st, i + 2, chunk[i].id, -1, SQLITE_STATIC);
+                else
+                    sqlite3_bind_null(st, i + 2);
+            }
+            for (int i = 0; i < m; i++)
+                chunk[i].links[v] = (struct reflist){0};
+            int cur = -1; /* the record whose links the rows are, while they are its */
+            size_t cap = 0;
+            struct ref *items = NULL;
+            int rc;
+            while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *owner = (const char *)sqlite3_column_text(st, 0);
+                if (cur < 0 || strcmp(owner ? owner : "", chunk[cur].id) != 0) {
+                    cur = -1;
+                    for (int i = 0; i < m && cur < 0; i++)
+                        if (owner && !strcmp(owner, chunk[i].id))
+                            cur = i;
+                    if (cur < 0) { /* a row of no record asked for: cannot be */
+                        sqlite3_reset(st);
+                        return store_fail(tx, STORE_ERROR, NULL, 0);
+                    }
+                    cap = 4;
+                    items = arena_alloc(tx->a, cap * sizeof *items);
+                    chunk[cur].links[v].items = items;
+                }
+                struct reflist *l = &chunk[cur].links[v];
+                if (l->n == cap) {
+                    struct ref *bigger = arena_alloc(tx->a, 2 * cap * sizeof *items);
+                    memcpy(bigger, items, l->n * sizeof *items);
+                    l->items = items = bigger;
+                    cap *= 2;
+                }
+                items[l->n].id = sq_text(st, 1, tx->a);
+                items[l->n].a = sq_text(st, 2, tx->a);
+                items[l->n].b = sq_text(st, 3, tx->a);
+                l->n++;
+            }
+            sqlite3_reset(st);
+            if (rc != SQLITE_DONE)
+                return sq_fail(tx, rc);
+        }
+    }
+    return STORE_OK;
+}
+
 static enum store_status sq_find(struct store_tx *tx, const struct resource *r, const char *tenant, const char *key,
                                  struct record *out)
 {
@@ -1441,11 +1537,9 @@ static enum store_status sq_list_where(struct store_tx *tx, const struct resourc
     sqlite3_reset(stmt);
     if (rc != SQLITE_DONE)
         return sq_fail(tx, rc);
-    for (int i = 0; i < got; i++) {
-        enum store_status ls = load_links(tx, r, tenant, &out[i]);
-        if (ls != STORE_OK)
-            return ls;
-    }
+    enum store_status ls = load_links_many(tx, r, tenant, out, got);
+    if (ls != STORE_OK)
+        return ls;
     *count = got;
     return STORE_OK;
 }

@@ -113,6 +113,10 @@ enum list_driver {
     LD_LINK,    /* the link table's rows for the linked id, each record by its id; sorted */
     LD_UPDATED, /* <table>_updated from updated_since; sorted */
 };
+/* A list's rows get their links LINKS_MANY at a time: the SELECT of view v of r
+ * (?1 tenant, ?2..?LINKS_MANY+1 the records' Eka ids). */
+#define LINKS_MANY 64
+void sq_links_many_sql(const struct resource *r, size_t v, char *sql, size_t cap);
 /* A sorted plan is taken when fewer rows than this start there. */
 #define LIST_PROBE 10000
 #define LIST_FILTERS_MAX 8

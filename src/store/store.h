@@ -41,6 +41,9 @@ struct store_unit {
     store_fn fn;
     void *ctx;
     struct arena *arena; /* what the operations hand back lives here */
+    /* A unit of many store_try (a bulk import's batch): SQLite's writer runs it in a
+     * transaction of its own, never in a group commit's batch (see sqlite.c: run_batch). */
+    bool alone;
     /* filled by store_read / store_write */
     enum store_status status;
     const char *conflict; /* STORE_CONFLICT: the field name of the unique key taken (static) */

@@ -117,7 +117,9 @@ static void wait_queued(struct fixture *f, unsigned n)
 
 /* ---- units run on threads of their own, one arena each ---- */
 
-enum kind { K_INSERT, K_INSERT_THEN_ABORT, K_INSERT_THEN_CONFLICT };
+/* K_TRIES: each insert in a store_try of its own, as an import's batch does: a refused one
+ * is undone alone and the unit goes on. */
+enum kind { K_INSERT, K_INSERT_THEN_ABORT, K_INSERT_THEN_CONFLICT, K_TRIES };
 
 struct job {
     struct store *s;
@@ -145,9 +147,27 @@ static struct fval *decode(struct arena *a, const char *json)
     return vals;
 }
 
+static enum store_status try_first(struct store_tx *tx, void *c)
+{
+    struct job *j = c;
+    return store_insert(tx, USER, j->tenant, j->vals, j->id, sizeof j->id);
+}
+
+static enum store_status try_second(struct store_tx *tx, void *c)
+{
+    struct job *j = c;
+    return store_insert(tx, USER, j->tenant, j->vals2, j->id2, sizeof j->id2);
+}
+
 static enum store_status job_fn(struct store_tx *tx, void *c)
 {
     struct job *j = c;
+    if (j->kind == K_TRIES) {
+        const char *conflict;
+        j->first = store_try(tx, try_first, j, &conflict);
+        enum store_status second = store_try(tx, try_second, j, &conflict);
+        return j->first == STORE_CONFLICT || second == STORE_CONFLICT ? STORE_OK : STORE_ERROR;
+    }
     enum store_status st = store_insert(tx, USER, j->tenant, j->vals, j->id, sizeof j->id);
     j->first = st;
     if (st != STORE_OK || j->kind == K_INSERT)
@@ -370,6 +390,92 @@ static void test_a_full_disk_fails_the_whole_batch(void **state)
     assert_true(stored(f, t, id, NULL));
 }
 
+/* A unit alone in its batch runs without the batch's savepoint: when it fails, the whole
+ * transaction is rolled back, which must leave nothing of it and the writer ready. */
+static void test_a_unit_alone_fails_alone_too(void **state)
+{
+    struct fixture *f = *state;
+    f->s = open_store(0);
+    const char *t = new_tenant(f);
+    assert_int_equal(insert_now(f, t, "taken@example.com", "9811111111", NULL), STORE_OK);
+    struct store_write_stats before = stats(f);
+
+    struct job *conflict = job_new(f, t, K_INSERT_THEN_CONFLICT, "one@example.com", NULL);
+    conflict->vals2 = decode(&conflict->a, user_json(&conflict->a, "two@example.com", "9811111111"));
+    assert_int_equal(store_write(f->s, &conflict->u), STORE_CONFLICT);
+    assert_string_equal(conflict->u.conflict, "mobile");
+    assert_int_equal(conflict->first, STORE_OK);
+    assert_false(stored(f, t, conflict->id, NULL)); /* its first insert was rolled back */
+
+    struct job *abort = job_new(f, t, K_INSERT_THEN_ABORT, "three@example.com", NULL);
+    assert_int_equal(store_write(f->s, &abort->u), STORE_ABORT);
+    assert_int_equal(abort->first, STORE_OK);
+    assert_false(stored(f, t, abort->id, NULL));
+
+    /* K_TRIES: the first insert commits, the second (mobile taken) is undone alone */
+    struct job *tries = job_new(f, t, K_TRIES, "four@example.com", NULL);
+    tries->vals2 = decode(&tries->a, user_json(&tries->a, "five@example.com", "9811111111"));
+    assert_int_equal(store_write(f->s, &tries->u), STORE_OK);
+    assert_int_equal(tries->first, STORE_OK);
+    assert_true(stored(f, t, tries->id, NULL));
+    assert_int_equal(tries->id2[0], '\0');
+
+    /* the writer goes on: the emails refused above are free, the one stored is taken */
+    char id[ID_MAX];
+    assert_int_equal(insert_now(f, t, "one@example.com", NULL, id), STORE_OK);
+    assert_true(stored(f, t, id, NULL));
+    assert_int_equal(insert_now(f, t, "three@example.com", NULL, NULL), STORE_OK);
+    assert_int_equal(insert_now(f, t, "four@example.com", NULL, NULL), STORE_CONFLICT);
+    struct store_write_stats after = stats(f);
+    assert_int_equal(after.batches - before.batches, 6);
+    assert_int_equal(after.failed_batches, before.failed_batches);
+    arena_release(&conflict->a);
+    arena_release(&abort->a);
+    arena_release(&tries->a);
+}
+
+/* A unit marked alone (an import's batch) is never grouped with others: the batch before it
+ * ends, it runs on its own, the units after it form the next batch. */
+static void test_a_unit_marked_alone_gets_a_batch_of_its_own(void **state)
+{
+    struct fixture *f = *state;
+    f->s = open_store(0);
+    const char *t = new_tenant(f);
+    assert_int_equal(insert_now(f, t, "taken@example.com", "9811111111", NULL), STORE_OK);
+    struct store_write_stats before = stats(f);
+
+    hold_write_lock(f);
+    enum { N = 5 };
+    struct job *jobs[N];
+    jobs[0] = job_new(f, t, K_INSERT, "a@example.com", NULL);
+    jobs[1] = job_new(f, t, K_INSERT, "b@example.com", NULL);
+    jobs[2] = job_new(f, t, K_TRIES, "c@example.com", NULL);
+    jobs[2]->vals2 = decode(&jobs[2]->a, user_json(&jobs[2]->a, "d@example.com", "9811111111")); /* refused */
+    jobs[2]->u.alone = true;
+    jobs[3] = job_new(f, t, K_INSERT, "e@example.com", NULL);
+    jobs[4] = job_new(f, t, K_INSERT, "c@example.com", NULL); /* after the alone unit: 409 */
+    for (unsigned i = 0; i < N; i++) {
+        job_start(jobs[i]);
+        wait_queued(f, i + 1);
+    }
+    release_write_lock(f);
+    for (unsigned i = 0; i < N; i++)
+        job_end(jobs[i]);
+
+    enum store_status want[N] = {STORE_OK, STORE_OK, STORE_OK, STORE_OK, STORE_CONFLICT};
+    for (unsigned i = 0; i < N; i++) {
+        assert_int_equal(jobs[i]->u.status, want[i]);
+        assert_int_equal(stored(f, t, jobs[i]->id, NULL), want[i] == STORE_OK);
+    }
+    assert_int_equal(jobs[2]->id2[0], '\0');
+    struct store_write_stats after = stats(f);
+    assert_int_equal(after.batches - before.batches, 3); /* [a, b], [c], [e, c] */
+    assert_int_equal(after.units - before.units, N);
+    assert_int_equal(after.sizes[0] - before.sizes[0], 1);
+    assert_int_equal(after.sizes[1] - before.sizes[1], 2);
+    assert_int_equal(after.failed_batches, 0);
+}
+
 static void test_a_full_queue_refuses_at_once(void **state)
 {
     struct fixture *f = *state;
@@ -413,6 +519,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_units_of_a_batch_fail_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_each_unit_keeps_its_own_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_full_disk_fails_the_whole_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_unit_alone_fails_alone_too, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_unit_marked_alone_gets_a_batch_of_its_own, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_full_queue_refuses_at_once, setup, teardown),
     };
     int rc = cmocka_run_group_tests_name("group commit", tests, NULL, NULL);

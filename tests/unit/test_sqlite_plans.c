@@ -125,6 +125,41 @@ static void test_every_filter_has_its_index(void **state)
            true);
 }
 
+/* A list's rows get their links LINKS_MANY records at a time: each view's statement finds
+ * the link rows by the owners' ids (an IN list on the link table's index), each linked record
+ * by its id; never a scan of the link table or of the linked records' tenant. */
+static void test_links_of_a_page_come_by_index(void **state)
+{
+    (void)state;
+    for (int k = 0; k < R_COUNT; k++) {
+        const struct resource *r = resource_get((enum rkind)k);
+        for (size_t v = 0; v < r->nviews; v++) {
+            const struct relation *rel = relation_get(r->views[v].rel);
+            const struct resource *t = resource_get(r->views[v].target);
+            int side = rel->kind[0] == r->kind ? 0 : 1;
+            char sql[SQL_MAX + 32], p[2048], want_l[160], want_t[160];
+            memcpy(sql, "EXPLAIN QUERY PLAN ", 19);
+            sq_links_many_sql(r, v, sql + 19, SQL_MAX);
+            sqlite3_stmt *st;
+            assert_int_equal(sqlite3_prepare_v2(C->db, sql, -1, &st, NULL), SQLITE_OK);
+            size_t n = 0;
+            p[0] = '\0';
+            while (sqlite3_step(st) == SQLITE_ROW)
+                n += (size_t)snprintf(p + n, sizeof p - n, "%s|", (const char *)sqlite3_column_text(st, 3));
+            sqlite3_finalize(st);
+            if (getenv("SHOW_PLANS"))
+                fprintf(stderr, "%s view %zu: %s\n", r->table, v, p);
+            snprintf(want_l, sizeof want_l, "(%s=?)", rel->col[side]);
+            snprintf(want_t, sizeof want_t, "SEARCH t USING INDEX sqlite_autoindex_%s_1 (id=?)", t->table);
+            /* the link table first, by the owners' ids; then each linked record by its id */
+            const char *l = strstr(p, "SEARCH l USING "), *tt = strstr(p, want_t);
+            if (!l || !tt || tt < l || !strstr(l, want_l) || strstr(p, "SCAN "))
+                fail_msg("%s view %zu: expected 'SEARCH l ... %s', then '%s', no scan: %s", r->table, v, want_l, want_t,
+                         p);
+        }
+    }
+}
+
 static void test_drivers_that_do_not_fit_are_refused(void **state)
 {
     (void)state;
@@ -140,6 +175,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_filter_has_its_index),
+        cmocka_unit_test(test_links_of_a_page_come_by_index),
         cmocka_unit_test(test_drivers_that_do_not_fit_are_refused),
     };
     return cmocka_run_group_tests_name("sqlite_plans", tests, setup, teardown);

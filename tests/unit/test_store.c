@@ -604,6 +604,67 @@ static void test_each_side_keeps_its_link_order(void **state)
     assert_view(find(CLINIC, t, c1), "doctors", c1_now, 3);
 }
 
+/* A list reads its records' links a batch of records at a time (on SQLite, one statement per
+ * link view for every 64 records): each record gets its own links, in its own order, the
+ * deleted linked records left out, however the records fall into the batches. */
+static size_t view_of(const struct resource *r, const char *name)
+{
+    for (size_t v = 0; v < r->nviews; v++)
+        if (!strcmp(r->views[v].json_name, name))
+            return v;
+    fail_msg("no view %s", name);
+    return 0;
+}
+
+static void test_list_gives_each_record_its_links(void **state)
+{
+    (void)state;
+    const char *t = tenant();
+    const char *d1 = insert_ok(DOCTOR, t, "{\"firstname\":\"A\",\"lastname\":\"One\",\"gender\":\"M\"}");
+    const char *d2 = insert_ok(DOCTOR, t, "{\"firstname\":\"B\",\"lastname\":\"Two\",\"gender\":\"F\"}");
+    const char *c1 = insert_ok(CLINIC, t, "{\"name\":\"C1\",\"address\":\"x\"}");
+    const char *c2 = insert_ok(CLINIC, t, "{\"name\":\"C2\",\"address\":\"x\"}");
+    enum { N = 150 };
+    const char *users[N];
+    const char *d21[] = {d2, d1}, *d12[] = {d1, d2}, *c12[] = {c1, c2}, *c2only[] = {c2};
+    for (int i = 0; i < N; i++) {
+        users[i] = insert_ok(USER, t, user_json(1000 + i, NULL));
+        if (i % 3 == 0)
+            link_ok(REL_USER_DOCTOR, 0, users[i], i % 2 ? d21 : d12, 2, true);
+        if (i % 5 == 0)
+            link_ok(REL_USER_CLINIC, 0, users[i], i % 10 ? c2only : c12, i % 10 ? 1 : 2, true);
+    }
+    assert_int_equal(delete_rec(CLINIC, t, c2), STORE_OK); /* leaves every view */
+    size_t vd = view_of(USER, "doctors"), vc = view_of(USER, "clinics");
+    const int limits[] = {N, 64, 65, 7};
+    for (size_t k = 0; k < sizeof limits / sizeof limits[0]; k++) {
+        struct list_op l = {.r = USER, .tenant = t, .limit = limits[k]};
+        l.recs = arena_calloc(&A, (size_t)l.limit, sizeof *l.recs);
+        int seen = 0;
+        do {
+            assert_int_equal(run(false, list_fn, &l), STORE_OK);
+            for (int j = 0; j < l.count; j++, seen++) {
+                const struct record *rec = &l.recs[j];
+                int i = seen;
+                assert_string_equal(rec->id, users[i]);
+                const struct reflist *ds = &rec->links[vd], *cs = &rec->links[vc];
+                assert_int_equal(ds->n, i % 3 == 0 ? 2 : 0);
+                if (ds->n) {
+                    const char *const *want = i % 2 ? d21 : d12;
+                    assert_string_equal(ds->items[0].id, want[0]);
+                    assert_string_equal(ds->items[1].id, want[1]);
+                    assert_string_equal(ds->items[0].a, want[0] == d1 ? "A" : "B");
+                }
+                assert_int_equal(cs->n, i % 10 == 0 ? 1 : 0); /* c2 deleted */
+                if (cs->n)
+                    assert_string_equal(cs->items[0].id, c1);
+            }
+            l.after = l.next;
+        } while (l.count == l.limit);
+        assert_int_equal(seen, N);
+    }
+}
+
 /* ---- import: records with their own ids and times, one savepoint per record ---- */
 
 struct put_op {
@@ -2531,6 +2592,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_links_within_the_tenant, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_list_order_and_cursor, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_each_side_keeps_its_link_order, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_list_gives_each_record_its_links, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_put_keeps_the_given_id_and_times, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_try_undoes_one_record_and_the_unit_goes_on, per_test_setup,
                                         per_test_teardown),
