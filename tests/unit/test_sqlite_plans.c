@@ -149,7 +149,7 @@ static void test_links_of_a_page_come_by_index(void **state)
             sqlite3_finalize(st);
             if (getenv("SHOW_PLANS"))
                 fprintf(stderr, "%s view %zu: %s\n", r->table, v, p);
-            snprintf(want_l, sizeof want_l, "(%s=?)", rel->col[side]);
+            snprintf(want_l, sizeof want_l, "(b_id=? AND %s=?)", rel->col[side]);
             snprintf(want_t, sizeof want_t, "SEARCH t USING INDEX sqlite_autoindex_%s_1 (id=?)", t->table);
             /* the link table first, by the owners' ids; then each linked record by its id */
             const char *l = strstr(p, "SEARCH l USING "), *tt = strstr(p, want_t);

@@ -630,9 +630,9 @@ static void test_list_gives_each_record_its_links(void **state)
     for (int i = 0; i < N; i++) {
         users[i] = insert_ok(USER, t, user_json(1000 + i, NULL));
         if (i % 3 == 0)
-            link_ok(REL_USER_DOCTOR, 0, users[i], i % 2 ? d21 : d12, 2, true);
+            link_ok(t, REL_USER_DOCTOR, 0, users[i], i % 2 ? d21 : d12, 2, true);
         if (i % 5 == 0)
-            link_ok(REL_USER_CLINIC, 0, users[i], i % 10 ? c2only : c12, i % 10 ? 1 : 2, true);
+            link_ok(t, REL_USER_CLINIC, 0, users[i], i % 10 ? c2only : c12, i % 10 ? 1 : 2, true);
     }
     assert_int_equal(delete_rec(CLINIC, t, c2), STORE_OK); /* leaves every view */
     size_t vd = view_of(USER, "doctors"), vc = view_of(USER, "clinics");
