@@ -83,7 +83,7 @@ stop_all() {
         # a pid is signalled only while it still runs the program we started under it
         local live=""
         while read -r pid name; do
-            case "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)" in
+            case "$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" || true)" in
             *hipusers\ serve* | *haproxy\ -db*) kill -TERM "$pid" 2>/dev/null && live="$live$pid $name"$'\n' ;;
             esac
         done <"$pidfile"
