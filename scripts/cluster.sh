@@ -157,10 +157,11 @@ start_pg() {
     echo "$url" >"$dir/url"
 }
 
-# Polls URL until it answers with the status CODE (for 30 s at most); false when it never does.
+# Polls URL until it answers with the status CODE (for 30 s at most, and while process PID
+# runs); false when it never does.
 wait_code() {
-    local url=$1 code=$2 deadline=$((SECONDS + 30))
-    while [ $SECONDS -lt "$deadline" ]; do
+    local url=$1 code=$2 pid=$3 deadline=$((SECONDS + 30))
+    while [ $SECONDS -lt "$deadline" ] && kill -0 "$pid" 2>/dev/null; do
         [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" || true)" = "$code" ] && return 0
         sleep 0.1
     done
@@ -225,7 +226,7 @@ run() {
         local pid=$!
         echo "$pid server$i" >>"$pidfile"
         backends="$backends    server s$i 127.0.0.1:$port check port $admin"$'\n'
-        wait_code "http://127.0.0.1:$admin/readyz" 200 || { log "server$i did not become ready:"; tail "$dir/logs/server$i.log" >&2; exit 1; }
+        wait_code "http://127.0.0.1:$admin/readyz" 200 "$pid" || { log "server$i did not become ready:"; tail "$dir/logs/server$i.log" >&2; exit 1; }
         log "server$i: $host:$port (admin 127.0.0.1:$admin), pid $pid"
     done
     if [ "$proxy" = 1 ]; then
@@ -257,7 +258,7 @@ EOF
         pid=$!
         echo "$pid haproxy" >>"$pidfile"
         # a request without a token: 401 from a server (HAProxy alone answers 503)
-        wait_code "http://$listen/cdr/v1/clinic/" 401 || { log "HAProxy did not answer:"; tail "$dir/logs/haproxy.log" >&2; exit 1; }
+        wait_code "http://$listen/cdr/v1/clinic/" 401 "$pid" || { log "HAProxy did not answer:"; tail "$dir/logs/haproxy.log" >&2; exit 1; }
         log "haproxy: $listen -> $servers servers, pid $pid"
     fi
     log "ready: http://$listen (database: $url; logs in $dir/logs)"
