@@ -10,10 +10,12 @@ PostgreSQL only (HIPUSERS_TEST_DB, set by ctest for e2e-pg); the restart case st
 PostgreSQL cluster of its own with tests/pg/cluster.sh. HAProxy is /usr/sbin/haproxy
 (scripts/deps.sh test installs it); this test installs nothing.
 """
+import base64
 import concurrent.futures
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -23,7 +25,7 @@ import threading
 import time
 import unittest
 
-from harness import BACKEND, Response, Server, free_port, make_token, psql
+from harness import BACKEND, BIN, Response, Server, free_port, make_token
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 HAPROXY = "/usr/sbin/haproxy"
@@ -112,10 +114,6 @@ class Node(Server):
     def drop_db(self):
         if not self.shared:
             super().drop_db()
-
-    def start(self):
-        self.admin_port = self.admin_port or free_port()
-        return super().start()
 
     def killed(self):
         """SIGKILL, as a crash: reaped, and not counted as an unclean exit at cleanup."""
@@ -278,51 +276,45 @@ class CrossServerTests(ClusterCase):
             self.assertEqual(r.status, 200, r)
             self.assertEqual(sorted(x["id"] for x in r.json["clinics"]), sorted([cid, pid]))
 
-    def race(self, method, path, body, ports, k=24):
-        """k identical requests at once, spread over ports; their statuses and bodies."""
+    def race(self, path, make_body, ports, k=24):
+        """k creates at once, spread over ports (nodes and HAProxy); their responses."""
         start = threading.Barrier(k)
 
         def one(i):
+            body = make_body()
             start.wait(30)
-            return call(ports[i % len(ports)], method, path, body, self.tok)
+            return call(ports[i % len(ports)], "POST", path, body, self.tok)
 
         with concurrent.futures.ThreadPoolExecutor(k) as ex:
             return list(ex.map(one, range(k)))
 
     def test_same_unique_key_on_every_node_at_once_one_wins(self):
         ports = [n.port for n in self.nodes] + [self.proxy.port]
-        for kind, body, where in (
-                ("ekauser", user_body(), "mobile = '%s'"),
-                ("ekauser", {**user_body(), "partner_id": "P-race"}, "partner_id = '%s'"),
-                ("clinic", {"name": "C", "address": "x", "partner_id": "P-crace"}, "partner_id = '%s'")):
-            with self.subTest(kind=kind, key=where):
-                if kind == "ekauser" and "partner_id" in body:
-                    # one body for all, but each with a mobile of its own: only partner_id collides
-                    results = []
-                    start = threading.Barrier(24)
-
-                    def one(i):
-                        start.wait(30)
-                        b = dict(body, mobile="8%09d" % (int(uniq()) % 10 ** 9))
-                        return call(ports[i % len(ports)], "POST", "/cdr/v1/ekauser/", b, self.tok)
-
-                    with concurrent.futures.ThreadPoolExecutor(24) as ex:
-                        results = list(ex.map(one, range(24)))
-                else:
-                    results = self.race("POST", "/cdr/v1/%s/" % kind, body, ports)
-                statuses = sorted(r.status for r in results)
-                self.assertEqual(statuses, [201] + [409] * 23, [(r.status, r.raw[:200]) for r in results])
+        mobile = user_body()["mobile"]
+        cases = (  # what collides; everything else differs between the racers
+            ("ekauser", "mobile", mobile, lambda: user_body(mobile=mobile)),
+            ("ekauser", "partner_id", "P-race", lambda: user_body(partner_id="P-race")),
+            ("clinic", "partner_id", "P-crace", lambda: {"name": "C", "address": "x", "partner_id": "P-crace"}))
+        made = {"ekauser": 0, "clinic": 0}
+        for kind, key, value, make_body in cases:
+            with self.subTest(kind=kind, key=key):
+                results = self.race("/cdr/v1/%s/" % kind, make_body, ports)
+                self.assertEqual(sorted(r.status for r in results), [201] + [409] * 23,
+                                 [(r.status, r.raw[:200]) for r in results])
                 for r in results:
                     if r.status == 409:
                         self.assertJsonError(r, 409)
+                        self.assertEqual(r.json["message"], "%s already in use" % key, r)
                 winner = [r for r in results if r.status == 201][0].json["ekaid"]
-                key = body["mobile"] if where.startswith("mobile") else body["partner_id"]
-                rows = self.nodes[0].query("SELECT id FROM %s WHERE b_id = '%s' AND %s AND deleted_at IS NULL"
-                                           % (kind, self.b_id, where % key))
+                made[kind] += 1
+                rows = self.nodes[0].query("SELECT id FROM %s WHERE b_id = '%s' AND %s = '%s' AND deleted_at IS NULL"
+                                           % (kind, self.b_id, key, value))
                 self.assertEqual(rows, [(winner,)])
                 for n in self.nodes:
                     r = call(n.port, "GET", "/cdr/v1/%s/%s/" % (kind, winner), token=self.tok)
                     self.assertEqual(r.status, 200, r)
+                    r = call(n.port, "GET", "/cdr/v1/%s/" % kind, token=self.tok)  # the race's one and earlier ones
+                    self.assertEqual(len(r.json["clinics" if kind == "clinic" else "users"]), made[kind], r)
 
 
 # ------------------------------------------------------------------ revocation and refresh
@@ -717,6 +709,103 @@ class PgRestartTests(ClusterCase):
             poll("node serving again", lambda: call(n.port, "GET", "/cdr/v1/clinic/?limit=1", token=tok).status == 200,
                  30)
             poll("node ready again", lambda: call(n.admin_port, "GET", "/readyz").status == 200, 30)
+
+
+# ------------------------------------------------------------------ scripts/cluster.sh (make run-cluster)
+class ScriptTests(unittest.TestCase):
+    """The topology `make run-cluster` starts, as its user meets it: the commands it prints
+    log in through HAProxy, Ctrl-C stops every process it started, and the data is still there
+    at the next run."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="hipusers-runcluster-")
+        os.chmod(self.dir, 0o755)  # run as root, the cluster's owner `nobody` must reach it
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.addCleanup(subprocess.run, ["bash", os.path.join(ROOT, "scripts", "cluster.sh"), "stop", self.dir],
+                        capture_output=True, timeout=120)
+
+    def start(self):
+        """Starts the script in a session of its own (as a terminal would); returns the
+        process, HAProxy's port and what it printed up to the hints' end."""
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HIPUSERS_")}
+        proc = subprocess.Popen(["bash", os.path.join(ROOT, "scripts", "cluster.sh"), "run", self.dir, "--servers", "2",
+                                 "--listen", "127.0.0.1:%d" % port, "--bin", BIN, "--no-fsync", "--hints"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                start_new_session=True)
+        self.addCleanup(self.interrupt, proc, check=False)
+        out = []
+        deadline = time.monotonic() + 120
+        for line in proc.stdout:  # ends at EOF: the script's exit
+            out.append(line)
+            if line.startswith("Ctrl-C stops") or time.monotonic() > deadline:
+                break
+        text = "".join(out)
+        self.assertIn("cluster.sh: ready: http://127.0.0.1:%d" % port, text)
+        return proc, port, text
+
+    def interrupt(self, proc, check=True):
+        """Ctrl-C: SIGINT to the script's whole process group; returns its exit status."""
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+        try:
+            rest = proc.communicate(timeout=90)[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            if check:
+                raise
+            return None, ""
+        return proc.returncode, rest
+
+    def run_hints(self, text, first, last):
+        """Runs the printed commands between the lines starting with first and last."""
+        lines = text.splitlines()
+        i = next(n for n, l in enumerate(lines) if l.startswith(first))
+        j = next(n for n, l in enumerate(lines) if n > i and l.startswith(last))
+        script = "\n".join(l[2:] for l in lines[i + 1:j] if l.startswith("  "))
+        r = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=120,
+                           env={k: v for k, v in os.environ.items() if not k.startswith("HIPUSERS_")})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def test_printed_commands_work_ctrl_c_stops_all_and_data_stays(self):
+        proc, port, text = self.start()
+        pids = [int(x) for x in re.findall(r"pid (\d+)", text)]
+        self.assertEqual(len(pids), 3, text)  # two servers and HAProxy
+        # every command printed, as a user pastes them: a login through HAProxy, then a token
+        # signed with the shared secret
+        out = self.run_hints(text, "A business, an API client", "Ctrl-C stops")
+        login, end = json.JSONDecoder().raw_decode(out)
+        self.assertEqual(set(login), {"access_token", "expires_in", "refresh_token", "refresh_expires_in"})
+        info = json.loads(out[end:])
+        self.assertEqual((info["status"], info["business_name"]), ("success", "Sunrise Health"))
+        for _ in range(4):  # round robin: both servers take the login's token
+            r = call(port, "GET", INFO, token=login["access_token"])
+            self.assertEqual((r.status, r.json["bid"]), (200, info["bid"]), r)
+        # Ctrl-C: everything it started is gone, PostgreSQL included
+        rc, rest = self.interrupt(proc)
+        self.assertEqual(rc, 0, rest)
+        self.assertIn("cluster.sh: stopped", rest)
+        for pid in pids:
+            poll("pid %d gone" % pid, lambda: not os.path.exists("/proc/%d" % pid), 30)
+        with open(os.path.join(self.dir, "pg.base")) as f:
+            base = f.read().strip()
+        self.assertEqual(base, os.path.join(self.dir, "pg"))  # kept in the folder, not under /tmp
+        self.assertFalse(os.path.exists(os.path.join(base, "data", "postmaster.pid")))
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "pids")))
+        # the next run finds the business and its login again
+        proc, port, text = self.start()
+        claims = json.loads(base64.urlsafe_b64decode(login["access_token"].split(".")[1] + "==="))
+        r = call(port, "POST", REFRESH, {"refresh_token": login["refresh_token"]},
+                 headers={"Authorization": "Bearer " + login["access_token"], "Client-Id": claims["client_id"]})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(call(port, "GET", INFO, token=r.json["access_token"]).json["bid"], info["bid"])
+        rc, rest = self.interrupt(proc)
+        self.assertEqual(rc, 0, rest)
 
 
 if __name__ == "__main__":
