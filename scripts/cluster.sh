@@ -15,6 +15,7 @@
 #   --no-fsync         PostgreSQL without fsync (quicker, not crash-safe: for throwaway data)
 #   --fresh            remove the data a previous run kept in DIR first
 #   --hints            once ready, print how to create a business and client and log in
+#   --pg-conf NAME=VAL a PostgreSQL setting (repeatable), e.g. autovacuum_naptime=1s
 #   SERVE-ARGS         more arguments for every `hipusers serve` (e.g. --no-access-log)
 #
 # What lives in DIR: the PostgreSQL cluster (pg/, kept between runs; run as root, it belongs to
@@ -34,6 +35,7 @@ shift 2
 
 servers=3 listen=127.0.0.1:8080 proxy=1 bin=./build/hipusers fsync=on fresh=0 hints=0
 serve_args=()
+pg_conf=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --servers) servers=$2; shift 2 ;;
@@ -43,6 +45,10 @@ while [ $# -gt 0 ]; do
     --no-fsync) fsync=off; shift ;;
     --fresh) fresh=1; shift ;;
     --hints) hints=1; shift ;;
+    --pg-conf)
+        case "$2" in *[!A-Za-z0-9_.=-]* | *=*=* | =* | *=) echo "cluster.sh: --pg-conf wants NAME=VALUE" >&2; exit 2 ;; esac
+        case "$2" in *=*) ;; *) echo "cluster.sh: --pg-conf wants NAME=VALUE" >&2; exit 2 ;; esac
+        pg_conf="$pg_conf -c $2"; shift 2 ;;
     --) shift; serve_args=("$@"); break ;;
     *) echo "cluster.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -146,7 +152,7 @@ start_pg() {
     fi
     # the log goes where the owner may write; linked from logs/
     as_owner "$bindir/pg_ctl" -D "$base/data" -l "$base/server.log" -w -t 60 \
-        -o "-h '' -k $base/sock -p $pgport -c fsync=$fsync -c max_connections=200" start >/dev/null ||
+        -o "-h '' -k $base/sock -p $pgport -c fsync=$fsync -c max_connections=200$pg_conf" start >/dev/null ||
         { cat "$base/server.log" >&2; exit 1; }
     ln -sfn "$base/server.log" "$dir/logs/postgresql.log"
     url="postgresql:///hipusers?host=$base/sock&port=$pgport&user=postgres"
