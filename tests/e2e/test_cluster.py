@@ -797,6 +797,7 @@ class ScriptTests(unittest.TestCase):
         self.assertEqual(base, os.path.join(self.dir, "pg"))  # kept in the folder, not under /tmp
         self.assertFalse(os.path.exists(os.path.join(base, "data", "postmaster.pid")))
         self.assertFalse(os.path.exists(os.path.join(self.dir, "pids")))
+        self.assertLogsClean()
         # the next run finds the business and its login again
         proc, port, text = self.start()
         claims = json.loads(base64.urlsafe_b64decode(login["access_token"].split(".")[1] + "==="))
@@ -806,6 +807,15 @@ class ScriptTests(unittest.TestCase):
         self.assertEqual(call(port, "GET", INFO, token=r.json["access_token"]).json["bid"], info["bid"])
         rc, rest = self.interrupt(proc)
         self.assertEqual(rc, 0, rest)
+        self.assertLogsClean()
+
+    def assertLogsClean(self):
+        """No sanitizer report in any server's log (the ASan build runs this too)."""
+        logs = [f for f in os.listdir(os.path.join(self.dir, "logs")) if f.startswith("server")]
+        self.assertEqual(sorted(logs), ["server1.log", "server2.log"])
+        for f in logs:
+            with open(os.path.join(self.dir, "logs", f), errors="replace") as fh:
+                Server.check_clean(fh.read(), 0)
 
 
 if __name__ == "__main__":
