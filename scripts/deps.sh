@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages the build and the tests need, only when one is missing,
 # so `make run` and `make test` work on a fresh machine and cost nothing on a ready one.
-# `deps.sh test` (run by `make tools`, which `make test` runs) adds what only tests use.
+# `deps.sh test` (run by `make tools`, which `make test` runs) adds what only tests use;
+# `deps.sh cluster` (run by `make run-cluster`) adds HAProxy.
 set -eu
 PKGS="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libjwt-dev \
 libsodium-dev libsqlite3-dev libunistring-dev libcsv-dev sqlite3 libpq-dev postgresql libcmocka-dev \
@@ -22,6 +23,11 @@ fi
 if [ "${1:-}" = test ]; then
   command -v chromium >/dev/null 2>&1 || missing="$missing chromium fonts-dejavu-core"
   command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
+fi
+# HAProxy fronts several servers: scripts/cluster.sh (`make run-cluster`) and
+# tests/e2e/test_cluster.py. Run in the foreground by them, never as the system service.
+if [ "${1:-}" = test ] || [ "${1:-}" = cluster ]; then
+  [ -x /usr/sbin/haproxy ] || missing="$missing haproxy"
 fi
 [ -z "$missing" ] && exit 0
 SUDO=""
