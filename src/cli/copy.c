@@ -852,6 +852,14 @@ static bool run(struct copy *c, const char *from, const char *to, bool replace, 
     if (!pg_run(c, "COMMIT", PGRES_COMMAND_OK, NULL, "committing the copy"))
         return false;
     c->in_tx = false;
+    /* Statistics for the tables just filled, so the servers' first plans use the id indexes
+     * (until autovacuum analyzes them, plans made for empty tables scan a business's rows:
+     * docs/scaling-figures.md). The copy is committed: a failure here only says so. */
+    PGresult *an = PQexec(c->pg, "ANALYZE");
+    if (PQresultStatus(an) != PGRES_COMMAND_OK)
+        fprintf(stderr, "copy: ANALYZE failed (the copy is committed; autovacuum will analyze later): %s",
+                PQresultErrorMessage(an));
+    PQclear(an);
     *rows = 0;
     printf("%-20s %12s %12s\n", "table", "rows", "businesses");
     for (int i = 0; i < c->nt; i++) {

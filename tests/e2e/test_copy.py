@@ -270,6 +270,9 @@ class CopyTests(unittest.TestCase):
                          for r in psql(dst.db, "SELECT id, '%s', b_id FROM %s" % (t, t)))
         self.assertEqual(registry, records)
         self.assertTrue(records)
+        # the filled tables were analyzed: the servers' first plans see their sizes
+        self.assertEqual(psql(dst.db, "SELECT reltuples::bigint FROM pg_class WHERE relname = 'ekauser'"),
+                         [(str(self.rows["ekauser"]),)])
 
         dst.start()
         for tok, ids, before in ((self.tok1, self.ids1, self.view1), (self.tok2, self.ids2, self.view2)):
