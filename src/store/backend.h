@@ -150,4 +150,17 @@ void store_base_free(struct store *s);
 struct store *store_sqlite_open(const char *path, const struct store_options *opt, char *err, size_t errlen);
 struct store *store_pg_open(const char *url, const struct store_options *opt, char *err, size_t errlen);
 
+/* SQL built from the field tables, the same in both dialects. sqlcat appends to a statement
+ * being built; one that would not fit is a bug in the tables, stopped (abort) rather than
+ * truncated or written past the buffer. */
+void sqlcat(char *buf, size_t cap, int *n, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The SELECT list of find and list: rid, id, created_at, updated_at, then the resource's
+ * columns (and, with_deleted, deleted_at after them: column select_ncols(r)), FROM its table. */
+int select_cols_ex(const struct resource *r, char *buf, size_t cap, bool with_deleted);
+static inline int select_cols(const struct resource *r, char *buf, size_t cap)
+{
+    return select_cols_ex(r, buf, cap, false);
+}
+int select_ncols(const struct resource *r);
+
 #endif

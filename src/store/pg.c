@@ -61,20 +61,6 @@ static uint32_t hash(const char *s)
     return h;
 }
 
-static void sqlcat(char *buf, size_t cap, int *n, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void sqlcat(char *buf, size_t cap, int *n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(buf + *n, cap - (size_t)*n, fmt, ap);
-    va_end(ap);
-    if (k < 0 || (size_t)*n + (size_t)k >= cap) {
-        log_line("error", "SQL statement longer than PG_SQL_MAX", NULL, 0);
-        abort();
-    }
-    *n += k;
-}
-
 /* ---- failures ---- */
 
 /* The field a unique index guards: <table>_uq_<field> for the resources, the keys of the
@@ -584,31 +570,6 @@ static enum store_status pg_update(struct store_tx *tx, const struct resource *r
     int changes = 0;
     enum store_status st = pg_run(tx, sql, pos + 1, args, &changes);
     return st == STORE_OK && !changes ? STORE_NOT_FOUND : st;
-}
-
-/* SELECT list shared by find and list: rid, id, created_at, updated_at, then the columns
- * (and, with_deleted, deleted_at after them: column select_ncols(r)). */
-static int select_cols_ex(const struct resource *r, char *buf, size_t cap, bool with_deleted)
-{
-    int n = 0;
-    sqlcat(buf, cap, &n, "SELECT rid, id, created_at, updated_at");
-    for (size_t i = 0; i < r->nfields; i++)
-        if (r->fields[i].column)
-            sqlcat(buf, cap, &n, ", %s", r->fields[i].column);
-    if (with_deleted)
-        sqlcat(buf, cap, &n, ", deleted_at");
-    sqlcat(buf, cap, &n, " FROM %s", r->table);
-    return n;
-}
-
-static int select_cols(const struct resource *r, char *buf, size_t cap) { return select_cols_ex(r, buf, cap, false); }
-
-static int select_ncols(const struct resource *r)
-{
-    int n = 4;
-    for (size_t i = 0; i < r->nfields; i++)
-        n += r->fields[i].column != NULL;
-    return n;
 }
 
 static void read_row(const struct store_tx *tx, const struct resource *r, const PGresult *res, int row,

@@ -29,22 +29,6 @@ static uint32_t hash(const char *s)
     return h;
 }
 
-/* Appends to a statement being built from the field tables. One that would not fit is a
- * bug in the tables, stopped here rather than truncated or written past the buffer. */
-static void sqlcat(char *buf, size_t cap, int *n, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void sqlcat(char *buf, size_t cap, int *n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(buf + *n, cap - (size_t)*n, fmt, ap);
-    va_end(ap);
-    if (k < 0 || (size_t)*n + (size_t)k >= cap) {
-        log_line("error", "SQL statement longer than SQL_MAX", NULL, 0);
-        abort();
-    }
-    *n += k;
-}
-
 /* The storage status of an SQLite failure, and the seconds worth waiting before a retry. */
 static enum store_status rc_status(int rc, int *retry_after)
 {
@@ -978,31 +962,6 @@ static enum store_status sq_update(struct store_tx *tx, const struct resource *r
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
         return unique_fail(tx, r);
     return sq_fail(tx, rc);
-}
-
-/* SELECT list shared by find and list: rid, id, created_at, updated_at, then the columns
- * (and, with_deleted, deleted_at after them: column select_ncols(r)). */
-static int select_cols_ex(const struct resource *r, char *buf, size_t cap, bool with_deleted)
-{
-    int n = 0;
-    sqlcat(buf, cap, &n, "SELECT rid, id, created_at, updated_at");
-    for (size_t i = 0; i < r->nfields; i++)
-        if (r->fields[i].column)
-            sqlcat(buf, cap, &n, ", %s", r->fields[i].column);
-    if (with_deleted)
-        sqlcat(buf, cap, &n, ", deleted_at");
-    sqlcat(buf, cap, &n, " FROM %s", r->table);
-    return n;
-}
-
-static int select_cols(const struct resource *r, char *buf, size_t cap) { return select_cols_ex(r, buf, cap, false); }
-
-static int select_ncols(const struct resource *r)
-{
-    int n = 4;
-    for (size_t i = 0; i < r->nfields; i++)
-        n += r->fields[i].column != NULL;
-    return n;
 }
 
 static void read_row(const struct resource *r, sqlite3_stmt *st, struct arena *a, struct record *out)

@@ -1,8 +1,10 @@
 /* The backend-independent part of the store: URLs, units of work (attempts, sticky
  * failures, the nesting guard, the clock) and the operations' entry points. */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -676,4 +678,40 @@ enum store_status store_try(struct store_tx *tx, store_fn fn, void *ctx, const c
     tx->retry_after = 0;
     enum store_status back = tx->s->be->ops->savepoint(tx, SAVEPOINT_ROLLBACK);
     return back == STORE_OK ? st : store_fail(tx, back, NULL, 0);
+}
+
+/* ---- SQL from the field tables, for the backends ---- */
+
+void sqlcat(char *buf, size_t cap, int *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf + *n, cap - (size_t)*n, fmt, ap);
+    va_end(ap);
+    if (k < 0 || (size_t)*n + (size_t)k >= cap) {
+        log_line("error", "SQL statement longer than its buffer", NULL, (long)cap);
+        abort();
+    }
+    *n += k;
+}
+
+int select_cols_ex(const struct resource *r, char *buf, size_t cap, bool with_deleted)
+{
+    int n = 0;
+    sqlcat(buf, cap, &n, "SELECT rid, id, created_at, updated_at");
+    for (size_t i = 0; i < r->nfields; i++)
+        if (r->fields[i].column)
+            sqlcat(buf, cap, &n, ", %s", r->fields[i].column);
+    if (with_deleted)
+        sqlcat(buf, cap, &n, ", deleted_at");
+    sqlcat(buf, cap, &n, " FROM %s", r->table);
+    return n;
+}
+
+int select_ncols(const struct resource *r)
+{
+    int n = 4;
+    for (size_t i = 0; i < r->nfields; i++)
+        n += r->fields[i].column != NULL;
+    return n;
 }
