@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api/app.h"
+#include "api/rcache.h"
 #include "auth/secret.h"
 #include "cli/admin.h"
 #include "cli/backup.h"
@@ -25,52 +26,55 @@
 #define PG_THREADS_MAX 64
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define DEFAULT_DB "./data/hipusers.db"
+#define CACHE_MB_DEFAULT 8
+#define CACHE_MB_MAX 65536
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: hipusers COMMAND [OPTIONS]\n"
-            "\n"
-            "  serve [--listen HOST:PORT] [--db DB] [--threads N] [--max-connections N]\n"
-            "        [--timeout SECONDS] [--refresh-ttl SECONDS] [--refresh-reuse-grace SECONDS]\n"
-            "        [--trusted-proxy CIDR[,CIDR...]]... [--no-access-log] [--admin-listen HOST:PORT]\n"
-            "        [--no-docs] [--jwt-secret-file FILE]\n"
-            "        [--write-queue N]\n"
-            "      Serve the API. Env: HIPUSERS_LISTEN, HIPUSERS_DB, HIPUSERS_JWT_SECRET,\n"
-            "      HIPUSERS_JWT_SECRET_PREVIOUS (secrets of 32..256 bytes). On SQLite, without a\n"
-            "      secret given, a random one is created (mode 0600) next to the database and\n"
-            "      reused; on PostgreSQL a secret must be given (HIPUSERS_JWT_SECRET or\n"
-            "      --jwt-secret-file; FILE.previous: the previous secret).\n"
-            "      DB: a SQLite file (a path or sqlite:PATH; default ./data/hipusers.db) or a\n"
-            "      PostgreSQL URL (postgresql://[user[:password]@]host[:port]/dbname[?...]).\n"
-            "      --refresh-reuse-grace: a refresh token used again within this many seconds\n"
-            "      of its first use gets a new pair (default 10; 0: any reuse ends the session).\n"
-            "      --trusted-proxy: peers whose X-Forwarded-For names the client (IPv4/IPv6).\n"
-            "      --admin-listen: serve GET /metrics, /healthz and /readyz on this address\n"
-            "      only (env HIPUSERS_ADMIN_LISTEN); without it they are on --listen.\n"
-            "      --no-docs: no GET /openapi.json (this API's OpenAPI document) and no\n"
-            "      GET /docs (its reference page); both answer 404.\n"
-            "      --write-queue: writes waiting for the writer at most (default 1024); past it\n"
-            "      a write answers 503 with Retry-After.\n"
-            "  token --b-id ID [--client-id X] [--ttl SECONDS] [--db DB] [--jwt-secret-file FILE]\n"
-            "      Print an access token signed with the server's secret.\n"
-            "  business create --name NAME | business list\n"
-            "  client create --b-id B [--name N] | client list [--b-id B] | client revoke CLIENT_ID\n"
-            "  sharing-key create --b-id OWNER | sharing-key revoke KEY_ID\n"
-            "      Admin commands on the database named by HIPUSERS_DB (or --db DB first).\n"
-            "  import --b-id B --kind ekauser|doctor|clinic --file F [--format jsonl|csv] [--report PATH]\n"
-            "  export --b-id B --kind ekauser|doctor|clinic [--format jsonl|csv]\n"
-            "      A business's records from JSON Lines or CSV (rejected lines reported), and to\n"
-            "      standard output. Both take --db DB; see hipusers import --help.\n"
-            "  backup [--db DB] --to FILE\n"
-            "      An online copy of the SQLite database (HIPUSERS_DB), consistent while\n"
-            "      servers write; FILE (mode 0600) is replaced once the copy is whole.\n"
-            "  migrate [--db DB]\n"
-            "      Bring the database's schema up to date (serve does it at start too).\n"
-            "  copy --from SQLITE_DB --to POSTGRESQL_URL [--replace]\n"
-            "      Move a SQLite deployment to PostgreSQL: every table, in one transaction that\n"
-            "      commits once the rows per table and per business match (hipusers copy --help).\n"
-            "  --help, --version\n");
+    fprintf(out, "usage: hipusers COMMAND [OPTIONS]\n"
+                 "\n"
+                 "  serve [--listen HOST:PORT] [--db DB] [--threads N] [--max-connections N]\n"
+                 "        [--timeout SECONDS] [--refresh-ttl SECONDS] [--refresh-reuse-grace SECONDS]\n"
+                 "        [--trusted-proxy CIDR[,CIDR...]]... [--no-access-log] [--admin-listen HOST:PORT]\n"
+                 "        [--no-docs] [--jwt-secret-file FILE]\n"
+                 "        [--write-queue N] [--cache-mb N]\n"
+                 "      Serve the API. Env: HIPUSERS_LISTEN, HIPUSERS_DB, HIPUSERS_JWT_SECRET,\n"
+                 "      HIPUSERS_JWT_SECRET_PREVIOUS (secrets of 32..256 bytes). On SQLite, without a\n"
+                 "      secret given, a random one is created (mode 0600) next to the database and\n"
+                 "      reused; on PostgreSQL a secret must be given (HIPUSERS_JWT_SECRET or\n"
+                 "      --jwt-secret-file; FILE.previous: the previous secret).\n"
+                 "      DB: a SQLite file (a path or sqlite:PATH; default ./data/hipusers.db) or a\n"
+                 "      PostgreSQL URL (postgresql://[user[:password]@]host[:port]/dbname[?...]).\n"
+                 "      --refresh-reuse-grace: a refresh token used again within this many seconds\n"
+                 "      of its first use gets a new pair (default 10; 0: any reuse ends the session).\n"
+                 "      --trusted-proxy: peers whose X-Forwarded-For names the client (IPv4/IPv6).\n"
+                 "      --admin-listen: serve GET /metrics, /healthz and /readyz on this address\n"
+                 "      only (env HIPUSERS_ADMIN_LISTEN); without it they are on --listen.\n"
+                 "      --no-docs: no GET /openapi.json (this API's OpenAPI document) and no\n"
+                 "      GET /docs (its reference page); both answer 404.\n"
+                 "      --write-queue: writes waiting for the writer at most (default 1024); past it\n"
+                 "      a write answers 503 with Retry-After.\n"
+                 "      --cache-mb: memory for answers of GET by id kept between requests, on SQLite\n"
+                 "      (default 8; 0: none). A write or another process's change drops them.\n"
+                 "  token --b-id ID [--client-id X] [--ttl SECONDS] [--db DB] [--jwt-secret-file FILE]\n"
+                 "      Print an access token signed with the server's secret.\n"
+                 "  business create --name NAME | business list\n"
+                 "  client create --b-id B [--name N] | client list [--b-id B] | client revoke CLIENT_ID\n"
+                 "  sharing-key create --b-id OWNER | sharing-key revoke KEY_ID\n"
+                 "      Admin commands on the database named by HIPUSERS_DB (or --db DB first).\n"
+                 "  import --b-id B --kind ekauser|doctor|clinic --file F [--format jsonl|csv] [--report PATH]\n"
+                 "  export --b-id B --kind ekauser|doctor|clinic [--format jsonl|csv]\n"
+                 "      A business's records from JSON Lines or CSV (rejected lines reported), and to\n"
+                 "      standard output. Both take --db DB; see hipusers import --help.\n"
+                 "  backup [--db DB] --to FILE\n"
+                 "      An online copy of the SQLite database (HIPUSERS_DB), consistent while\n"
+                 "      servers write; FILE (mode 0600) is replaced once the copy is whole.\n"
+                 "  migrate [--db DB]\n"
+                 "      Bring the database's schema up to date (serve does it at start too).\n"
+                 "  copy --from SQLITE_DB --to POSTGRESQL_URL [--replace]\n"
+                 "      Move a SQLite deployment to PostgreSQL: every table, in one transaction that\n"
+                 "      commits once the rows per table and per business match (hipusers copy --help).\n"
+                 "  --help, --version\n");
 }
 
 /* A whole number within [lo, hi], or -1. */
@@ -143,6 +147,7 @@ static int cmd_serve(int argc, char **argv)
     long threads = (long)sysconf(_SC_NPROCESSORS_ONLN), max_conn = cfg.max_connections, timeout = cfg.timeout_s;
     long grace = REFRESH_GRACE_DEFAULT;
     long write_queue = STORE_WRITE_QUEUE_DEFAULT;
+    long cache_mb = CACHE_MB_DEFAULT;
     struct cidrs proxies = {0};
     bool no_docs = false;
     char err[512];
@@ -158,6 +163,7 @@ static int cmd_serve(int argc, char **argv)
                                          {"admin-listen", required_argument, 0, 'a'},
                                          {"no-docs", no_argument, 0, 'D'},
                                          {"write-queue", required_argument, 0, 'Q'},
+                                         {"cache-mb", required_argument, 0, 'C'},
                                          {"jwt-secret-file", required_argument, 0, 's'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -177,6 +183,7 @@ static int cmd_serve(int argc, char **argv)
         case 'r': refresh_ttl = number(optarg, 1, TEN_YEARS); break;
         case 'g': grace = number(optarg, 0, REFRESH_GRACE_MAX); break;
         case 'Q': write_queue = number(optarg, 1, STORE_WRITE_QUEUE_MAX); break;
+        case 'C': cache_mb = number(optarg, 0, CACHE_MB_MAX); break;
         case 'p':
             if (!cidrs_add(&proxies, optarg, err, sizeof err)) {
                 fprintf(stderr, "hipusers: --trusted-proxy: %s\n", err);
@@ -189,12 +196,12 @@ static int cmd_serve(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (threads < 1 || max_conn < 1 || timeout < 1 || refresh_ttl < 0 || grace < 0 || write_queue < 1) {
+    if (threads < 1 || max_conn < 1 || timeout < 1 || refresh_ttl < 0 || grace < 0 || write_queue < 1 || cache_mb < 0) {
         fprintf(stderr,
                 "hipusers: --threads 1..256, --max-connections 1..100000, --timeout 1..3600,\n"
                 "          --refresh-ttl 1..%ld seconds, --refresh-reuse-grace 0..%d seconds,\n"
-                "          --write-queue 1..%d\n",
-                TEN_YEARS, REFRESH_GRACE_MAX, STORE_WRITE_QUEUE_MAX);
+                "          --write-queue 1..%d, --cache-mb 0..%d\n",
+                TEN_YEARS, REFRESH_GRACE_MAX, STORE_WRITE_QUEUE_MAX, CACHE_MB_MAX);
         return 2;
     }
     cfg.max_connections = (unsigned)max_conn;
@@ -238,6 +245,11 @@ static int cmd_serve(int argc, char **argv)
     app.ops_on_admin = cfg.admin_listen != NULL;
     cfg.metrics = &app.metrics;
     app.no_docs = no_docs;
+    /* Only a store that can tell when another process wrote it (SQLite) can have its
+     * answers kept: on PostgreSQL, other servers write. */
+    uint64_t epoch;
+    if (cache_mb > 0 && store_foreign_epoch(app.store, &epoch))
+        app.rcache = rcache_new((size_t)cache_mb << 20);
     int rc = server_run(api_precheck, api_handle, &app, &cfg);
     app_free(&app);
     return rc;

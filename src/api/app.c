@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/rcache.h"
 #include "util/log.h"
 
 static int64_t mono_ms(void)
@@ -116,6 +117,8 @@ void app_free(struct app *app)
     if (app->store)
         log_write_stats(app->store);
     revocation_free(&app->revoked);
+    rcache_free(app->rcache);
+    app->rcache = NULL;
     store_close(app->store);
     app->store = NULL;
     metrics_free(&app->metrics);

@@ -14,6 +14,8 @@
 #include "util/metrics.h"
 #include "util/netaddr.h"
 
+struct rcache;
+
 #define ACCESS_TTL 1800
 #define REFRESH_TTL_DEFAULT (30L * 24 * 3600)
 /* Seconds after a refresh token's first use during which using it again is taken for a
@@ -33,6 +35,7 @@ struct app {
     struct metrics metrics;          /* GET /metrics */
     bool ops_on_admin;               /* /metrics, /healthz, /readyz only on --admin-listen */
     bool no_docs; /* --no-docs: /openapi.json and /docs answer 404 */
+    struct rcache *rcache; /* answers of GET by id kept (--cache-mb); NULL: none */
 };
 
 /* Opens the store named by db (a file path or a URL) for `threads` worker threads, with at

@@ -6,10 +6,11 @@
 #include <time.h>
 
 #include "api/api.h"
-#include "http/etag.h"
 #include "api/idempotency.h"
 #include "api/list_query.h"
+#include "api/rcache.h"
 #include "auth/cursor.h"
+#include "http/etag.h"
 #include "model/ids.h"
 
 #define LIST_BATCH 64
@@ -126,7 +127,29 @@ struct record_unit {
     char id[ID_MAX];
     const struct idem *idem; /* create with an Idempotency-Key: the answer is stored in the unit */
     const char *answer;      /* that answer */
+    struct rcache *rc;       /* the kept answers: pinned by a write before its commit */
+    bool pinned;
+    char pin_id[ID_MAX]; /* "": the kind only (a create) */
 };
+
+/* Keeps the answers of the record written (id NULL: a create) and of its kind's viewers from
+ * being served or kept until unpin_unit; once per unit, which may run more than once. */
+static void pin_unit(struct record_unit *u, const char *id)
+{
+    if (u->pinned || !u->rc)
+        return;
+    snprintf(u->pin_id, sizeof u->pin_id, "%s", id ? id : "");
+    rcache_pin(u->rc, u->r->kind, u->tenant, id ? u->pin_id : NULL);
+    u->pinned = true;
+}
+
+/* After the unit's write was committed or rolled back. */
+static void unpin_unit(struct record_unit *u)
+{
+    if (u->pinned)
+        rcache_unpin(u->rc, u->r->kind, u->tenant, u->pin_id[0] ? u->pin_id : NULL);
+    u->pinned = false;
+}
 
 static void unit_start(struct record_unit *u)
 {
@@ -314,6 +337,7 @@ static enum store_status create_fn(struct store_tx *tx, void *ctx)
 {
     struct record_unit *u = ctx;
     unit_start(u);
+    pin_unit(u, NULL);
     enum store_status st = resolve_links(tx, u->r, u->tenant, u->vals, u->ids, &u->rq->arena, u->e);
     if (st == STORE_OK)
         st = store_insert(tx, u->r, u->tenant, u->vals, u->id, sizeof u->id);
@@ -338,7 +362,12 @@ static bool run_unit(struct app *app, struct record_unit *ru, store_fn fn, bool 
 {
     struct store_unit u = {.fn = fn, .ctx = ru, .arena = &ru->rq->arena};
     ru->e = e;
-    return write ? app_write(app, &u, e) : app_read(app, &u, e);
+    ru->rc = app->rcache;
+    if (!write)
+        return app_read(app, &u, e);
+    bool ok = app_write(app, &u, e);
+    unpin_unit(ru);
+    return ok;
 }
 
 /* A body the rules refuse is answered 400 before its Idempotency-Key is looked at: it
@@ -386,23 +415,45 @@ static enum store_status get_fn(struct store_tx *tx, void *ctx)
     return load(tx, u);
 }
 
+/* A GET by Eka id, answered from the kept answers when it can be (rcache.h). */
 bool resource_get_one(struct app *app, struct request *rq, const struct resource *r, const char *tenant,
                       const char *key, const char *wrap, struct herr *e)
 {
     const char *if_none_match;
     if (!condition_field(rq, "If-None-Match", &if_none_match, e))
         return false;
-    struct record_unit u = {.rq = rq, .r = r, .tenant = tenant, .key = key};
-    if (!run_unit(app, &u, get_fn, false, e))
-        return false;
-    char etag[ETAG_MAX];
-    struct jbuf b;
-    jbuf_init(&b, &rq->arena, NULL, 0);
-    model_render_one(&b, wrap ? wrap : r->json_one, r, &u.rec, etag);
-    respond_bytes(rq, 200, b.p, b.len);
+    uint64_t foreign = 0;
+    struct rcache *rc = app->rcache && store_foreign_epoch(app->store, &foreign) ? app->rcache : NULL;
+    struct rc_key ck = {.kind = r->kind, .variant = wrap != NULL, .tenant = tenant, .id = key};
+    struct rc_ticket ticket = {0};
+    char *body;
+    size_t len;
+    const char *etag;
+    bool hit = rc && rcache_get(rc, foreign, &ck, &rq->arena, &body, &len, &etag, &ticket);
+    if (rc)
+        metrics_event(&app->metrics, hit ? ME_CACHE_HIT : ME_CACHE_MISS);
+    if (hit) {
+        rq->log_id = key;
+    } else {
+        struct record_unit u = {.rq = rq, .r = r, .tenant = tenant, .key = key};
+        if (!run_unit(app, &u, get_fn, false, e))
+            return false;
+        char tag[ETAG_MAX];
+        struct jbuf b;
+        jbuf_init(&b, &rq->arena, NULL, 0);
+        model_render_one(&b, wrap ? wrap : r->json_one, r, &u.rec, tag);
+        body = b.p;
+        len = b.len;
+        etag = arena_strdup(&rq->arena, tag);
+        /* kept under the Eka id only: a partner id can move to another record */
+        uint64_t now;
+        if (rc && strcmp(u.rec.id, key) == 0 && store_foreign_epoch(app->store, &now))
+            rcache_put(rc, now, &ck, &ticket, body, len, etag);
+    }
+    respond_bytes(rq, 200, body, len);
     if (if_none_match && etag_list_match(if_none_match, etag, true) == ETAG_MATCH)
         respond_not_modified(rq, NULL, rq->resp.len);
-    rq->resp.etag = arena_strdup(&rq->arena, etag);
+    rq->resp.etag = etag;
     return true;
 }
 
@@ -411,8 +462,10 @@ static enum store_status patch_fn(struct store_tx *tx, void *ctx)
     struct record_unit *u = ctx;
     unit_start(u);
     enum store_status st = load(tx, u);
-    if (st == STORE_OK)
+    if (st == STORE_OK) {
+        pin_unit(u, u->rec.id);
         st = check_if_match(u);
+    }
     if (st != STORE_OK)
         return st;
     if (!model_has_identity(u->r, &u->rec, u->vals)) {
@@ -455,8 +508,10 @@ static enum store_status delete_fn(struct store_tx *tx, void *ctx)
     struct record_unit *u = ctx;
     unit_start(u);
     enum store_status st = load(tx, u);
-    if (st == STORE_OK)
+    if (st == STORE_OK) {
+        pin_unit(u, u->rec.id);
         st = check_if_match(u);
+    }
     if (st == STORE_OK)
         st = store_soft_delete(tx, u->r, u->tenant, u->rec.id);
     if (st == STORE_OK)
@@ -481,6 +536,7 @@ static enum store_status restore_fn(struct store_tx *tx, void *ctx)
 {
     struct record_unit *u = ctx;
     unit_start(u);
+    pin_unit(u, u->key);
     enum store_status st = store_restore(tx, u->r, u->tenant, u->key);
     if (st == STORE_NOT_FOUND)
         resource_not_found(u->rq, u->r, u->e);

@@ -107,6 +107,8 @@ struct store_backend {
     const struct store_ops *ops;
     /* store_ready; NULL: a read unit that answers is enough. */
     enum store_status (*ready)(struct store *s, const char **why, int *retry_after);
+    /* store_foreign_epoch; NULL: false */
+    bool (*foreign_epoch)(struct store *s, uint64_t *epoch);
 };
 
 struct store {

@@ -481,9 +481,12 @@ static void run_batch(struct sqlite_store *s, struct write_item *first, unsigned
                      sqlite3_errmsg(c->db), rc);
         }
     }
+    if (doom != STORE_OK && !sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    /* accounted for before any caller wakes: its next read may then use answers kept */
+    if (begin_rc == SQLITE_OK && s->watching)
+        sq_watch_end(&s->watch);
     if (doom != STORE_OK) {
-        if (!sqlite3_get_autocommit(c->db))
-            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
         /* Nothing of the batch is stored: every unit of it fails, whatever it answered. */
         for (struct write_item *it = first; it; it = it->next) {
             it->st = doom;
@@ -529,6 +532,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     (void)name;
     struct sqlite_store *s = arg;
     s->wal_frames = frames;
+    sq_watch_committed(&s->watch, frames);
     if (frames >= CHECKPOINT_FRAMES) {
         pthread_mutex_lock(&s->wq_mu);
         if (!s->ckpt_busy && !s->ckpt_passes) {
@@ -608,6 +612,8 @@ static void *writer_main(void *arg)
         /* The lock first, then the batch: whatever queued while SQLite's busy handler waited
          * for another process's writer joins this transaction. */
         int begin_rc = conn_exec(s->wconn, "BEGIN IMMEDIATE");
+        if (begin_rc == SQLITE_OK && s->watching)
+            sq_watch_begin(&s->watch);
         pthread_mutex_lock(&s->wq_mu);
         struct write_item *first = s->wq_head, *last = first;
         unsigned n = 1;
@@ -1831,6 +1837,8 @@ static void sq_close(struct store *base)
         s->idle = c->next_idle;
         sq_conn_close(c);
     }
+    if (s->watching)
+        sq_watch_close(&s->watch);
     for (int i = 0; i < SQ_MEMO_MAX; i++)
         free(s->memo_sql[i]);
     pthread_cond_destroy(&s->wq_cv);
@@ -1882,6 +1890,12 @@ const struct store_ops SQLITE_OPS = {
     .revocations = sq_revocations,
 };
 
+static bool sq_foreign_epoch(struct store *base, uint64_t *epoch)
+{
+    struct sqlite_store *s = S(base);
+    return s->watching && sq_watch_check(&s->watch, epoch);
+}
+
 static const struct store_backend SQLITE_BACKEND = {
     .run = sq_run_unit,
     .close = sq_close,
@@ -1890,6 +1904,7 @@ static const struct store_backend SQLITE_BACKEND = {
     .max_attempts = 1, /* one writer per process; SQLite's busy timeout waits between processes */
     .ops = &SQLITE_OPS,
     .ready = sq_ready,
+    .foreign_epoch = sq_foreign_epoch,
 };
 
 /* The read path's SQL, built from the field tables once. */
@@ -1970,6 +1985,9 @@ struct store *store_sqlite_open(const char *path, const struct store_options *op
         return NULL;
     }
     sqlite3_wal_hook(s->wconn->db, wal_hook, s); /* in place of the writer's own checkpoints */
+    /* before the writer starts: the migrations' transactions have made the -shm file */
+    s->watching = true; /* closed in sq_close either way; without its map it never answers */
+    sq_watch_open(&s->watch, path);
     /* Every write reads its record (and indexes) first, on this one connection: a page cache
      * of 4 MiB, twice the readers', holds the indexes' upper levels; the rest comes from the
      * operating system's cache. 16 MiB put the server at 35-41 MiB with 100,000 users under

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include "store/backend.h"
+#include "store/sqlite_watch.h"
 
 #define STMT_CACHE 128
 #define SQL_MAX 4096
@@ -68,6 +69,9 @@ struct sqlite_store {
     bool ckpt_wanted, ckpt_busy; /* guarded by wq_mu */
     unsigned ckpt_passes;        /* passes done since the writer's last: guarded by wq_mu */
     int wal_frames;              /* the WAL's length after the last commit: the writer's own */
+    /* Writes of other processes (store_foreign_epoch); set up once the store is open. */
+    struct sq_watch watch;
+    bool watching;
 };
 
 /* A connection with the server's settings (WAL, synchronous=FULL, foreign keys, busy timeout). */

@@ -196,6 +196,11 @@ int store_schema_version(void) { return migrations_latest(); }
 
 int64_t store_now(const struct store_tx *tx) { return tx->now_ms; }
 
+bool store_foreign_epoch(struct store *s, uint64_t *epoch)
+{
+    return s->be->foreign_epoch && s->be->foreign_epoch(s, epoch);
+}
+
 bool store_write_stats(struct store *s, struct store_write_stats *out)
 {
     memset(out, 0, sizeof *out);

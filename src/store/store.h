@@ -132,6 +132,13 @@ struct store_write_stats {
 /* false (and zeros) when the backend has no writer queue. */
 bool store_write_stats(struct store *s, struct store_write_stats *out);
 
+/* For answers kept in memory above the store (src/api/rcache.c): true with *epoch when the
+ * stored data is known to be as of epoch, apart from this process's own writes. The epoch
+ * grows each time another process is seen changing the data (SQLite: `hipusers import` into
+ * a running server's file). false: the store cannot tell (PostgreSQL: other servers write
+ * it), or cannot just now (a commit is being accounted for): read the store. */
+bool store_foreign_epoch(struct store *s, uint64_t *epoch);
+
 /* The unit's time, from the store's clock: ms since the epoch. */
 int64_t store_now(const struct store_tx *tx);
 /* A time as stored: UTC ISO 8601 with milliseconds, "2024-05-01T12:34:56.789Z". */

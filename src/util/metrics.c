@@ -255,6 +255,12 @@ char *metrics_render(struct metrics *m, size_t *len)
            "internal.",
            "reason", store_ev, store_res, 3);
 
+    static const enum metric_event cache_ev[] = {ME_CACHE_HIT, ME_CACHE_MISS};
+    static const char *const cache_res[] = {"hit", "miss"};
+    events(f, m, "hipusers_response_cache_lookups_total",
+           "GETs by id looked up in the answers kept in memory (serve --cache-mb), by result.", "result", cache_ev,
+           cache_res, 2);
+
     head(f, "hipusers_storage_commit_batch_size", "histogram",
          "Units of work made durable by one commit (1 while each request commits on its own).");
     uint64_t cum = 0;

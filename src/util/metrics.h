@@ -49,15 +49,17 @@ enum metric_route {
 /* Events counted by the layers behind the HTTP adapter. */
 enum metric_event {
     ME_LOGIN_SUCCESS,
-    ME_LOGIN_FAILURE,   /* 401: wrong credentials, unknown or revoked client */
-    ME_LOGIN_THROTTLED, /* 429 */
-    ME_REFRESH_SUCCESS, /* a new pair (a retry within the reuse grace included) */
-    ME_REFRESH_FAILURE, /* 401 other than reuse: unknown, expired, revoked, mismatched */
-    ME_REFRESH_REUSE,   /* a spent refresh token presented again: the session is ended */
-    ME_STORE_COMMIT,    /* a write transaction committed */
+    ME_LOGIN_FAILURE,           /* 401: wrong credentials, unknown or revoked client */
+    ME_LOGIN_THROTTLED,         /* 429 */
+    ME_REFRESH_SUCCESS,         /* a new pair (a retry within the reuse grace included) */
+    ME_REFRESH_FAILURE,         /* 401 other than reuse: unknown, expired, revoked, mismatched */
+    ME_REFRESH_REUSE,           /* a spent refresh token presented again: the session is ended */
+    ME_STORE_COMMIT,            /* a write transaction committed */
     ME_STORE_ERROR_RETRY,       /* busy or locked: the client is told to retry shortly */
     ME_STORE_ERROR_UNAVAILABLE, /* disk full, I/O error, read-only, writes paused, cannot open */
     ME_STORE_ERROR_INTERNAL,    /* anything else the storage failed at (a 500) */
+    ME_CACHE_HIT,               /* a GET by id answered from the kept answers */
+    ME_CACHE_MISS,              /* one that read the store (the answer may then be kept) */
     ME_COUNT
 };
 

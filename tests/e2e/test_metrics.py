@@ -45,7 +45,7 @@ LABEL_VALUES = {
     "status": {"2xx", "3xx", "4xx", "5xx"},
     "le": {"0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5",
            "5", "10", "+Inf", "2", "4", "8", "16", "32", "64"},
-    "result": {"success", "failure", "throttled", "reuse_detected"},
+    "result": {"success", "failure", "throttled", "reuse_detected", "hit", "miss"},
     "reason": {"retry", "unavailable", "internal"},
 }
 
@@ -183,6 +183,7 @@ class MetricsTests(MetricsCase):
         self.assertEqual(s.types["hipusers_storage_commits"], "counter")
         self.assertEqual(s.types["hipusers_storage_errors"], "counter")
         self.assertEqual(s.types["hipusers_storage_commit_batch_size"], "histogram")
+        self.assertEqual(s.types["hipusers_response_cache_lookups"], "counter")
         out = self.srv.cli("--version").stdout.split()[1]
         self.assertEqual(s.get("hipusers_build_info", version=out), 1)
         self.assertAlmostEqual(s.get("hipusers_start_time_seconds"), time.time(), delta=600)

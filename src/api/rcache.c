@@ -1,0 +1,284 @@
+#include "api/rcache.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WAYS 8
+#define TENANT_GROUPS 64
+#define ENTRY_GUESS 640 /* bytes of a typical answer with its key: sizes the number of sets */
+
+struct entry {
+    uint64_t hash;
+    uint64_t foreign;
+    uint64_t used; /* the set's tick at the last hit or fill: the oldest is replaced */
+    uint32_t kind_epoch[R_COUNT];
+    unsigned char kind, variant;
+    size_t size; /* bytes accounted for */
+    size_t len;  /* of the body */
+    char *mem;   /* tenant \0 id \0 etag \0 body */
+    const char *id, *etag, *body;
+};
+
+struct set {
+    pthread_mutex_t mu;
+    unsigned pending; /* pins of records of this set not yet unpinned */
+    uint64_t epoch;   /* moves at every unpin */
+    uint64_t tick;
+    struct entry e[WAYS];
+};
+
+struct rcache {
+    size_t budget;
+    atomic_size_t bytes;
+    size_t nsets; /* a power of two */
+    struct set *sets;
+    /* by kind and group of tenants: writes in progress, and writes done */
+    atomic_uint kind_pending[R_COUNT][TENANT_GROUPS];
+    atomic_uint kind_epoch[R_COUNT][TENANT_GROUPS];
+    unsigned shown[R_COUNT]; /* bit k: an answer of this kind shows records of kind k */
+};
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return (h ^ 0xff) * 0x100000001b3ull; /* the terminator, so "ab","c" differs from "a","bc" */
+}
+
+static uint64_t key_hash(enum rkind kind, const char *tenant, const char *id)
+{
+    return fnv(fnv(0xcbf29ce484222325ull ^ (uint64_t)kind, tenant), id);
+}
+
+static unsigned tenant_group(const char *tenant)
+{
+    return (unsigned)(fnv(0xcbf29ce484222325ull, tenant) % TENANT_GROUPS);
+}
+
+struct rcache *rcache_new(size_t bytes)
+{
+    if (!bytes)
+        return NULL;
+    struct rcache *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->budget = bytes;
+    size_t want = bytes / (WAYS * ENTRY_GUESS);
+    c->nsets = 1;
+    while (c->nsets * 2 <= want)
+        c->nsets *= 2;
+    if (!(c->sets = calloc(c->nsets, sizeof *c->sets))) {
+        free(c);
+        return NULL;
+    }
+    for (size_t i = 0; i < c->nsets; i++)
+        pthread_mutex_init(&c->sets[i].mu, NULL);
+    for (int k = 0; k < R_COUNT; k++) {
+        const struct resource *r = resource_get((enum rkind)k);
+        for (size_t v = 0; v < r->nviews; v++)
+            c->shown[k] |= 1u << r->views[v].target;
+    }
+    return c;
+}
+
+static void drop(struct rcache *c, struct entry *e)
+{
+    if (!e->mem)
+        return;
+    atomic_fetch_sub(&c->bytes, e->size);
+    free(e->mem);
+    memset(e, 0, sizeof *e);
+}
+
+void rcache_free(struct rcache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nsets; i++) {
+        for (int w = 0; w < WAYS; w++)
+            drop(c, &c->sets[i].e[w]);
+        pthread_mutex_destroy(&c->sets[i].mu);
+    }
+    free(c->sets);
+    free(c);
+}
+
+static struct set *set_of(struct rcache *c, uint64_t hash) { return &c->sets[hash & (c->nsets - 1)]; }
+
+static bool same(const struct entry *e, uint64_t hash, const struct rc_key *k)
+{
+    return e->mem && e->hash == hash && e->kind == k->kind && e->variant == k->variant &&
+           strcmp(e->mem, k->tenant) == 0 && strcmp(e->id, k->id) == 0;
+}
+
+/* Are the kinds an answer of kind shows unpinned, and (e non-NULL) as they were when it was read? */
+static bool kinds_settled(struct rcache *c, enum rkind kind, unsigned group, const uint32_t *epochs)
+{
+    for (int k = 0; k < R_COUNT; k++) {
+        if (!(c->shown[kind] & (1u << k)))
+            continue;
+        if (atomic_load(&c->kind_pending[k][group]))
+            return false;
+        if (epochs && atomic_load(&c->kind_epoch[k][group]) != epochs[k])
+            return false;
+    }
+    return true;
+}
+
+bool rcache_get(struct rcache *c, uint64_t foreign, const struct rc_key *k, struct arena *a, char **body, size_t *len,
+                const char **etag, struct rc_ticket *t)
+{
+    memset(t, 0, sizeof *t);
+    uint64_t hash = key_hash(k->kind, k->tenant, k->id);
+    unsigned group = tenant_group(k->tenant);
+    struct set *s = set_of(c, hash);
+    pthread_mutex_lock(&s->mu);
+    if (!s->pending) {
+        for (int w = 0; w < WAYS; w++) {
+            struct entry *e = &s->e[w];
+            if (!same(e, hash, k))
+                continue;
+            if (e->foreign != foreign || !kinds_settled(c, k->kind, group, e->kind_epoch)) {
+                drop(c, e);
+                break;
+            }
+            char *b = arena_alloc(a, e->len + 1);
+            const char *tag = arena_strdup(a, e->etag);
+            if (!b || !tag)
+                break;
+            memcpy(b, e->body, e->len);
+            b[e->len] = '\0';
+            e->used = ++s->tick;
+            pthread_mutex_unlock(&s->mu);
+            *body = b;
+            *len = e->len;
+            *etag = tag;
+            return true;
+        }
+        t->ok = kinds_settled(c, k->kind, group, NULL);
+        t->hash = hash;
+        t->set_epoch = s->epoch;
+        t->foreign = foreign;
+        for (int i = 0; i < R_COUNT; i++)
+            t->kind_epoch[i] = atomic_load(&c->kind_epoch[i][group]);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return false;
+}
+
+/* The least recently used way of s (an empty one first). */
+static struct entry *oldest(struct set *s)
+{
+    struct entry *o = &s->e[0];
+    for (int w = 1; w < WAYS && o->mem; w++)
+        if (!s->e[w].mem || s->e[w].used < o->used)
+            o = &s->e[w];
+    return o;
+}
+
+/* The least recently used answer of s, or NULL when it holds none. */
+static struct entry *oldest_kept(struct set *s)
+{
+    struct entry *o = NULL;
+    for (int w = 0; w < WAYS; w++)
+        if (s->e[w].mem && (!o || s->e[w].used < o->used))
+            o = &s->e[w];
+    return o;
+}
+
+void rcache_put(struct rcache *c, uint64_t foreign, const struct rc_key *k, const struct rc_ticket *t, const char *body,
+                size_t len, const char *etag)
+{
+    if (!t->ok || t->foreign != foreign)
+        return;
+    size_t lt = strlen(k->tenant) + 1, li = strlen(k->id) + 1, le = strlen(etag) + 1;
+    size_t size = lt + li + le + len + 1 + sizeof(struct entry);
+    if (size > c->budget / 64)
+        return; /* one answer takes no more than a 64th */
+    char *mem = malloc(size - sizeof(struct entry));
+    if (!mem)
+        return;
+    memcpy(mem, k->tenant, lt);
+    memcpy(mem + lt, k->id, li);
+    memcpy(mem + lt + li, etag, le);
+    memcpy(mem + lt + li + le, body, len);
+    mem[lt + li + le + len] = '\0';
+    unsigned group = tenant_group(k->tenant);
+    struct set *s = set_of(c, t->hash);
+    pthread_mutex_lock(&s->mu);
+    if (s->pending || s->epoch != t->set_epoch || !kinds_settled(c, k->kind, group, t->kind_epoch)) {
+        pthread_mutex_unlock(&s->mu);
+        free(mem);
+        return;
+    }
+    struct entry *slot = NULL;
+    for (int w = 0; w < WAYS && !slot; w++)
+        if (same(&s->e[w], t->hash, k))
+            slot = &s->e[w];
+    for (int w = 0; w < WAYS && !slot; w++)
+        if (!s->e[w].mem)
+            slot = &s->e[w];
+    if (!slot)
+        slot = oldest(s);
+    drop(c, slot);
+    /* over the budget (answers larger than most): the set's oldest make room, if they can */
+    for (struct entry *e; atomic_load(&c->bytes) + size > c->budget && (e = oldest_kept(s));)
+        drop(c, e);
+    if (atomic_load(&c->bytes) + size > c->budget) {
+        pthread_mutex_unlock(&s->mu);
+        free(mem);
+        return;
+    }
+    atomic_fetch_add(&c->bytes, size);
+    *slot = (struct entry){.hash = t->hash,
+                           .foreign = t->foreign,
+                           .used = ++s->tick,
+                           .kind = (unsigned char)k->kind,
+                           .variant = (unsigned char)k->variant,
+                           .size = size,
+                           .len = len,
+                           .mem = mem,
+                           .id = mem + lt,
+                           .etag = mem + lt + li,
+                           .body = mem + lt + li + le};
+    memcpy(slot->kind_epoch, t->kind_epoch, sizeof slot->kind_epoch);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void rcache_pin(struct rcache *c, enum rkind kind, const char *tenant, const char *id)
+{
+    if (!c)
+        return;
+    atomic_fetch_add(&c->kind_pending[kind][tenant_group(tenant)], 1);
+    if (!id)
+        return;
+    uint64_t hash = key_hash(kind, tenant, id);
+    struct set *s = set_of(c, hash);
+    pthread_mutex_lock(&s->mu);
+    s->pending++;
+    for (int w = 0; w < WAYS; w++) {
+        struct entry *e = &s->e[w];
+        if (e->mem && e->hash == hash && e->kind == kind && strcmp(e->mem, tenant) == 0 && strcmp(e->id, id) == 0)
+            drop(c, e);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void rcache_unpin(struct rcache *c, enum rkind kind, const char *tenant, const char *id)
+{
+    if (!c)
+        return;
+    unsigned group = tenant_group(tenant);
+    if (id) {
+        struct set *s = set_of(c, key_hash(kind, tenant, id));
+        pthread_mutex_lock(&s->mu);
+        s->epoch++;
+        s->pending--;
+        pthread_mutex_unlock(&s->mu);
+    }
+    /* the epoch first: a reader that sees the pin gone also sees the write counted */
+    atomic_fetch_add(&c->kind_epoch[kind][group], 1);
+    atomic_fetch_sub(&c->kind_pending[kind][group], 1);
+}

@@ -1,0 +1,241 @@
+/* Unit tests of src/api/rcache.c, the kept answers of GET by id: an answer is served only
+ * while nothing it shows can have changed (its record, the kinds it shows, another process's
+ * writes), an answer read before a write is never kept after it, and memory stays bounded. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api/rcache.h"
+
+#define T1 "1000000000000001"
+#define T2 "2000000000000002"
+
+struct ctx {
+    struct rcache *c;
+    struct arena a;
+};
+
+static int setup(void **state)
+{
+    struct ctx *x = calloc(1, sizeof *x);
+    if (!x || !(x->c = rcache_new(1 << 20)))
+        return -1;
+    arena_init(&x->a);
+    *state = x;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct ctx *x = *state;
+    rcache_free(x->c);
+    arena_release(&x->a);
+    free(x);
+    return 0;
+}
+
+static struct rc_key key(enum rkind kind, const char *tenant, const char *id)
+{
+    return (struct rc_key){.kind = kind, .variant = 0, .tenant = tenant, .id = id};
+}
+
+/* The ticket of a lookup that must miss. */
+static struct rc_ticket miss(struct rcache *c, struct arena *a, const struct rc_key *k, uint64_t foreign)
+{
+    char *b;
+    size_t n;
+    const char *tag;
+    struct rc_ticket t;
+    assert_false(rcache_get(c, foreign, k, a, &b, &n, &tag, &t));
+    return t;
+}
+
+/* A miss, then the answer read kept: as GET does. */
+static void fill(struct ctx *x, const struct rc_key *k, uint64_t foreign, const char *body, const char *etag)
+{
+    struct rc_ticket t = miss(x->c, &x->a, k, foreign);
+    assert_true(t.ok);
+    rcache_put(x->c, foreign, k, &t, body, strlen(body), etag);
+}
+
+/* The body served for k, or NULL on a miss. */
+static const char *lookup(struct ctx *x, const struct rc_key *k, uint64_t foreign, const char **etag)
+{
+    char *b;
+    size_t n;
+    const char *tag;
+    struct rc_ticket t;
+    if (!rcache_get(x->c, foreign, k, &x->a, &b, &n, &tag, &t))
+        return NULL;
+    assert_int_equal(n, strlen(b));
+    if (etag)
+        *etag = tag;
+    return b;
+}
+
+static void test_hit_after_fill(void **state)
+{
+    struct ctx *x = *state;
+    struct rc_key k = key(R_EKAUSER, T1, "171000000000001");
+    assert_null(lookup(x, &k, 0, NULL));
+    fill(x, &k, 0, "{\"user\":1}", "\"e1\"");
+    const char *tag;
+    assert_string_equal(lookup(x, &k, 0, &tag), "{\"user\":1}");
+    assert_string_equal(tag, "\"e1\"");
+    /* the same id of another tenant, or shaped otherwise, is another answer */
+    struct rc_key other = key(R_EKAUSER, T2, "171000000000001");
+    assert_null(lookup(x, &other, 0, NULL));
+    struct rc_key shaped = k;
+    shaped.variant = 1;
+    assert_null(lookup(x, &shaped, 0, NULL));
+    struct rc_key kind = key(R_DOCTOR, T1, "171000000000001");
+    assert_null(lookup(x, &kind, 0, NULL));
+}
+
+static void test_write_drops_and_blocks(void **state)
+{
+    struct ctx *x = *state;
+    struct rc_key k = key(R_EKAUSER, T1, "171000000000002");
+    fill(x, &k, 0, "old", "\"1\"");
+    /* a reader misses... */
+    rcache_pin(x->c, R_EKAUSER, T1, "171000000000002");
+    assert_null(lookup(x, &k, 0, NULL));
+    struct rc_ticket t = miss(x->c, &x->a, &k, 0);
+    assert_false(t.ok); /* while pinned, nothing read may be kept */
+    rcache_put(x->c, 0, &k, &t, "old", 3, "\"1\"");
+    assert_null(lookup(x, &k, 0, NULL));
+    rcache_unpin(x->c, R_EKAUSER, T1, "171000000000002");
+    fill(x, &k, 0, "new", "\"2\"");
+    assert_string_equal(lookup(x, &k, 0, NULL), "new");
+}
+
+static void test_ticket_from_before_a_write_is_refused(void **state)
+{
+    struct ctx *x = *state;
+    struct rc_key k = key(R_EKAUSER, T1, "171000000000003");
+    struct rc_ticket t = miss(x->c, &x->a, &k, 0);
+    assert_true(t.ok);
+    /* a whole write (pin, commit, unpin) happens while the reader reads the old record */
+    rcache_pin(x->c, R_EKAUSER, T1, "171000000000003");
+    rcache_unpin(x->c, R_EKAUSER, T1, "171000000000003");
+    rcache_put(x->c, 0, &k, &t, "stale", 5, "\"s\"");
+    assert_null(lookup(x, &k, 0, NULL));
+}
+
+static void test_other_records_of_the_kind_stay(void **state)
+{
+    struct ctx *x = *state;
+    struct rc_key a = key(R_EKAUSER, T1, "171000000000004"), b = key(R_EKAUSER, T1, "171000000000005");
+    fill(x, &a, 0, "a", "\"a\"");
+    fill(x, &b, 0, "b", "\"b\"");
+    rcache_pin(x->c, R_EKAUSER, T1, "171000000000004");
+    rcache_unpin(x->c, R_EKAUSER, T1, "171000000000004");
+    rcache_pin(x->c, R_EKAUSER, T1, NULL); /* a create */
+    rcache_unpin(x->c, R_EKAUSER, T1, NULL);
+    assert_null(lookup(x, &a, 0, NULL));
+    assert_string_equal(lookup(x, &b, 0, NULL), "b");
+}
+
+static void test_writes_of_a_shown_kind_drop_the_viewers(void **state)
+{
+    struct ctx *x = *state;
+    /* an Eka User shows its doctors' names: a doctor's write drops the tenant's users */
+    struct rc_key u = key(R_EKAUSER, T1, "171000000000006"), d = key(R_DOCTOR, T1, "171000000000007");
+    fill(x, &u, 0, "user", "\"u\"");
+    fill(x, &d, 0, "doctor", "\"d\"");
+    rcache_pin(x->c, R_DOCTOR, T1, "171000000000008");
+    assert_null(lookup(x, &u, 0, NULL));
+    assert_string_equal(lookup(x, &d, 0, NULL), "doctor"); /* another doctor: a doctor shows clinics only */
+    struct rc_ticket t = miss(x->c, &x->a, &u, 0);
+    assert_false(t.ok);
+    rcache_unpin(x->c, R_DOCTOR, T1, "171000000000008");
+    assert_null(lookup(x, &u, 0, NULL));
+    fill(x, &u, 0, "user2", "\"u2\"");
+    assert_string_equal(lookup(x, &u, 0, NULL), "user2");
+    /* a ticket taken before a clinic's whole write is refused too */
+    struct rc_key u2 = key(R_EKAUSER, T1, "171000000000009");
+    t = miss(x->c, &x->a, &u2, 0);
+    rcache_pin(x->c, R_CLINIC, T1, NULL);
+    rcache_unpin(x->c, R_CLINIC, T1, NULL);
+    rcache_put(x->c, 0, &u2, &t, "stale", 5, "\"s\"");
+    assert_null(lookup(x, &u2, 0, NULL));
+}
+
+static void test_foreign_epoch(void **state)
+{
+    struct ctx *x = *state;
+    struct rc_key k = key(R_CLINIC, T1, "171000000000010");
+    fill(x, &k, 7, "c", "\"c\"");
+    assert_string_equal(lookup(x, &k, 7, NULL), "c");
+    assert_null(lookup(x, &k, 8, NULL)); /* another process wrote since */
+    assert_null(lookup(x, &k, 7, NULL)); /* and the answer is gone */
+    /* read under one epoch, kept under another: refused */
+    struct rc_ticket t = miss(x->c, &x->a, &k, 8);
+    rcache_put(x->c, 9, &k, &t, "stale", 5, "\"s\"");
+    assert_null(lookup(x, &k, 9, NULL));
+}
+
+static void test_bounded(void **state)
+{
+    (void)state;
+    struct rcache *c = rcache_new(64 * 1024);
+    assert_non_null(c);
+    struct arena a;
+    arena_init(&a);
+    char body[600], id[32];
+    memset(body, 'x', sizeof body - 1);
+    body[sizeof body - 1] = '\0';
+    int kept = 0;
+    for (int i = 0; i < 5000; i++) {
+        snprintf(id, sizeof id, "17100000%07d", i);
+        struct rc_key k = key(R_EKAUSER, T1, id);
+        struct rc_ticket t = miss(c, &a, &k, 0);
+        rcache_put(c, 0, &k, &t, body, strlen(body), "\"x\"");
+    }
+    for (int i = 0; i < 5000; i++) {
+        snprintf(id, sizeof id, "17100000%07d", i);
+        struct rc_key k = key(R_EKAUSER, T1, id);
+        char *b;
+        size_t n;
+        const char *tag;
+        struct rc_ticket t;
+        if (rcache_get(c, 0, &k, &a, &b, &n, &tag, &t)) {
+            assert_string_equal(b, body);
+            kept++;
+        }
+    }
+    /* 64 KiB holds about a hundred answers of 600 bytes, never all 5000 */
+    assert_true(kept > 20);
+    assert_true(kept * 600 <= 64 * 1024);
+    /* the most recent ones are there */
+    snprintf(id, sizeof id, "17100000%07d", 4999);
+    struct rc_key last = key(R_EKAUSER, T1, id);
+    char *b;
+    size_t n;
+    const char *tag;
+    struct rc_ticket t;
+    assert_true(rcache_get(c, 0, &last, &a, &b, &n, &tag, &t));
+    rcache_free(c);
+    arena_release(&a);
+    assert_null(rcache_new(0));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_hit_after_fill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_drops_and_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ticket_from_before_a_write_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_records_of_the_kind_stay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writes_of_a_shown_kind_drop_the_viewers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_epoch, setup, teardown),
+        cmocka_unit_test(test_bounded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
