@@ -65,9 +65,10 @@ struct rcache *rcache_new(size_t bytes)
     if (!c)
         return NULL;
     c->budget = bytes;
-    size_t want = bytes / (WAYS * ENTRY_GUESS);
+    /* twice the sets the budget fills, so that few sets overflow before the budget does */
+    size_t want = 2 * bytes / (WAYS * ENTRY_GUESS);
     c->nsets = 1;
-    while (c->nsets * 2 <= want)
+    while (c->nsets < want)
         c->nsets *= 2;
     if (!(c->sets = calloc(c->nsets, sizeof *c->sets))) {
         free(c);

@@ -172,6 +172,7 @@ struct conn_ctx {
      * worker thread, which makes every call below for it. */
     struct conn_ctx *prev, *next;
     bool receiving;
+    char client_addr[ADDR_TEXT_MAX]; /* the peer's address as text, made once */
 };
 
 static _Thread_local struct conn_ctx *receiving;
@@ -494,8 +495,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         struct conn_ctx *cc = conn_ctx_of(conn);
         receiving_remove(cc);
         rq->guard_conn = cc ? cc->guard : NULL;
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        addr_of_sockaddr(ci ? ci->client_addr : NULL, rq->client_addr, sizeof rq->client_addr);
+        if (cc) {
+            memcpy(rq->client_addr, cc->client_addr, sizeof rq->client_addr);
+        } else {
+            const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+            addr_of_sockaddr(ci ? ci->client_addr : NULL, rq->client_addr, sizeof rq->client_addr);
+        }
         guard_headers_done(rq->guard, rq->guard_conn);
         rq->method = parse_method(method);
         rq->method_name = arena_strdup(&rq->arena, method);
@@ -629,6 +634,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
             c->conn = conn;
             c->fd = ci->connect_fd;
             c->guard = guard_opened(&srv->guard, c->fd);
+            const union MHD_ConnectionInfo *ai = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+            addr_of_sockaddr(ai ? ai->client_addr : NULL, c->client_addr, sizeof c->client_addr);
         }
         *socket_context = c;
         metrics_connection(srv->cfg->metrics, 1);
