@@ -317,12 +317,13 @@ class NoCacheTests(ServerTestCase):
         self.assertEqual(counts(self.srv), {"hit": 0, "miss": 0})
 
     def test_bad_value_refused(self):
-        for v in ("-1", "abc", "70000"):
-            p = subprocess.run([BIN, "serve", "--cache-mb", v, "--db", os.path.join(self.srv.data_dir, "x.db")],
-                               capture_output=True, text=True, timeout=30,
+        db = os.path.join(self.srv.data_dir, "never", "x.db")
+        for v in ("-1", "abc", "65537", ""):
+            p = subprocess.run([BIN, "serve", "--cache-mb", v, "--db", db], capture_output=True, text=True, timeout=30,
                                env=dict(os.environ, HIPUSERS_JWT_SECRET=SECRET))
             self.assertEqual(p.returncode, 2, (v, p.stderr))
-            self.assertIn("--cache-mb", p.stderr)
+            self.assertIn("--cache-mb 0..65536", p.stderr)
+            self.assertFalse(os.path.exists(os.path.dirname(db)))
 
 
 if __name__ == "__main__":
