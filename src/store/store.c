@@ -196,6 +196,8 @@ int store_schema_version(void) { return migrations_latest(); }
 
 int64_t store_now(const struct store_tx *tx) { return tx->now_ms; }
 
+const char *store_now_text(const struct store_tx *tx) { return tx->now_text; }
+
 bool store_write_stats(struct store *s, struct store_write_stats *out)
 {
     memset(out, 0, sizeof *out);
