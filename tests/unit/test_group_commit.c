@@ -627,6 +627,8 @@ static void test_feed_numbers_stay_gapless(void **state)
     assert_feed(f, t2, ids2, 2);
 
     /* a batch that fails as a whole (a full disk) gives every number it took back */
+    sqlite3_close(f->lock);
+    f->lock = NULL;
     struct sqlite_conn *w = ((struct sqlite_store *)f->s)->wconn;
     assert_int_equal(sqlite3_exec(w->db, "PRAGMA max_page_count = 1", NULL, NULL, NULL), SQLITE_OK);
     hold_write_lock(f);
