@@ -272,11 +272,45 @@ static enum store_status neighbours_after(struct store_tx *tx, struct record_uni
     return STORE_OK;
 }
 
+/* The record as GET will show it after a create (before NULL) or patch that set no link,
+ * made without reading it back: the record as read with the values written (as the store
+ * keeps them), updated_at (and a create's created_at) the unit's time. A link list shows the
+ * linked records' own columns: a write that sets one reads the record back (false). */
+static bool after_in_memory(struct store_tx *tx, struct record_unit *u, const char *id, const struct record *before)
+{
+    const struct resource *r = u->r;
+    for (size_t i = 0; i < r->nfields; i++)
+        if (r->fields[i].type == FT_LINKS && u->vals[i].state != V_ABSENT)
+            return false;
+    struct record *after = &u->after;
+    const char *now = arena_strdup(&u->rq->arena, store_now_text(tx));
+    if (!now)
+        return false;
+    if (before) {
+        *after = *before;
+    } else {
+        *after = (struct record){.id = id, .created_at = now};
+    }
+    after->updated_at = now;
+    for (size_t i = 0; i < r->nfields; i++) {
+        const struct fval *v = &u->vals[i];
+        if (!r->fields[i].column)
+            continue;
+        if (v->state == V_SET)
+            after->v[i] = *v;
+        else if (v->state == V_NULL || !before) /* a create stores NULL for a value not given */
+            after->v[i] = (struct fval){.state = V_NULL};
+    }
+    return true;
+}
+
 /* The record as written (u->after) and its entry; before NULL: a create. */
 static enum store_status journal_write(struct store_tx *tx, struct record_unit *u, const char *id,
                                        const struct record *before, enum change_action action)
 {
-    enum store_status st = store_find(tx, u->r, u->tenant, id, &u->after);
+    enum store_status st = STORE_OK;
+    if (action == CHANGE_RESTORE || !after_in_memory(tx, u, id, before))
+        st = store_find(tx, u->r, u->tenant, id, &u->after);
     if (st != STORE_OK)
         return st == STORE_NOT_FOUND ? STORE_ERROR : st;
     json_t *ch = action == CHANGE_CREATE || action == CHANGE_UPDATE ? model_changes(u->r, before, &u->after)

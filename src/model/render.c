@@ -218,6 +218,13 @@ static void put_change(json_t *changes, const char *name, json_t *from, json_t *
                         json_pack("{s:o, s:o}", "from", from ? from : json_null(), "to", to ? to : json_null()));
 }
 
+/* The very same value (a field a PATCH left alone, copied into the record after it): the
+ * same rendering, so no change, without rendering either. */
+static bool same_value(const struct fval *a, const struct fval *b)
+{
+    return a->state == b->state && a->s == b->s && a->b == b->b && a->items == b->items && a->n == b->n;
+}
+
 json_t *model_changes(const struct resource *r, const struct record *before, const struct record *after)
 {
     json_t *changes = json_object();
@@ -225,12 +232,15 @@ json_t *model_changes(const struct resource *r, const struct record *before, con
         const struct field *f = &r->fields[i];
         if (f->type == FT_LINKS)
             continue;
+        if (before && after && same_value(&before->v[i], &after->v[i]))
+            continue;
         put_change(changes, f->name, before ? render_value(f, &before->v[i]) : NULL,
                    after ? render_value(f, &after->v[i]) : NULL, !before);
     }
     for (size_t v = 0; v < r->nviews; v++) {
         const struct field *f = model_link_field(r, r->views[v].rel);
-        if (!f)
+        if (!f || (before && after && before->links[v].items == after->links[v].items &&
+                   before->links[v].n == after->links[v].n)) /* the same list, copied */
             continue;
         put_change(changes, f->name, before ? link_ids(&before->links[v]) : NULL,
                    after ? link_ids(&after->links[v]) : NULL, !before);

@@ -418,6 +418,181 @@ static unsigned bucket_of(unsigned n)
     return b;
 }
 
+/* ---- the feed's counters on the writer ----
+ *
+ * Each change log entry takes its tenant's next seq. The writer (the only one that writes
+ * here, but for other processes, see seq_begin) keeps each tenant's last seq in memory, as its
+ * transaction has it, instead of bumping the tenant's change_seq row per entry: the row is
+ * written once per batch, before the commit (seq_flush), so change_seq.last is the tenant's
+ * last seq at every commit, as before. A rollback (a unit's savepoint, a store_try, the batch)
+ * makes every count unknown, to be read again from the database: the larger of change_seq.last
+ * and the tenant's last entry in change_log, which together are right at any point of the
+ * transaction, since entries and rows roll back with it. */
+
+/* Tenants remembered from one batch to the next at most. */
+#define SEQ_KEEP 4096
+
+static void seq_clear(struct seq_cache *c)
+{
+    for (size_t i = 0; i < c->cap; i++) {
+        free(c->slots[i].b_id);
+        c->slots[i] = (struct seq_slot){0};
+    }
+    c->n = 0;
+    c->ndirty = 0;
+}
+
+static void seq_free(struct seq_cache *c)
+{
+    seq_clear(c);
+    free(c->slots);
+    free(c->dirty);
+    *c = (struct seq_cache){0};
+}
+
+/* After a rollback: every count is read again when next needed. */
+static void seq_forget(struct seq_cache *c)
+{
+    for (size_t i = 0; i < c->cap; i++)
+        c->slots[i].known = false;
+}
+
+static bool seq_grow(struct seq_cache *c)
+{
+    size_t cap = c->cap ? 2 * c->cap : 64;
+    struct seq_slot *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return false;
+    for (size_t i = 0; i < c->cap; i++) {
+        if (!c->slots[i].b_id)
+            continue;
+        size_t k = hash(c->slots[i].b_id) & (cap - 1);
+        while (slots[k].b_id)
+            k = (k + 1) & (cap - 1);
+        slots[k] = c->slots[i];
+    }
+    free(c->slots);
+    c->slots = slots;
+    c->cap = cap;
+    return true;
+}
+
+/* The tenant's slot, made (unknown, clean) when it has none; NULL: out of memory. */
+static struct seq_slot *seq_slot(struct seq_cache *c, const char *b_id)
+{
+    if (2 * (c->n + 1) > c->cap && !seq_grow(c))
+        return NULL;
+    size_t k = hash(b_id) & (c->cap - 1);
+    while (c->slots[k].b_id && strcmp(c->slots[k].b_id, b_id) != 0)
+        k = (k + 1) & (c->cap - 1);
+    struct seq_slot *sl = &c->slots[k];
+    if (!sl->b_id) {
+        if (!(sl->b_id = strdup(b_id)))
+            return NULL;
+        sl->known = sl->dirty = false;
+        c->n++;
+    }
+    return sl;
+}
+
+/* The tenant's last seq as the connection's transaction has it. */
+static int seq_read(struct sqlite_conn *c, const char *b_id, int64_t *last)
+{
+    int rc;
+    sqlite3_stmt *st = sq_cache_prepare(c,
+                                        "SELECT max(coalesce((SELECT last FROM change_seq WHERE b_id = ?1), 0),"
+                                        " coalesce((SELECT max(seq) FROM change_log WHERE b_id = ?1), 0))",
+                                        &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_text(st, 1, b_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *last = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/* Numbers one entry of the tenant in the writer's transaction: SQLITE_OK or a failure
+ * (SQLITE_NOMEM when the cache cannot grow). */
+static int seq_next(struct sqlite_store *s, const char *b_id, int64_t *seq)
+{
+    struct seq_cache *c = &s->seqs;
+    struct seq_slot *sl = seq_slot(c, b_id);
+    if (!sl)
+        return SQLITE_NOMEM;
+    if (!sl->known) {
+        int rc = seq_read(s->wconn, b_id, &sl->last);
+        if (rc != SQLITE_OK)
+            return rc;
+        sl->known = true;
+    }
+    if (!sl->dirty) {
+        if (c->ndirty == c->dirty_cap) {
+            size_t cap = c->dirty_cap ? 2 * c->dirty_cap : 16;
+            char **d = realloc(c->dirty, cap * sizeof *d);
+            if (!d)
+                return SQLITE_NOMEM;
+            c->dirty = d;
+            c->dirty_cap = cap;
+        }
+        c->dirty[c->ndirty++] = sl->b_id;
+        sl->dirty = true;
+    }
+    *seq = ++sl->last;
+    return SQLITE_OK;
+}
+
+/* Before the batch's commit: each tenant numbered in it gets its last seq in change_seq. */
+static int seq_flush(struct sqlite_store *s)
+{
+    struct seq_cache *c = &s->seqs;
+    int rc = SQLITE_OK;
+    for (size_t i = 0; i < c->ndirty && rc == SQLITE_OK; i++) {
+        struct seq_slot *sl = seq_slot(c, c->dirty[i]); /* there: it is the slot's own string */
+        if (!sl)
+            return SQLITE_NOMEM;
+        if (!sl->known && (rc = seq_read(s->wconn, sl->b_id, &sl->last)) != SQLITE_OK)
+            return rc;
+        sl->known = true;
+        sqlite3_stmt *st = sq_cache_prepare(s->wconn,
+                                            "INSERT INTO change_seq (b_id, last) VALUES (?1, ?2)"
+                                            " ON CONFLICT (b_id) DO UPDATE SET last = excluded.last",
+                                            &rc);
+        if (!st)
+            return rc;
+        sqlite3_bind_text(st, 1, sl->b_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, sl->last);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    if (rc != SQLITE_OK)
+        return rc;
+    for (size_t i = 0; i < c->ndirty; i++)
+        seq_slot(c, c->dirty[i])->dirty = false;
+    c->ndirty = 0;
+    return SQLITE_OK;
+}
+
+/* At the start of a batch (the write lock held): another connection (another process's
+ * writer) that committed since the writer's last batch may have numbered entries, so what
+ * the writer remembers is dropped; so it is when it has grown past SEQ_KEEP tenants. */
+static void seq_begin(struct sqlite_store *s)
+{
+    struct seq_cache *c = &s->seqs;
+    int rc;
+    int64_t v = -1;
+    sqlite3_stmt *st = sq_cache_prepare(s->wconn, "PRAGMA data_version", &rc);
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    if (st)
+        sqlite3_reset(st);
+    if (v < 0 || v != c->data_version || c->n > SEQ_KEEP)
+        seq_clear(c);
+    c->data_version = v;
+}
+
 /* Runs one unit in a savepoint of the batch's transaction. A unit that fails or stops is
  * rolled back to its savepoint, alone; a failure the transaction may not have survived
  * (disk full, I/O, busy, the transaction gone) dooms the batch: returns its status.
@@ -442,6 +617,7 @@ static enum store_status run_in_savepoint(struct sqlite_store *s, struct write_i
         st = sq_fail(tx, rc);
     enum store_status doom = STORE_OK;
     if (st != STORE_OK) {
+        seq_forget(&s->seqs); /* whatever the unit numbered is rolled back (or the batch is) */
         if (st == STORE_UNAVAILABLE || st == STORE_RETRY) {
             doom = st;
             *doom_retry = tx->retry_after;
@@ -470,11 +646,17 @@ static void run_batch(struct sqlite_store *s, struct write_item *first, unsigned
     enum store_status doom = begin_rc == SQLITE_OK ? STORE_OK : rc_status(begin_rc, &doom_retry);
     if (doom == STORE_ERROR)
         log_line("error", "sqlite: cannot begin a write", sqlite3_errmsg(c->db), begin_rc);
+    if (doom == STORE_OK)
+        seq_begin(s);
     for (struct write_item *it = first; it && doom == STORE_OK; it = it->next)
         doom = run_in_savepoint(s, it, n > 1, &doom_retry);
     /* (a unit alone that failed has rolled the transaction back: nothing to commit) */
+    bool committed = false;
     if (doom == STORE_OK && !sqlite3_get_autocommit(c->db)) {
-        int rc = conn_exec(c, "COMMIT");
+        int rc = seq_flush(s);
+        if (rc == SQLITE_OK)
+            rc = conn_exec(c, "COMMIT");
+        committed = rc == SQLITE_OK;
         if (rc != SQLITE_OK) {
             doom = rc_status(rc, &doom_retry);
             log_line(doom == STORE_ERROR ? "error" : "warn", "sqlite: a write batch did not commit",
@@ -486,6 +668,8 @@ static void run_batch(struct sqlite_store *s, struct write_item *first, unsigned
     /* accounted for before any caller wakes: its next read may then use answers kept */
     if (begin_rc == SQLITE_OK && s->watching)
         sq_watch_end(&s->watch);
+    if (!committed)
+        seq_clear(&s->seqs); /* rolled back (the batch, or a unit alone in it): read again */
     if (doom != STORE_OK) {
         /* Nothing of the batch is stored: every unit of it fails, whatever it answered. */
         for (struct write_item *it = first; it; it = it->next) {
@@ -890,6 +1074,8 @@ static enum store_status sq_savepoint(struct store_tx *tx, enum savepoint_op op)
     case SAVEPOINT_BEGIN: return exec(tx, "SAVEPOINT hip_try");
     case SAVEPOINT_RELEASE: return exec(tx, "RELEASE hip_try");
     default: {
+        if (tx->s && SQ_CONN(tx) == S(tx->s)->wconn)
+            seq_forget(&S(tx->s)->seqs);
         enum store_status st = exec(tx, "ROLLBACK TO hip_try");
         return st == STORE_OK ? exec(tx, "RELEASE hip_try") : st;
     }
@@ -1573,6 +1759,10 @@ static enum store_status sq_restore(struct store_tx *tx, const struct resource *
  * rolled-back unit gives its numbers back). */
 static enum store_status next_seq(struct store_tx *tx, const char *tenant, int64_t *seq)
 {
+    if (tx->s && SQ_CONN(tx) == S(tx->s)->wconn) { /* the writer: counted in memory (seq_next) */
+        int rc = seq_next(S(tx->s), tenant, seq);
+        return rc == SQLITE_OK ? STORE_OK : sq_fail(tx, rc);
+    }
     sqlite3_stmt *st = sq_bind_texts(tx,
                                      "INSERT INTO change_seq (b_id, last) VALUES (?1, 1)"
                                      " ON CONFLICT (b_id) DO UPDATE SET last = last + 1 RETURNING last",
@@ -1595,23 +1785,14 @@ static enum store_status log_append_at(struct store_tx *tx, const char *tenant, 
     enum store_status ss = next_seq(tx, tenant, &e->seq);
     if (ss != STORE_OK)
         return ss;
-    sqlite3_stmt *st = sq_bind_texts(tx,
-                                     "SELECT coalesce(max(version), 0) + 1 FROM change_log"
-                                     " WHERE b_id = ? AND resource = ? AND id = ?",
-                                     3, tenant, e->r->path, e->id);
-    if (!st)
-        return tx->failed;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        e->version = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
-        return sq_fail(tx, rc);
     e->at = arena_strdup(tx->a, at);
-    st = sq_bind_texts(tx,
-                       "INSERT INTO change_log (b_id, seq, resource, id, version, action, at, client_id, request_id,"
-                       " changes) VALUES (?1, ?7, ?2, ?3, ?8, ?4, ?5, ?6, ?9, ?10)",
-                       5, tenant, e->r->path, e->id, change_action_name(e->action), e->at);
+    /* the record's next version found by the INSERT itself: one statement, not two */
+    sqlite3_stmt *st = sq_bind_texts(
+        tx,
+        "INSERT INTO change_log (b_id, seq, resource, id, version, action, at, client_id, request_id, changes)"
+        " VALUES (?1, ?7, ?2, ?3, (SELECT coalesce(max(version), 0) + 1 FROM change_log"
+        " WHERE b_id = ?1 AND resource = ?2 AND id = ?3), ?4, ?5, ?6, ?9, ?10) RETURNING version",
+        5, tenant, e->r->path, e->id, change_action_name(e->action), e->at);
     if (!st)
         return tx->failed;
     if (e->client_id && *e->client_id)
@@ -1619,13 +1800,20 @@ static enum store_status log_append_at(struct store_tx *tx, const char *tenant, 
     else
         sqlite3_bind_null(st, 6);
     sqlite3_bind_int64(st, 7, e->seq);
-    sqlite3_bind_int64(st, 8, e->version);
     if (e->request_id && *e->request_id)
         sqlite3_bind_text(st, 9, e->request_id, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 9);
     sqlite3_bind_text(st, 10, e->changes ? e->changes : "{}", -1, SQLITE_STATIC);
-    return sq_run(tx, st, NULL, NULL);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        e->version = sqlite3_column_int64(st, 0);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return store_fail(tx, STORE_CONFLICT, NULL, 0);
+    return rc == SQLITE_DONE ? STORE_OK : sq_fail(tx, rc);
 }
 
 static enum store_status sq_log_append(struct store_tx *tx, const char *tenant, struct change_entry *e)
@@ -1832,6 +2020,7 @@ static void sq_close(struct store *base)
         pthread_join(s->checkpointer, NULL);
     sq_conn_close(s->cconn);
     sq_conn_close(s->wconn);
+    seq_free(&s->seqs);
     while (s->idle) {
         struct sqlite_conn *c = s->idle;
         s->idle = c->next_idle;

@@ -42,6 +42,22 @@ struct sqlite_conn {
 
 struct write_item;
 
+/* The writer's count of each tenant's feed (sqlite.c, "the change log"): a tenant's last seq
+ * as the writer's transaction has it, so an entry is numbered without a statement. */
+struct seq_slot {
+    char *b_id; /* NULL: a free slot */
+    int64_t last;
+    bool known; /* last is right: false after a rollback, until read again */
+    bool dirty; /* numbered in this transaction: change_seq is written before the commit */
+};
+struct seq_cache {
+    struct seq_slot *slots; /* open addressing, cap a power of two */
+    size_t cap, n;
+    char **dirty; /* the b_id of each dirty slot (the slots' own strings) */
+    size_t ndirty, dirty_cap;
+    int64_t data_version; /* the writer's PRAGMA data_version at its last batch (0: none yet) */
+};
+
 struct sqlite_store {
     struct store base;
     char path[4096];
@@ -72,6 +88,7 @@ struct sqlite_store {
     /* Writes of other processes (store_foreign_epoch); set up once the store is open. */
     struct sq_watch watch;
     bool watching;
+    struct seq_cache seqs;       /* the writer's own */
 };
 
 /* A connection with the server's settings (WAL, synchronous=FULL, foreign keys, busy timeout). */

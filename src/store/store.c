@@ -200,6 +200,7 @@ bool store_foreign_epoch(struct store *s, uint64_t *epoch)
 {
     return s->be->foreign_epoch && s->be->foreign_epoch(s, epoch);
 }
+const char *store_now_text(const struct store_tx *tx) { return tx->now_text; }
 
 bool store_write_stats(struct store *s, struct store_write_stats *out)
 {

@@ -141,6 +141,8 @@ bool store_foreign_epoch(struct store *s, uint64_t *epoch);
 
 /* The unit's time, from the store's clock: ms since the epoch. */
 int64_t store_now(const struct store_tx *tx);
+/* The same time as the unit's writes store it (store_format_time's form); lives as long as tx. */
+const char *store_now_text(const struct store_tx *tx);
 /* A time as stored: UTC ISO 8601 with milliseconds, "2024-05-01T12:34:56.789Z". */
 void store_format_time(int64_t ms, char out[32]);
 

@@ -379,6 +379,84 @@ class ETagTests(Api):
                     self.assertError(r, 400, "%s must be * or a list of entity tags" % name)
         self.assertEqual(self.snapshot([("clinic", ident)]), before)
 
+    def test_write_answers_the_tag_and_entry_of_what_get_shows_next(self):
+        """The tag a create or PATCH answers is the one the next GET answers, and the write's
+        history entry is the difference between the GETs before and after it, for every kind
+        of value (normalised mobiles, emails as sent, lists, booleans, defaults, nulls, unique
+        fields), with and without link changes on either side."""
+        c1 = self.create("clinic")
+        c2 = self.create("clinic", partner_id="wt-c2")
+        d1 = self.create("doctor")
+        link_names = {"doctor_ids": "doctors", "clinic_ids": "clinics",
+                      "partner_doctor_ids": "doctors", "partner_clinic_ids": "clinics"}
+
+        def shown(kind, body):
+            """The history's view of a GET body: fields as shown, links as Eka ids."""
+            rec = dict(body[KIND[kind]])
+            for k in ("id", "created_at", "updated_at", "specialisation"):
+                rec.pop(k, None)
+            for name in ("doctors", "clinics"):
+                if name in rec:
+                    rec[name[:-1] + "_ids"] = [x["id"] for x in rec.pop(name)]
+            return rec
+
+        def check(kind, r, before):
+            self.assertIn(r.status, (200, 201), r)
+            ident = r.json["ekaid"]
+            g = self.get(kind, ident)
+            self.assertEqual(r.headers.get("etag"), g.headers.get("etag"), (kind, r.json))
+            now = shown(kind, g.json)
+            want = {}
+            for k in sorted(set(before) | set(now)):
+                frm, to = before.get(k), now.get(k)
+                if frm != to and not (not before and to == []):
+                    want[k] = {"from": frm, "to": to}
+            self.assertEqual(self.history(kind, ident)[-1]["changes"], want, (kind, r.json))
+            self.assertEqual(self.history(kind, ident)[-1]["at"], g.json[KIND[kind]]["updated_at"])
+            return ident, now
+
+        creates = {
+            "ekauser": [{"firstname": " Asha ", "lastname": "Rao", "gender": "F", "dob": "1991-02-03",
+                         "mobile": "+919876543210", "email": "Asha.Rao@Example.com"},
+                        {"firstname": "Ravi", "lastname": "K", "gender": "M", "dob": "1980-12-31",
+                         "auth_userid": "wt-auth-1", "is_admin": True, "seat_type": "p", "persona": "S",
+                         "partner_id": "wt-u2", "doctor_ids": [d1], "partner_clinic_ids": ["wt-c2"]}],
+            "doctor": [{"firstname": "Meera", "lastname": "Iyer", "gender": "F"},
+                       {"firstname": "Anil", "lastname": "Shah", "gender": "M", "dob": "1975-06-07",
+                        "mobile": "919812345678", "email": "anil@EXAMPLE.org", "about": "Cardiology, 20 years",
+                        "profile_image_url": "https://img.example.com/a.png",
+                        "specialisations": ["Cardiology", "Medicine"], "qualifications": ["MBBS", "MD"],
+                        "clinic_ids": [c1, c2]}],
+            "clinic": [{"name": "Sun Clinic", "address": "1 Road"},
+                       {"name": "Moon Clinic", "address": "2 Road", "pincode": "560001", "contact": "08012345678",
+                        "city": "Bengaluru", "state": "KA", "doctor_ids": [d1]}],
+        }
+        patches = {
+            "ekauser": [{"firstname": "Asha Devi"}, {"email": "ASHA@example.com", "is_admin": True},
+                        {"email": None, "auth_userid": "wt-auth-2"}, {"mobile": "9123456780", "seat_type": "b"},
+                        {"doctor_ids": [d1]}, {"clinic_ids": [c1, c2], "lastname": "Rao-K"},
+                        {"partner_doctor_ids": []}, {"partner_id": "wt-u1", "persona": "S", "dob": "1991-02-04"}],
+            "doctor": [{"about": "Now with notes"}, {"specialisations": ["ENT"], "qualifications": []},
+                       {"specialisations": None, "email": "x@y.in", "mobile": "+919000000001"},
+                       {"clinic_ids": [c2]}, {"firstname": "Meera R", "partner_clinic_ids": ["wt-c2"]},
+                       {"profile_image_url": None, "about": None, "partner_id": "wt-d1"}],
+            "clinic": [{"city": "Pune"}, {"pincode": "411001", "contact": "02012345678", "state": None},
+                       {"doctor_ids": [d1]}, {"name": "Sun Clinic 2", "partner_doctor_ids": []},
+                       {"address": "3 Road", "partner_id": "wt-c1"}],
+        }
+        for kind in ("ekauser", "doctor", "clinic"):
+            made = []
+            for body in creates[kind]:
+                with self.subTest(kind=kind, create=body):
+                    made.append(check(kind, self.req("POST", "/cdr/v1/%s/" % kind, body), {}))
+            ident, cur = made[0]
+            for body in patches[kind]:
+                with self.subTest(kind=kind, patch=body):
+                    cur = check(kind, self.patch(kind, ident, body), cur)[1]
+                    for k in body:  # each field named shows what was sent (links by their Eka ids)
+                        if k in link_names:
+                            self.assertIn(link_names[k][:-1] + "_ids", cur)
+
     def test_two_patches_with_the_same_tag_one_wins(self):
         """Two integrators holding the same ETag PATCH at once: one 200, one 412, and the
         record is the winner's, with one history entry."""

@@ -119,7 +119,7 @@ static void wait_queued(struct fixture *f, unsigned n)
 
 /* K_TRIES: each insert in a store_try of its own, as an import's batch does: a refused one
  * is undone alone and the unit goes on. */
-enum kind { K_INSERT, K_INSERT_THEN_ABORT, K_INSERT_THEN_CONFLICT, K_TRIES };
+enum kind { K_INSERT, K_INSERT_THEN_ABORT, K_INSERT_THEN_CONFLICT, K_TRIES, K_TRY_UNDONE };
 
 struct job {
     struct store *s;
@@ -129,6 +129,7 @@ struct job {
     struct fval *vals, *vals2;
     char id[ID_MAX], id2[ID_MAX];
     enum store_status first; /* what its first insert answered, inside the batch */
+    bool log;                 /* each insert also appends its change log entry (a create) */
     struct store_unit u;
     pthread_t th;
 };
@@ -147,34 +148,57 @@ static struct fval *decode(struct arena *a, const char *json)
     return vals;
 }
 
+/* store_insert, and its entry when the job logs. */
+static enum store_status insert(struct store_tx *tx, struct job *j, const struct fval *vals, char *id, size_t cap)
+{
+    enum store_status st = store_insert(tx, USER, j->tenant, vals, id, cap);
+    if (st != STORE_OK || !j->log)
+        return st;
+    struct change_entry e = {.r = USER, .id = id, .action = CHANGE_CREATE, .changes = "{}"};
+    return store_log_append(tx, j->tenant, &e);
+}
+
 static enum store_status try_first(struct store_tx *tx, void *c)
 {
     struct job *j = c;
-    return store_insert(tx, USER, j->tenant, j->vals, j->id, sizeof j->id);
+    return insert(tx, j, j->vals, j->id, sizeof j->id);
 }
 
 static enum store_status try_second(struct store_tx *tx, void *c)
 {
     struct job *j = c;
-    return store_insert(tx, USER, j->tenant, j->vals2, j->id2, sizeof j->id2);
+    return insert(tx, j, j->vals2, j->id2, sizeof j->id2);
+}
+
+/* K_TRY_UNDONE: a store_try that writes (and logs) and then stops: undone */
+static enum store_status try_then_stop(struct store_tx *tx, void *c)
+{
+    struct job *j = c;
+    enum store_status st = insert(tx, j, j->vals, j->id, sizeof j->id);
+    return st == STORE_OK ? STORE_ABORT : STORE_ERROR;
 }
 
 static enum store_status job_fn(struct store_tx *tx, void *c)
 {
     struct job *j = c;
+    if (j->kind == K_TRY_UNDONE) {
+        const char *conflict;
+        j->first = store_try(tx, try_then_stop, j, &conflict);
+        return j->first == STORE_ABORT ? store_try(tx, try_second, j, &conflict) : STORE_ERROR;
+    }
     if (j->kind == K_TRIES) {
         const char *conflict;
         j->first = store_try(tx, try_first, j, &conflict);
         enum store_status second = store_try(tx, try_second, j, &conflict);
         return j->first == STORE_CONFLICT || second == STORE_CONFLICT ? STORE_OK : STORE_ERROR;
     }
-    enum store_status st = store_insert(tx, USER, j->tenant, j->vals, j->id, sizeof j->id);
+    enum store_status st = insert(tx, j, j->vals, j->id, sizeof j->id);
     j->first = st;
     if (st != STORE_OK || j->kind == K_INSERT)
         return st;
     if (j->kind == K_INSERT_THEN_ABORT)
         return STORE_ABORT;
-    return store_insert(tx, USER, j->tenant, j->vals2, j->id2, sizeof j->id2);
+    return insert(tx, j, j->vals2, j->id2, sizeof j->id2);
 }
 
 static void *job_main(void *p)
@@ -507,6 +531,145 @@ static void test_a_full_queue_refuses_at_once(void **state)
     assert_true(stored(f, t, id, NULL));
 }
 
+/* ---- the feed's numbers ---- */
+
+struct feed_read {
+    const char *tenant;
+    struct change_entry items[64];
+    int n;
+};
+
+static enum store_status feed_fn(struct store_tx *tx, void *c)
+{
+    struct feed_read *r = c;
+    return store_changes(tx, r->tenant, 0, 64, r->items, &r->n);
+}
+
+/* The tenant's feed is 1..n without a gap, entry i for record ids[i]. */
+static void assert_feed(struct fixture *f, const char *tenant, const char *const *ids, int n)
+{
+    struct feed_read r = {.tenant = tenant};
+    struct store_unit u = {.fn = feed_fn, .ctx = &r, .arena = &f->a};
+    assert_int_equal(store_read(f->s, &u), STORE_OK);
+    assert_int_equal(r.n, n);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(r.items[i].seq, i + 1);
+        assert_string_equal(r.items[i].id, ids[i]);
+        assert_int_equal(r.items[i].version, 1);
+    }
+    /* and the tenant's counter row says the same, for any other writer of the file */
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT last FROM change_seq WHERE b_id = ?", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(st, 0), n);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static const char *logged_now(struct fixture *f, const char *tenant, const char *email)
+{
+    struct job *j = job_new(f, tenant, K_INSERT, email, NULL);
+    j->log = true;
+    assert_int_equal(store_write(f->s, &j->u), STORE_OK);
+    const char *id = arena_strdup(&f->a, j->id);
+    arena_release(&j->a);
+    return id;
+}
+
+/* The writer numbers a tenant's entries in memory within a batch: units that roll back (alone,
+ * or a store_try of theirs), a batch that fails, another process's writer, and a restart must
+ * all leave the feed 1, 2, 3.. without a gap or a number given twice. */
+static void test_feed_numbers_stay_gapless(void **state)
+{
+    struct fixture *f = *state;
+    f->s = open_store(0);
+    const char *t = new_tenant(f), *t2 = new_tenant(f);
+    const char *ids[16];
+    int n = 0;
+    ids[n++] = logged_now(f, t, "taken@example.com");
+    assert_int_equal(insert_now(f, t, "other@example.com", "9811111111", NULL), STORE_OK); /* not logged */
+
+    hold_write_lock(f);
+    enum { N = 8 };
+    struct job *jobs[N];
+    jobs[0] = job_new(f, t, K_INSERT, "a@example.com", NULL);
+    jobs[1] = job_new(f, t, K_INSERT, "taken@example.com", NULL); /* 409 before its entry */
+    jobs[2] = job_new(f, t, K_INSERT_THEN_ABORT, "b@example.com", NULL); /* its entry rolled back */
+    jobs[3] = job_new(f, t2, K_INSERT, "c@example.com", NULL);           /* another tenant between */
+    jobs[4] = job_new(f, t, K_INSERT_THEN_CONFLICT, "d@example.com", NULL);
+    jobs[4]->vals2 = decode(&jobs[4]->a, user_json(&jobs[4]->a, "e@example.com", "9811111111"));
+    jobs[5] = job_new(f, t, K_TRIES, "f@example.com", NULL); /* first kept, second undone alone */
+    jobs[5]->vals2 = decode(&jobs[5]->a, user_json(&jobs[5]->a, "g@example.com", "9811111111"));
+    jobs[6] = job_new(f, t, K_TRY_UNDONE, "h@example.com", NULL); /* first undone, second kept */
+    jobs[6]->vals2 = decode(&jobs[6]->a, user_json(&jobs[6]->a, "h2@example.com", NULL));
+    jobs[7] = job_new(f, t2, K_INSERT, "i@example.com", NULL);
+    for (unsigned i = 0; i < N; i++) {
+        jobs[i]->log = true;
+        job_start(jobs[i]);
+        wait_queued(f, i + 1);
+    }
+    release_write_lock(f);
+    for (unsigned i = 0; i < N; i++)
+        job_end(jobs[i]);
+    enum store_status want[N] = {STORE_OK,       STORE_CONFLICT, STORE_ABORT, STORE_OK,
+                                 STORE_CONFLICT, STORE_OK,       STORE_OK,    STORE_OK};
+    for (unsigned i = 0; i < N; i++)
+        assert_int_equal(jobs[i]->u.status, want[i]);
+    assert_int_equal(stats(f).max_batch, N);
+    ids[n++] = jobs[0]->id;
+    ids[n++] = jobs[5]->id;
+    ids[n++] = jobs[6]->id2;
+    assert_feed(f, t, ids, n);
+    const char *ids2[] = {jobs[3]->id, jobs[7]->id};
+    assert_feed(f, t2, ids2, 2);
+
+    /* a batch that fails as a whole (a full disk) gives every number it took back */
+    sqlite3_close(f->lock);
+    f->lock = NULL;
+    struct sqlite_conn *w = ((struct sqlite_store *)f->s)->wconn;
+    assert_int_equal(sqlite3_exec(w->db, "PRAGMA max_page_count = 1", NULL, NULL, NULL), SQLITE_OK);
+    hold_write_lock(f);
+    struct job *small = job_new(f, t, K_INSERT, "small@example.com", NULL);
+    struct job *large = job_new(f, t, K_INSERT, "large@example.com", NULL);
+    char *big = arena_alloc(&f->a, 256 * 1024 + 1);
+    memset(big, 'x', 256 * 1024);
+    big[256 * 1024] = '\0';
+    large->vals[field_index(USER, "firstname")].s = big;
+    small->log = large->log = true;
+    job_start(small);
+    wait_queued(f, 1);
+    job_start(large);
+    wait_queued(f, 2);
+    release_write_lock(f);
+    job_end(small);
+    job_end(large);
+    assert_int_equal(small->u.status, STORE_UNAVAILABLE);
+    assert_int_equal(large->u.status, STORE_UNAVAILABLE);
+    assert_int_equal(sqlite3_exec(w->db, "PRAGMA max_page_count = 1073741823", NULL, NULL, NULL), SQLITE_OK);
+    assert_feed(f, t, ids, n);
+    ids[n++] = logged_now(f, t, "after-full@example.com");
+    assert_feed(f, t, ids, n);
+
+    /* another process's writer numbers entries of the tenant in between */
+    struct store *mine = f->s;
+    f->s = open_store(0);
+    ids[n++] = logged_now(f, t, "other-process@example.com");
+    store_close(f->s);
+    f->s = mine;
+    ids[n++] = logged_now(f, t, "back@example.com");
+    assert_feed(f, t, ids, n);
+
+    /* and after a restart */
+    store_close(f->s);
+    f->s = open_store(0);
+    ids[n++] = logged_now(f, t, "restarted@example.com");
+    assert_feed(f, t, ids, n);
+    assert_feed(f, t2, ids2, 2);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -522,6 +685,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_unit_alone_fails_alone_too, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_unit_marked_alone_gets_a_batch_of_its_own, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_full_queue_refuses_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_feed_numbers_stay_gapless, setup, teardown),
     };
     int rc = cmocka_run_group_tests_name("group commit", tests, NULL, NULL);
     rmdir(dir);
