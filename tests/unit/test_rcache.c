@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -230,6 +232,80 @@ static void test_bounded(void **state)
 }
 
 
+/* The heap in use, as the allocator counts it (small chunks and mapped blocks, every arena). */
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd;
+}
+
+struct filling {
+    size_t budget;
+    struct rcache *c;
+};
+
+/* A cache of f->budget bytes filled with answers of many sizes, from a few bytes to a 64th
+ * of the budget, on a thread of its own: the allocator's cache of the thread's freed chunks
+ * (glibc's tcache, counted as in use) goes back to it when the thread ends. */
+static void *fill_many(void *arg)
+{
+    struct filling *f = arg;
+    struct arena a;
+    arena_init(&a);
+    char *body = malloc(4096), id[32];
+    memset(body, 'y', 4095);
+    body[4095] = '\0';
+    f->c = rcache_new(f->budget);
+    for (int i = 0; f->c && i < 40000; i++) {
+        snprintf(id, sizeof id, "17200000%07d", i);
+        struct rc_key k = key(i % 3 == 0 ? R_DOCTOR : R_EKAUSER, i % 2 ? T1 : T2, id);
+        char *b;
+        size_t n;
+        const char *tag;
+        struct rc_ticket t;
+        rcache_get(f->c, 0, &k, &a, &b, &n, &tag, &t);
+        size_t len = (size_t)(i * 7919 % 4000) + 1;
+        if (len > f->budget / 80)
+            len = len % (f->budget / 80) + 1;
+        rcache_put(f->c, 0, &k, &t, body + 4095 - len, len, "\"e\"");
+        arena_release(&a);
+    }
+    free(body);
+    arena_release(&a);
+    return NULL;
+}
+
+/* --cache-mb is the memory the cache takes, whatever its answers' sizes: its table of sets
+ * included, measured by the allocator, not by the cache's own count. */
+static void test_memory_within_budget(void **state)
+{
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+    skip(); /* the sanitizer's allocator: mallinfo2 does not see it */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    skip();
+#endif
+#endif
+    static const size_t budgets[] = {256 * 1024, 1 << 20, 3 << 20, 8 << 20};
+    for (size_t b = 0; b < sizeof budgets / sizeof *budgets; b++) {
+        struct filling f = {.budget = budgets[b]};
+        size_t before = heap_in_use();
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, fill_many, &f), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_non_null(f.c);
+        size_t used = heap_in_use() - before;
+        /* (8 KiB: the bookkeeping of the thread's own arena, about 3.4 KiB) */
+        if (used > budgets[b] + 8192)
+            fail_msg("a cache of %zu bytes took %zu", budgets[b], used);
+        /* and it is used: most of the budget holds answers */
+        if (used < budgets[b] * 3 / 4)
+            fail_msg("a cache of %zu bytes holds only %zu", budgets[b], used);
+        rcache_free(f.c);
+    }
+}
+
 /* ---- the -shm watch (src/store/sqlite_watch.c): what tells the cache of other processes'
  * writes. Two connections on one file: "ours" keeps the writer's protocol (BEGIN IMMEDIATE,
  * sq_watch_begin, its WAL hook, COMMIT, sq_watch_end); "other" stands for another process
@@ -396,6 +472,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writes_of_a_shown_kind_drop_the_viewers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_epoch, setup, teardown),
         cmocka_unit_test(test_bounded),
+        cmocka_unit_test(test_memory_within_budget),
         cmocka_unit_test(test_watch_own_writes_and_restarts_are_ours),
         cmocka_unit_test(test_watch_other_commit_before_our_account),
     };
