@@ -8,7 +8,7 @@
 #define WAYS 8
 #define TENANT_GROUPS 64
 #define ENTRY_GUESS 640 /* bytes of a typical answer with its key: sizes the number of sets */
-#define TABLE_SHARE 4    /* the table of sets takes at most a quarter of the budget */
+#define TABLE_SHARE 4   /* the table of sets takes at most a quarter of the budget */
 
 struct entry {
     uint64_t hash;

@@ -231,7 +231,6 @@ static void test_bounded(void **state)
     assert_null(rcache_new(0));
 }
 
-
 /* The heap in use, as the allocator counts it (small chunks and mapped blocks, every arena). */
 static size_t heap_in_use(void)
 {
@@ -408,9 +407,9 @@ static void test_watch_own_writes_and_restarts_are_ours(void **state)
     assert_int_equal(log, done);
     uint32_t salt = hdr_word(d, 32), frames = hdr_word(d, 16);
     our_write(d, "UPDATE t SET x = x + 1");
-    assert_int_not_equal(hdr_word(d, 32), salt);  /* the WAL was restarted... */
-    assert_true(hdr_word(d, 16) < frames);        /* ...from its first frame */
-    assert_int_equal(settled(d), f);              /* and that was this process's own write */
+    assert_int_not_equal(hdr_word(d, 32), salt); /* the WAL was restarted... */
+    assert_true(hdr_word(d, 16) < frames);       /* ...from its first frame */
+    assert_int_equal(settled(d), f);             /* and that was this process's own write */
     our_write(d, "UPDATE t SET x = x + 1");
     assert_int_equal(settled(d), f);
     /* another process's write is not */
