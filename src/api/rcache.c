@@ -8,6 +8,7 @@
 #define WAYS 8
 #define TENANT_GROUPS 64
 #define ENTRY_GUESS 640 /* bytes of a typical answer with its key: sizes the number of sets */
+#define TABLE_SHARE 4   /* the table of sets takes at most a quarter of the budget */
 
 struct entry {
     uint64_t hash;
@@ -15,7 +16,7 @@ struct entry {
     uint64_t used; /* the set's tick at the last hit or fill: the oldest is replaced */
     uint32_t kind_epoch[R_COUNT];
     unsigned char kind, variant;
-    size_t size; /* bytes accounted for */
+    size_t size; /* bytes accounted for (its memory as the allocator holds it) */
     size_t len;  /* of the body */
     char *mem;   /* tenant \0 id \0 etag \0 body */
     const char *id, *etag, *body;
@@ -30,8 +31,8 @@ struct set {
 };
 
 struct rcache {
-    size_t budget;
-    atomic_size_t bytes;
+    size_t budget;       /* for the answers: what --cache-mb gives, less the table of sets */
+    atomic_size_t bytes; /* the answers' */
     size_t nsets; /* a power of two */
     struct set *sets;
     /* by kind and group of tenants: writes in progress, and writes done */
@@ -64,12 +65,15 @@ struct rcache *rcache_new(size_t bytes)
     struct rcache *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    c->budget = bytes;
-    /* twice the sets the budget fills, so that few sets overflow before the budget does */
+    /* Between one and two times the sets the budget fills, so that few sets overflow before
+     * the budget does; the table of sets is part of the budget (a quarter at most). */
     size_t want = 2 * bytes / (WAYS * ENTRY_GUESS);
     c->nsets = 1;
-    while (c->nsets < want)
+    while (c->nsets * 2 <= want && (c->nsets * 2) * sizeof(struct set) <= bytes / TABLE_SHARE)
         c->nsets *= 2;
+    /* with the cache's own struct; a block this large is mapped by itself, in whole pages */
+    size_t table = ((c->nsets * sizeof(struct set) + sizeof *c + 4095) & ~(size_t)4095) + 4096;
+    c->budget = bytes > table ? bytes - table : 0;
     if (!(c->sets = calloc(c->nsets, sizeof *c->sets))) {
         free(c);
         return NULL;
@@ -169,6 +173,26 @@ bool rcache_get(struct rcache *c, uint64_t foreign, const struct rc_key *k, stru
     return false;
 }
 
+/* The memory a block of n bytes takes from the allocator: glibc's chunk, the request and one
+ * word in steps of 16 bytes, 32 at least (other allocators are within a few bytes of it). */
+static size_t held(size_t n)
+{
+    n = (n + sizeof(size_t) + 15) & ~(size_t)15;
+    return n < 32 ? 32 : n;
+}
+
+/* Takes size bytes of the budget, unless that would exceed it (other sets' puts may be
+ * taking bytes at the same moment: no two of them together pass the budget). */
+static bool reserve(struct rcache *c, size_t size)
+{
+    size_t now = atomic_load(&c->bytes);
+    do {
+        if (now + size > c->budget)
+            return false;
+    } while (!atomic_compare_exchange_weak(&c->bytes, &now, now + size));
+    return true;
+}
+
 /* The least recently used way of s (an empty one first). */
 static struct entry *oldest(struct set *s)
 {
@@ -195,10 +219,10 @@ void rcache_put(struct rcache *c, uint64_t foreign, const struct rc_key *k, cons
     if (!t->ok || t->foreign != foreign)
         return;
     size_t lt = strlen(k->tenant) + 1, li = strlen(k->id) + 1, le = strlen(etag) + 1;
-    size_t size = lt + li + le + len + 1 + sizeof(struct entry);
+    size_t want = lt + li + le + len + 1, size = held(want);
     if (size > c->budget / 64)
         return; /* one answer takes no more than a 64th */
-    char *mem = malloc(size - sizeof(struct entry));
+    char *mem = malloc(want);
     if (!mem)
         return;
     memcpy(mem, k->tenant, lt);
@@ -227,12 +251,11 @@ void rcache_put(struct rcache *c, uint64_t foreign, const struct rc_key *k, cons
     /* over the budget (answers larger than most): the set's oldest make room, if they can */
     for (struct entry *e; atomic_load(&c->bytes) + size > c->budget && (e = oldest_kept(s));)
         drop(c, e);
-    if (atomic_load(&c->bytes) + size > c->budget) {
+    if (!reserve(c, size)) {
         pthread_mutex_unlock(&s->mu);
         free(mem);
         return;
     }
-    atomic_fetch_add(&c->bytes, size);
     *slot = (struct entry){.hash = t->hash,
                            .foreign = t->foreign,
                            .used = ++s->tick,

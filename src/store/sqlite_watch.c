@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Fields of the wal-index header (walformat.html): 32-bit words in the machine's order. */
+/* Fields of the wal-index header (walformat.html): 32-bit words in the machine's order,
+ * but for the salts, copied from the WAL file's header as they are (big-endian). */
+#define HDR_ICHANGE 8
 #define HDR_MXFRAME 16
 #define HDR_SALT1 32
 #define HDR_SALT2 36
@@ -19,15 +21,25 @@ static uint32_t word(const unsigned char *h, size_t at)
     return v;
 }
 
-/* The header, when its two copies agree (a commit rewrites the second, then the first). */
+static uint32_t big_endian(const unsigned char *h, size_t at)
+{
+    return (uint32_t)h[at] << 24 | (uint32_t)h[at + 1] << 16 | (uint32_t)h[at + 2] << 8 | h[at + 3];
+}
+
+/* The header, when its two copies agree. A commit rewrites the second, then the first; so,
+ * as SQLite's readers do, the first is read whole before the second: a first copy caught
+ * half rewritten then meets a second already rewritten whole, and they differ. (Reading the
+ * two byte by byte side by side would let a rewrite in the middle give two equal halves of
+ * two headers.) */
 static bool read_header(const struct sq_watch *w, unsigned char out[SQ_WATCH_HDR])
 {
     unsigned char second[SQ_WATCH_HDR];
     atomic_thread_fence(memory_order_acquire);
-    for (size_t i = 0; i < SQ_WATCH_HDR; i++) {
+    for (size_t i = 0; i < SQ_WATCH_HDR; i++)
         out[i] = w->map[i];
+    atomic_thread_fence(memory_order_acquire);
+    for (size_t i = 0; i < SQ_WATCH_HDR; i++)
         second[i] = w->map[SQ_WATCH_HDR + i];
-    }
     atomic_thread_fence(memory_order_acquire);
     return memcmp(out, second, SQ_WATCH_HDR) == 0;
 }
@@ -108,15 +120,19 @@ void sq_watch_end(struct sq_watch *w)
     for (int i = 0; i < 100 && !(whole = read_header(w, h)); i++)
         sched_yield();
     if (!whole || memcmp(h, w->published, SQ_WATCH_HDR) != 0) {
-        /* Ours when it is what the commit left: its frame count, and the WAL's salts as they
-         * were (frames appended) or as a restart of the WAL makes them (salt-1 plus one).
-         * Anything else (the lock is released by now, so another process may have committed
-         * since, or the transaction rolled back a restart) counts as foreign. */
+        /* Ours when it is what the commit left: one commit more than when the lock was
+         * taken (iChange counts them, whoever commits), its frame count, and the WAL's salts
+         * as they were (frames appended) or as a restart of the WAL makes them (salt-1 plus
+         * one, big-endian). Anything else (the lock is released by now, so another process
+         * may have committed since, or the transaction rolled back a restart) counts as
+         * foreign: another process's commit after this one is one more commit, even if it
+         * started the WAL over and wrote as many frames. */
         bool ours =
-            whole && w->frames >= 0 && word(h, HDR_MXFRAME) == (uint32_t)w->frames &&
+            whole && w->frames >= 0 && word(h, HDR_ICHANGE) == word(w->begun, HDR_ICHANGE) + 1 &&
+            word(h, HDR_MXFRAME) == (uint32_t)w->frames &&
             ((word(h, HDR_SALT1) == word(w->begun, HDR_SALT1) && word(h, HDR_SALT2) == word(w->begun, HDR_SALT2) &&
               (uint32_t)w->frames > word(w->begun, HDR_MXFRAME)) ||
-             word(h, HDR_SALT1) == word(w->begun, HDR_SALT1) + 1);
+             big_endian(h, HDR_SALT1) == big_endian(w->begun, HDR_SALT1) + 1);
         publish(w, h, !ours);
     }
     atomic_store(&w->writing, false);

@@ -10,8 +10,13 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <unistd.h>
 
 #include "api/rcache.h"
+#include "store/sqlite_watch.h"
 
 #define T1 "1000000000000001"
 #define T2 "2000000000000002"
@@ -226,6 +231,236 @@ static void test_bounded(void **state)
     assert_null(rcache_new(0));
 }
 
+/* The heap in use, as the allocator counts it (small chunks and mapped blocks, every arena). */
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd;
+}
+
+struct filling {
+    size_t budget;
+    struct rcache *c;
+};
+
+/* A cache of f->budget bytes filled with answers of many sizes, from a few bytes to a 64th
+ * of the budget, on a thread of its own: the allocator's cache of the thread's freed chunks
+ * (glibc's tcache, counted as in use) goes back to it when the thread ends. */
+static void *fill_many(void *arg)
+{
+    struct filling *f = arg;
+    struct arena a;
+    arena_init(&a);
+    char *body = malloc(4096), id[32];
+    memset(body, 'y', 4095);
+    body[4095] = '\0';
+    f->c = rcache_new(f->budget);
+    for (int i = 0; f->c && i < 40000; i++) {
+        snprintf(id, sizeof id, "17200000%07d", i);
+        struct rc_key k = key(i % 3 == 0 ? R_DOCTOR : R_EKAUSER, i % 2 ? T1 : T2, id);
+        char *b;
+        size_t n;
+        const char *tag;
+        struct rc_ticket t;
+        rcache_get(f->c, 0, &k, &a, &b, &n, &tag, &t);
+        size_t len = (size_t)(i * 7919 % 4000) + 1;
+        if (len > f->budget / 80)
+            len = len % (f->budget / 80) + 1;
+        rcache_put(f->c, 0, &k, &t, body + 4095 - len, len, "\"e\"");
+        arena_release(&a);
+    }
+    free(body);
+    arena_release(&a);
+    return NULL;
+}
+
+/* --cache-mb is the memory the cache takes, whatever its answers' sizes: its table of sets
+ * included, measured by the allocator, not by the cache's own count. */
+static void test_memory_within_budget(void **state)
+{
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+    skip(); /* the sanitizer's allocator: mallinfo2 does not see it */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    skip();
+#endif
+#endif
+    static const size_t budgets[] = {256 * 1024, 1 << 20, 3 << 20, 8 << 20};
+    for (size_t b = 0; b < sizeof budgets / sizeof *budgets; b++) {
+        struct filling f = {.budget = budgets[b]};
+        size_t before = heap_in_use();
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, fill_many, &f), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_non_null(f.c);
+        size_t used = heap_in_use() - before;
+        /* (8 KiB: the bookkeeping of the thread's own arena, about 3.4 KiB) */
+        if (used > budgets[b] + 8192)
+            fail_msg("a cache of %zu bytes took %zu", budgets[b], used);
+        /* and it is used: most of the budget holds answers */
+        if (used < budgets[b] * 3 / 4)
+            fail_msg("a cache of %zu bytes holds only %zu", budgets[b], used);
+        rcache_free(f.c);
+    }
+}
+
+/* ---- the -shm watch (src/store/sqlite_watch.c): what tells the cache of other processes'
+ * writes. Two connections on one file: "ours" keeps the writer's protocol (BEGIN IMMEDIATE,
+ * sq_watch_begin, its WAL hook, COMMIT, sq_watch_end); "other" stands for another process
+ * (the watch sees only the wal-index header, whoever wrote it). */
+
+struct wdb {
+    char dir[64], path[96];
+    sqlite3 *ours, *other;
+    struct sq_watch w;
+};
+
+static int watch_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    sq_watch_committed(arg, frames);
+    return SQLITE_OK;
+}
+
+static void xexec(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+}
+
+static struct wdb *wdb_open(void)
+{
+    struct wdb *d = calloc(1, sizeof *d);
+    assert_non_null(d);
+    snprintf(d->dir, sizeof d->dir, "/tmp/rcache-watch-XXXXXX");
+    assert_non_null(mkdtemp(d->dir));
+    snprintf(d->path, sizeof d->path, "%s/w.db", d->dir);
+    assert_int_equal(sqlite3_open(d->path, &d->ours), SQLITE_OK);
+    assert_int_equal(sqlite3_open(d->path, &d->other), SQLITE_OK);
+    /* no automatic checkpoints: every restart of the WAL is the test's doing */
+    xexec(d->ours, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
+                   "CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (0)");
+    xexec(d->other, "PRAGMA wal_autocheckpoint=0");
+    sqlite3_wal_hook(d->ours, watch_hook, &d->w);
+    assert_true(sq_watch_open(&d->w, d->path));
+    return d;
+}
+
+static void wdb_close(struct wdb *d)
+{
+    sqlite3_close(d->ours);
+    sqlite3_close(d->other);
+    sq_watch_close(&d->w);
+    char p[128];
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", d->path, suffix[i]);
+        unlink(p);
+    }
+    rmdir(d->dir);
+    free(d);
+}
+
+/* One transaction of this process's writer, whole. */
+static void our_write(struct wdb *d, const char *sql)
+{
+    xexec(d->ours, "BEGIN IMMEDIATE");
+    sq_watch_begin(&d->w);
+    xexec(d->ours, sql);
+    xexec(d->ours, "COMMIT");
+    sq_watch_end(&d->w);
+}
+
+/* The foreign epoch, the database being as accounted for. */
+static uint64_t settled(struct wdb *d)
+{
+    uint64_t f = 0;
+    assert_true(sq_watch_check(&d->w, &f));
+    return f;
+}
+
+/* The header's word at (walformat.html): mxFrame 16, salt-1 32. */
+static uint32_t hdr_word(struct wdb *d, size_t at)
+{
+    uint32_t v;
+    unsigned char h[SQ_WATCH_HDR];
+    for (size_t i = 0; i < sizeof h; i++)
+        h[i] = d->w.map[i];
+    memcpy(&v, h + at, sizeof v);
+    return v;
+}
+
+static void test_watch_own_writes_and_restarts_are_ours(void **state)
+{
+    (void)state;
+    struct wdb *d = wdb_open();
+    uint64_t f = settled(d);
+    our_write(d, "UPDATE t SET x = x + 1");
+    our_write(d, "UPDATE t SET x = x + 1");
+    assert_int_equal(settled(d), f);
+    /* a checkpoint copies the whole WAL back: the next write starts it over (new salts) */
+    int log = -1, done = -2;
+    assert_int_equal(sqlite3_wal_checkpoint_v2(d->ours, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done), SQLITE_OK);
+    assert_int_equal(log, done);
+    uint32_t salt = hdr_word(d, 32), frames = hdr_word(d, 16);
+    our_write(d, "UPDATE t SET x = x + 1");
+    assert_int_not_equal(hdr_word(d, 32), salt); /* the WAL was restarted... */
+    assert_true(hdr_word(d, 16) < frames);       /* ...from its first frame */
+    assert_int_equal(settled(d), f);             /* and that was this process's own write */
+    our_write(d, "UPDATE t SET x = x + 1");
+    assert_int_equal(settled(d), f);
+    /* another process's write is not */
+    xexec(d->other, "UPDATE t SET x = x + 1");
+    uint64_t g = 0;
+    assert_false(sq_watch_check(&d->w, &g)); /* seen by the first look, which counts it */
+    assert_int_equal(settled(d), f + 1);
+    wdb_close(d);
+}
+
+static void test_watch_other_commit_before_our_account(void **state)
+{
+    (void)state;
+    struct wdb *d = wdb_open();
+    /* an empty WAL, so that this process's commit below appends one frame to no others */
+    xexec(d->ours, "PRAGMA wal_checkpoint(TRUNCATE)");
+    uint64_t g, f;
+    (void)sq_watch_check(&d->w, &g);
+    f = settled(d);
+    /* Another process commits in the moment between this process's COMMIT and its account
+     * of it (the write lock is free by then): first by appending to the WAL... */
+    xexec(d->ours, "BEGIN IMMEDIATE");
+    sq_watch_begin(&d->w);
+    xexec(d->ours, "UPDATE t SET x = x + 1");
+    xexec(d->ours, "COMMIT");
+    xexec(d->other, "UPDATE t SET x = x + 1");
+    sq_watch_end(&d->w);
+    assert_int_equal(settled(d), f + 1);
+    /* ...then by starting the WAL over and writing exactly as many frames as this process's
+     * commit left: the frame count and the salts are those this process's own restart would
+     * leave; the commit counter (iChange) is one further */
+    xexec(d->ours, "PRAGMA wal_checkpoint(TRUNCATE)");
+    (void)sq_watch_check(&d->w, &g);
+    f = settled(d);
+    xexec(d->ours, "BEGIN IMMEDIATE");
+    sq_watch_begin(&d->w);
+    xexec(d->ours, "UPDATE t SET x = x + 1");
+    xexec(d->ours, "COMMIT");
+    uint32_t salt = hdr_word(d, 32), frames = hdr_word(d, 16);
+    assert_int_equal(frames, 1);
+    int log = -1, done = -2;
+    assert_int_equal(sqlite3_wal_checkpoint_v2(d->other, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done), SQLITE_OK);
+    assert_int_equal(log, done);
+    xexec(d->other, "UPDATE t SET x = x + 1");
+    assert_int_not_equal(hdr_word(d, 32), salt);
+    assert_int_equal(hdr_word(d, 16), frames);
+    sq_watch_end(&d->w);
+    assert_int_equal(settled(d), f + 1);
+    wdb_close(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +471,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writes_of_a_shown_kind_drop_the_viewers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_epoch, setup, teardown),
         cmocka_unit_test(test_bounded),
+        cmocka_unit_test(test_memory_within_budget),
+        cmocka_unit_test(test_watch_own_writes_and_restarts_are_ours),
+        cmocka_unit_test(test_watch_other_commit_before_our_account),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
