@@ -138,13 +138,16 @@ def free_port():
     return port
 
 
+SERVE_ARGS = []
+
+
 class Server:
     def __init__(self, binary, db):
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.log = open(db + ".server.log", "w")
         self.proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:%d" % self.port, "--db", db,
-                                      "--no-access-log"], env=env(), stdout=self.log, stderr=subprocess.STDOUT,
+                                      "--no-access-log"] + SERVE_ARGS, env=env(), stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         deadline = time.monotonic() + 120
         while True:
@@ -315,7 +318,9 @@ def main():
     ap.add_argument("--harness", default=os.path.join(ROOT, "..", "shared", "bench"))
     ap.add_argument("--only", default="get,list,create,rss")
     ap.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
+    ap.add_argument("--serve-args", default="", help="more arguments for `hipusers serve`, e.g. \"--cache-mb 0\"")
     args = ap.parse_args()
+    SERVE_ARGS.extend(args.serve_args.split())
     args.bin = os.path.abspath(args.bin)
     args.harness_wrk = os.path.abspath(os.path.join(args.harness, "wrk"))
     only = set(args.only.split(","))
