@@ -213,34 +213,40 @@ static struct entry *oldest_kept(struct set *s)
     return o;
 }
 
-void rcache_put(struct rcache *c, uint64_t foreign, const struct rc_key *k, const struct rc_ticket *t, const char *body,
-                size_t len, const char *etag)
+/* An answer's memory: tenant \0 id \0 etag \0 body \0; NULL when too large or no memory. */
+struct packed {
+    char *mem;
+    size_t size, lt, li, le, len;
+};
+
+static bool pack(const struct rcache *c, const struct rc_key *k, const char *body, size_t len, const char *etag,
+                 struct packed *p)
 {
-    if (!t->ok || t->foreign != foreign)
-        return;
-    size_t lt = strlen(k->tenant) + 1, li = strlen(k->id) + 1, le = strlen(etag) + 1;
-    size_t want = lt + li + le + len + 1, size = held(want);
-    if (size > c->budget / 64)
-        return; /* one answer takes no more than a 64th */
-    char *mem = malloc(want);
-    if (!mem)
-        return;
-    memcpy(mem, k->tenant, lt);
-    memcpy(mem + lt, k->id, li);
-    memcpy(mem + lt + li, etag, le);
-    memcpy(mem + lt + li + le, body, len);
-    mem[lt + li + le + len] = '\0';
-    unsigned group = tenant_group(k->tenant);
-    struct set *s = set_of(c, t->hash);
-    pthread_mutex_lock(&s->mu);
-    if (s->pending || s->epoch != t->set_epoch || !kinds_settled(c, k->kind, group, t->kind_epoch)) {
-        pthread_mutex_unlock(&s->mu);
-        free(mem);
-        return;
-    }
+    p->lt = strlen(k->tenant) + 1;
+    p->li = strlen(k->id) + 1;
+    p->le = strlen(etag) + 1;
+    p->len = len;
+    size_t want = p->lt + p->li + p->le + len + 1;
+    p->size = held(want);
+    if (p->size > c->budget / 64)
+        return false; /* one answer takes no more than a 64th */
+    if (!(p->mem = malloc(want)))
+        return false;
+    memcpy(p->mem, k->tenant, p->lt);
+    memcpy(p->mem + p->lt, k->id, p->li);
+    memcpy(p->mem + p->lt + p->li, etag, p->le);
+    memcpy(p->mem + p->lt + p->li + p->le, body, len);
+    p->mem[p->lt + p->li + p->le + len] = '\0';
+    return true;
+}
+
+/* Under s->mu: keeps p (its memory then belongs to the cache) or frees it. */
+static void keep_locked(struct rcache *c, struct set *s, uint64_t hash, const struct rc_key *k, uint64_t foreign,
+                        const uint32_t *kind_epoch, struct packed *p)
+{
     struct entry *slot = NULL;
     for (int w = 0; w < WAYS && !slot; w++)
-        if (same(&s->e[w], t->hash, k))
+        if (same(&s->e[w], hash, k))
             slot = &s->e[w];
     for (int w = 0; w < WAYS && !slot; w++)
         if (!s->e[w].mem)
@@ -249,39 +255,62 @@ void rcache_put(struct rcache *c, uint64_t foreign, const struct rc_key *k, cons
         slot = oldest(s);
     drop(c, slot);
     /* over the budget (answers larger than most): the set's oldest make room, if they can */
-    for (struct entry *e; atomic_load(&c->bytes) + size > c->budget && (e = oldest_kept(s));)
+    for (struct entry *e; atomic_load(&c->bytes) + p->size > c->budget && (e = oldest_kept(s));)
         drop(c, e);
-    if (!reserve(c, size)) {
-        pthread_mutex_unlock(&s->mu);
-        free(mem);
+    if (!reserve(c, p->size)) {
+        free(p->mem);
         return;
     }
-    *slot = (struct entry){.hash = t->hash,
-                           .foreign = t->foreign,
+    *slot = (struct entry){.hash = hash,
+                           .foreign = foreign,
                            .used = ++s->tick,
                            .kind = (unsigned char)k->kind,
                            .variant = (unsigned char)k->variant,
-                           .size = size,
-                           .len = len,
-                           .mem = mem,
-                           .id = mem + lt,
-                           .etag = mem + lt + li,
-                           .body = mem + lt + li + le};
-    memcpy(slot->kind_epoch, t->kind_epoch, sizeof slot->kind_epoch);
+                           .size = p->size,
+                           .len = p->len,
+                           .mem = p->mem,
+                           .id = p->mem + p->lt,
+                           .etag = p->mem + p->lt + p->li,
+                           .body = p->mem + p->lt + p->li + p->le};
+    memcpy(slot->kind_epoch, kind_epoch, sizeof slot->kind_epoch);
+}
+
+void rcache_put(struct rcache *c, uint64_t foreign, const struct rc_key *k, const struct rc_ticket *t, const char *body,
+                size_t len, const char *etag)
+{
+    struct packed p;
+    if (!t->ok || t->foreign != foreign || !pack(c, k, body, len, etag, &p))
+        return;
+    struct set *s = set_of(c, t->hash);
+    pthread_mutex_lock(&s->mu);
+    if (s->pending || s->epoch != t->set_epoch || !kinds_settled(c, k->kind, tenant_group(k->tenant), t->kind_epoch))
+        free(p.mem);
+    else
+        keep_locked(c, s, t->hash, k, t->foreign, t->kind_epoch, &p);
     pthread_mutex_unlock(&s->mu);
 }
 
-void rcache_pin(struct rcache *c, enum rkind kind, const char *tenant, const char *id)
+void rcache_pin(struct rcache *c, enum rkind kind, const char *tenant, const char *id, struct rc_ticket *seen)
 {
+    if (seen)
+        seen->ok = false;
     if (!c)
         return;
-    atomic_fetch_add(&c->kind_pending[kind][tenant_group(tenant)], 1);
+    unsigned group = tenant_group(tenant);
+    atomic_fetch_add(&c->kind_pending[kind][group], 1);
     if (!id)
         return;
     uint64_t hash = key_hash(kind, tenant, id);
     struct set *s = set_of(c, hash);
     pthread_mutex_lock(&s->mu);
     s->pending++;
+    if (seen) {
+        seen->ok = s->pending == 1 && kinds_settled(c, kind, group, NULL);
+        seen->hash = hash;
+        seen->set_epoch = s->epoch;
+        for (int i = 0; i < R_COUNT; i++)
+            seen->kind_epoch[i] = atomic_load(&c->kind_epoch[i][group]);
+    }
     for (int w = 0; w < WAYS; w++) {
         struct entry *e = &s->e[w];
         if (e->mem && e->hash == hash && e->kind == kind && strcmp(e->mem, tenant) == 0 && strcmp(e->id, id) == 0)
@@ -292,12 +321,28 @@ void rcache_pin(struct rcache *c, enum rkind kind, const char *tenant, const cha
 
 void rcache_unpin(struct rcache *c, enum rkind kind, const char *tenant, const char *id)
 {
+    rcache_unpin_keeping(c, kind, tenant, id, NULL, 0, NULL, 0, NULL);
+}
+
+void rcache_unpin_keeping(struct rcache *c, enum rkind kind, const char *tenant, const char *id,
+                          const struct rc_ticket *seen, uint64_t foreign, const char *body, size_t len,
+                          const char *etag)
+{
     if (!c)
         return;
     unsigned group = tenant_group(tenant);
     if (id) {
+        struct rc_key k = {.kind = kind, .variant = 0, .tenant = tenant, .id = id};
+        struct packed p = {0};
+        bool keep = seen && body && seen->ok && seen->foreign == foreign && pack(c, &k, body, len, etag, &p);
         struct set *s = set_of(c, key_hash(kind, tenant, id));
         pthread_mutex_lock(&s->mu);
+        /* nothing else pinned or unpinned in the set since this pin, nor in the kinds shown:
+         * what this write left is what the database holds */
+        if (keep && s->pending == 1 && s->epoch == seen->set_epoch && kinds_settled(c, kind, group, seen->kind_epoch))
+            keep_locked(c, s, seen->hash, &k, seen->foreign, seen->kind_epoch, &p);
+        else
+            free(p.mem);
         s->epoch++;
         s->pending--;
         pthread_mutex_unlock(&s->mu);

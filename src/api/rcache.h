@@ -51,8 +51,17 @@ void rcache_put(struct rcache *c, uint64_t foreign, const struct rc_key *k, cons
                 size_t len, const char *etag);
 
 /* Around a write of a record of kind (id NULL: one that does not exist yet). Every pin is
- * followed by its unpin, once what the write did is committed or rolled back. */
-void rcache_pin(struct rcache *c, enum rkind kind, const char *tenant, const char *id);
+ * followed by its unpin, once what the write did is committed or rolled back. seen (may be
+ * NULL) takes what the pin saw; its foreign is the caller's (the store's epoch then, ok
+ * cleared when the store could not tell). */
+void rcache_pin(struct rcache *c, enum rkind kind, const char *tenant, const char *id, struct rc_ticket *seen);
 void rcache_unpin(struct rcache *c, enum rkind kind, const char *tenant, const char *id);
+/* The unpin of a committed write that also keeps body (the record as GET shows it, in the
+ * plain shape) as the record's answer, when nothing else was pinned or unpinned in its set
+ * or in the kinds it shows since the pin, and the store's epoch (foreign) is still the one
+ * seen: then the write's record is what the database holds. */
+void rcache_unpin_keeping(struct rcache *c, enum rkind kind, const char *tenant, const char *id,
+                          const struct rc_ticket *seen, uint64_t foreign, const char *body, size_t len,
+                          const char *etag);
 
 #endif

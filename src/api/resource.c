@@ -128,8 +128,10 @@ struct record_unit {
     const struct idem *idem; /* create with an Idempotency-Key: the answer is stored in the unit */
     const char *answer;      /* that answer */
     struct rcache *rc;       /* the kept answers: pinned by a write before its commit */
+    struct store *store;
     bool pinned;
-    char pin_id[ID_MAX]; /* "": the kind only (a create) */
+    char pin_id[ID_MAX];   /* "": the kind only (a create) */
+    struct rc_ticket seen; /* what the pin saw */
 };
 
 /* Keeps the answers of the record written (id NULL: a create) and of its kind's viewers from
@@ -139,16 +141,33 @@ static void pin_unit(struct record_unit *u, const char *id)
     if (u->pinned || !u->rc)
         return;
     snprintf(u->pin_id, sizeof u->pin_id, "%s", id ? id : "");
-    rcache_pin(u->rc, u->r->kind, u->tenant, id ? u->pin_id : NULL);
+    uint64_t foreign = 0;
+    bool known = store_foreign_epoch(u->store, &foreign);
+    rcache_pin(u->rc, u->r->kind, u->tenant, id ? u->pin_id : NULL, &u->seen);
+    u->seen.ok = u->seen.ok && known;
+    u->seen.foreign = foreign;
     u->pinned = true;
 }
 
-/* After the unit's write was committed or rolled back. */
-static void unpin_unit(struct record_unit *u)
+/* After the unit's write was committed (ok) or rolled back. A committed write of a record
+ * leaves its answer kept, as GET renders it, when the cache can tell it is still current
+ * (rcache_unpin_keeping): the GET after a PATCH then costs no SQL. */
+static void unpin_unit(struct record_unit *u, bool ok)
 {
-    if (u->pinned)
-        rcache_unpin(u->rc, u->r->kind, u->tenant, u->pin_id[0] ? u->pin_id : NULL);
+    if (!u->pinned)
+        return;
     u->pinned = false;
+    uint64_t foreign;
+    if (ok && u->seen.ok && u->pin_id[0] && u->after.id && strcmp(u->after.id, u->pin_id) == 0 &&
+        store_foreign_epoch(u->store, &foreign)) {
+        char etag[ETAG_MAX];
+        struct jbuf b;
+        jbuf_init(&b, &u->rq->arena, NULL, 0);
+        model_render_one(&b, u->r->json_one, u->r, &u->after, etag);
+        rcache_unpin_keeping(u->rc, u->r->kind, u->tenant, u->pin_id, &u->seen, foreign, b.p, b.len, etag);
+        return;
+    }
+    rcache_unpin(u->rc, u->r->kind, u->tenant, u->pin_id[0] ? u->pin_id : NULL);
 }
 
 static void unit_start(struct record_unit *u)
@@ -397,10 +416,11 @@ static bool run_unit(struct app *app, struct record_unit *ru, store_fn fn, bool 
     struct store_unit u = {.fn = fn, .ctx = ru, .arena = &ru->rq->arena};
     ru->e = e;
     ru->rc = app->rcache;
+    ru->store = app->store;
     if (!write)
         return app_read(app, &u, e);
     bool ok = app_write(app, &u, e);
-    unpin_unit(ru);
+    unpin_unit(ru, ok);
     return ok;
 }
 

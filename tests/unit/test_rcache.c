@@ -109,7 +109,7 @@ static void test_write_drops_and_blocks(void **state)
     struct rc_key k = key(R_EKAUSER, T1, "171000000000002");
     fill(x, &k, 0, "old", "\"1\"");
     /* a reader misses... */
-    rcache_pin(x->c, R_EKAUSER, T1, "171000000000002");
+    rcache_pin(x->c, R_EKAUSER, T1, "171000000000002", NULL);
     assert_null(lookup(x, &k, 0, NULL));
     struct rc_ticket t = miss(x->c, &x->a, &k, 0);
     assert_false(t.ok); /* while pinned, nothing read may be kept */
@@ -127,7 +127,7 @@ static void test_ticket_from_before_a_write_is_refused(void **state)
     struct rc_ticket t = miss(x->c, &x->a, &k, 0);
     assert_true(t.ok);
     /* a whole write (pin, commit, unpin) happens while the reader reads the old record */
-    rcache_pin(x->c, R_EKAUSER, T1, "171000000000003");
+    rcache_pin(x->c, R_EKAUSER, T1, "171000000000003", NULL);
     rcache_unpin(x->c, R_EKAUSER, T1, "171000000000003");
     rcache_put(x->c, 0, &k, &t, "stale", 5, "\"s\"");
     assert_null(lookup(x, &k, 0, NULL));
@@ -139,9 +139,9 @@ static void test_other_records_of_the_kind_stay(void **state)
     struct rc_key a = key(R_EKAUSER, T1, "171000000000004"), b = key(R_EKAUSER, T1, "171000000000005");
     fill(x, &a, 0, "a", "\"a\"");
     fill(x, &b, 0, "b", "\"b\"");
-    rcache_pin(x->c, R_EKAUSER, T1, "171000000000004");
+    rcache_pin(x->c, R_EKAUSER, T1, "171000000000004", NULL);
     rcache_unpin(x->c, R_EKAUSER, T1, "171000000000004");
-    rcache_pin(x->c, R_EKAUSER, T1, NULL); /* a create */
+    rcache_pin(x->c, R_EKAUSER, T1, NULL, NULL); /* a create */
     rcache_unpin(x->c, R_EKAUSER, T1, NULL);
     assert_null(lookup(x, &a, 0, NULL));
     assert_string_equal(lookup(x, &b, 0, NULL), "b");
@@ -154,7 +154,7 @@ static void test_writes_of_a_shown_kind_drop_the_viewers(void **state)
     struct rc_key u = key(R_EKAUSER, T1, "171000000000006"), d = key(R_DOCTOR, T1, "171000000000007");
     fill(x, &u, 0, "user", "\"u\"");
     fill(x, &d, 0, "doctor", "\"d\"");
-    rcache_pin(x->c, R_DOCTOR, T1, "171000000000008");
+    rcache_pin(x->c, R_DOCTOR, T1, "171000000000008", NULL);
     assert_null(lookup(x, &u, 0, NULL));
     assert_string_equal(lookup(x, &d, 0, NULL), "doctor"); /* another doctor: a doctor shows clinics only */
     struct rc_ticket t = miss(x->c, &x->a, &u, 0);
@@ -166,7 +166,7 @@ static void test_writes_of_a_shown_kind_drop_the_viewers(void **state)
     /* a ticket taken before a clinic's whole write is refused too */
     struct rc_key u2 = key(R_EKAUSER, T1, "171000000000009");
     t = miss(x->c, &x->a, &u2, 0);
-    rcache_pin(x->c, R_CLINIC, T1, NULL);
+    rcache_pin(x->c, R_CLINIC, T1, NULL, NULL);
     rcache_unpin(x->c, R_CLINIC, T1, NULL);
     rcache_put(x->c, 0, &u2, &t, "stale", 5, "\"s\"");
     assert_null(lookup(x, &u2, 0, NULL));
@@ -461,6 +461,60 @@ static void test_watch_other_commit_before_our_account(void **state)
     wdb_close(d);
 }
 
+static void test_a_committed_write_keeps_its_answer(void **state)
+{
+    struct ctx *x = *state;
+    const char *id = "171000000000020";
+    struct rc_key k = key(R_EKAUSER, T1, id);
+    struct rc_ticket seen;
+    rcache_pin(x->c, R_EKAUSER, T1, id, &seen);
+    seen.foreign = 3;
+    assert_true(seen.ok);
+    rcache_unpin_keeping(x->c, R_EKAUSER, T1, id, &seen, 3, "after", 5, "\"a\"");
+    const char *tag;
+    assert_string_equal(lookup(x, &k, 3, &tag), "after");
+    assert_string_equal(tag, "\"a\"");
+
+    /* two writes of the record at once: neither keeps its answer (either may be the older) */
+    struct rc_ticket s1, s2;
+    rcache_pin(x->c, R_EKAUSER, T1, id, &s1);
+    rcache_pin(x->c, R_EKAUSER, T1, id, &s2);
+    s1.foreign = s2.foreign = 3;
+    assert_null(lookup(x, &k, 3, NULL));
+    rcache_unpin_keeping(x->c, R_EKAUSER, T1, id, &s2, 3, "second", 6, "\"2\"");
+    rcache_unpin_keeping(x->c, R_EKAUSER, T1, id, &s1, 3, "first", 5, "\"1\"");
+    assert_null(lookup(x, &k, 3, NULL));
+
+    /* another process wrote since the pin */
+    rcache_pin(x->c, R_EKAUSER, T1, id, &seen);
+    seen.foreign = 3;
+    rcache_unpin_keeping(x->c, R_EKAUSER, T1, id, &seen, 4, "after", 5, "\"a\"");
+    assert_null(lookup(x, &k, 4, NULL));
+
+    /* a doctor (shown in the user) written while the user's write was pinned */
+    rcache_pin(x->c, R_EKAUSER, T1, id, &seen);
+    seen.foreign = 3;
+    rcache_pin(x->c, R_DOCTOR, T1, "171000000000021", NULL);
+    rcache_unpin(x->c, R_DOCTOR, T1, "171000000000021");
+    rcache_unpin_keeping(x->c, R_EKAUSER, T1, id, &seen, 3, "after", 5, "\"a\"");
+    assert_null(lookup(x, &k, 3, NULL));
+
+    /* a doctor pinned before the user's write: the pin sees it, nothing is kept */
+    rcache_pin(x->c, R_DOCTOR, T1, "171000000000021", NULL);
+    rcache_pin(x->c, R_EKAUSER, T1, id, &seen);
+    assert_false(seen.ok);
+    seen.foreign = 3;
+    rcache_unpin_keeping(x->c, R_EKAUSER, T1, id, &seen, 3, "after", 5, "\"a\"");
+    rcache_unpin(x->c, R_DOCTOR, T1, "171000000000021");
+    assert_null(lookup(x, &k, 3, NULL));
+
+    /* and a plain write after all that keeps again */
+    rcache_pin(x->c, R_EKAUSER, T1, id, &seen);
+    seen.foreign = 3;
+    rcache_unpin_keeping(x->c, R_EKAUSER, T1, id, &seen, 3, "last", 4, "\"l\"");
+    assert_string_equal(lookup(x, &k, 3, NULL), "last");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -470,6 +524,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_other_records_of_the_kind_stay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writes_of_a_shown_kind_drop_the_viewers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_epoch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_committed_write_keeps_its_answer, setup, teardown),
         cmocka_unit_test(test_bounded),
         cmocka_unit_test(test_memory_within_budget),
         cmocka_unit_test(test_watch_own_writes_and_restarts_are_ours),
