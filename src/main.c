@@ -252,9 +252,9 @@ static int cmd_serve(int argc, char **argv)
     cfg.metrics = &app.metrics;
     app.no_docs = no_docs;
     /* Only a store that can tell when another process wrote it (SQLite) can have its
-     * answers kept: on PostgreSQL, other servers write. */
-    uint64_t epoch;
-    if (cache_mb > 0 && store_foreign_epoch(app.store, &epoch))
+     * answers kept: on PostgreSQL, other servers write. (Whether it can tell just now is
+     * asked at every GET: store_foreign_epoch.) */
+    if (cache_mb > 0 && store_kind(app.store) == STORE_SQLITE)
         app.rcache = rcache_new((size_t)cache_mb << 20);
     int rc = server_run(api_precheck, api_handle, &app, &cfg);
     app_free(&app);

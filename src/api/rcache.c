@@ -112,10 +112,15 @@ void rcache_free(struct rcache *c)
 
 static struct set *set_of(struct rcache *c, uint64_t hash) { return &c->sets[hash & (c->nsets - 1)]; }
 
+/* Is e an answer of the record (in any shape)? */
+static bool of_record(const struct entry *e, uint64_t hash, enum rkind kind, const char *tenant, const char *id)
+{
+    return e->mem && e->hash == hash && e->kind == kind && strcmp(e->mem, tenant) == 0 && strcmp(e->id, id) == 0;
+}
+
 static bool same(const struct entry *e, uint64_t hash, const struct rc_key *k)
 {
-    return e->mem && e->hash == hash && e->kind == k->kind && e->variant == k->variant &&
-           strcmp(e->mem, k->tenant) == 0 && strcmp(e->id, k->id) == 0;
+    return of_record(e, hash, k->kind, k->tenant, k->id) && e->variant == k->variant;
 }
 
 /* Are the kinds an answer of kind shows unpinned, and (e non-NULL) as they were when it was read? */
@@ -313,7 +318,7 @@ void rcache_pin(struct rcache *c, enum rkind kind, const char *tenant, const cha
     }
     for (int w = 0; w < WAYS; w++) {
         struct entry *e = &s->e[w];
-        if (e->mem && e->hash == hash && e->kind == kind && strcmp(e->mem, tenant) == 0 && strcmp(e->id, id) == 0)
+        if (of_record(e, hash, kind, tenant, id))
             drop(c, e);
     }
     pthread_mutex_unlock(&s->mu);

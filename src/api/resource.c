@@ -134,6 +134,16 @@ struct record_unit {
     struct rc_ticket seen; /* what the pin saw */
 };
 
+/* The answer of GET for rec (wrap NULL: the resource's own member) and its ETag. */
+static struct jbuf render_answer(struct arena *a, const struct resource *r, const char *wrap,
+                                 const struct record *rec, char etag[ETAG_MAX])
+{
+    struct jbuf b;
+    jbuf_init(&b, a, NULL, 0);
+    model_render_one(&b, wrap ? wrap : r->json_one, r, rec, etag);
+    return b;
+}
+
 /* Keeps the answers of the record written (id NULL: a create) and of its kind's viewers from
  * being served or kept until unpin_unit; once per unit, which may run more than once. */
 static void pin_unit(struct record_unit *u, const char *id)
@@ -161,9 +171,7 @@ static void unpin_unit(struct record_unit *u, bool ok)
     if (ok && u->seen.ok && u->pin_id[0] && u->after.id && strcmp(u->after.id, u->pin_id) == 0 &&
         store_foreign_epoch(u->store, &foreign)) {
         char etag[ETAG_MAX];
-        struct jbuf b;
-        jbuf_init(&b, &u->rq->arena, NULL, 0);
-        model_render_one(&b, u->r->json_one, u->r, &u->after, etag);
+        struct jbuf b = render_answer(&u->rq->arena, u->r, NULL, &u->after, etag);
         rcache_unpin_keeping(u->rc, u->r->kind, u->tenant, u->pin_id, &u->seen, foreign, b.p, b.len, etag);
         return;
     }
@@ -493,9 +501,7 @@ bool resource_get_one(struct app *app, struct request *rq, const struct resource
         if (!run_unit(app, &u, get_fn, false, e))
             return false;
         char tag[ETAG_MAX];
-        struct jbuf b;
-        jbuf_init(&b, &rq->arena, NULL, 0);
-        model_render_one(&b, wrap ? wrap : r->json_one, r, &u.rec, tag);
+        struct jbuf b = render_answer(&rq->arena, r, wrap, &u.rec, tag);
         body = b.p;
         len = b.len;
         etag = arena_strdup(&rq->arena, tag);

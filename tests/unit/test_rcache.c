@@ -364,13 +364,19 @@ static void wdb_close(struct wdb *d)
     free(d);
 }
 
-/* One transaction of this process's writer, whole. */
-static void our_write(struct wdb *d, const char *sql)
+/* One transaction of this process's writer, committed but not yet accounted for. */
+static void our_commit(struct wdb *d, const char *sql)
 {
     xexec(d->ours, "BEGIN IMMEDIATE");
     sq_watch_begin(&d->w);
     xexec(d->ours, sql);
     xexec(d->ours, "COMMIT");
+}
+
+/* One transaction of this process's writer, whole. */
+static void our_write(struct wdb *d, const char *sql)
+{
+    our_commit(d, sql);
     sq_watch_end(&d->w);
 }
 
@@ -431,10 +437,7 @@ static void test_watch_other_commit_before_our_account(void **state)
     f = settled(d);
     /* Another process commits in the moment between this process's COMMIT and its account
      * of it (the write lock is free by then): first by appending to the WAL... */
-    xexec(d->ours, "BEGIN IMMEDIATE");
-    sq_watch_begin(&d->w);
-    xexec(d->ours, "UPDATE t SET x = x + 1");
-    xexec(d->ours, "COMMIT");
+    our_commit(d, "UPDATE t SET x = x + 1");
     xexec(d->other, "UPDATE t SET x = x + 1");
     sq_watch_end(&d->w);
     assert_int_equal(settled(d), f + 1);
@@ -444,10 +447,7 @@ static void test_watch_other_commit_before_our_account(void **state)
     xexec(d->ours, "PRAGMA wal_checkpoint(TRUNCATE)");
     (void)sq_watch_check(&d->w, &g);
     f = settled(d);
-    xexec(d->ours, "BEGIN IMMEDIATE");
-    sq_watch_begin(&d->w);
-    xexec(d->ours, "UPDATE t SET x = x + 1");
-    xexec(d->ours, "COMMIT");
+    our_commit(d, "UPDATE t SET x = x + 1");
     uint32_t salt = hdr_word(d, 32), frames = hdr_word(d, 16);
     assert_int_equal(frames, 1);
     int log = -1, done = -2;
