@@ -1318,16 +1318,19 @@ static bool migrate(struct pg_conn *c, int target, char *err, size_t errlen)
     }
     /* Records' row numbers and the log's order come from one sequence (migration 8): at
      * every start it is moved past every number in use, as rows may have come with their
-     * numbers (a copy from SQLite, a restored dump). */
+     * numbers (a copy from SQLite, a restored dump). Only ever forward, and only when rows
+     * are past it: other servers (or a running server beside `hipusers import`) take numbers
+     * meanwhile, and a setval to a value read before their nextval would hand theirs out
+     * again (a duplicate row number, seen as a 500 on a create during an import). */
     char sql[PG_SQL_MAX];
     int n = 0;
     if (target >= SCHEMA_ORDER_SEQUENCE)
         sqlcat(sql, sizeof sql, &n,
-           "SELECT setval('hip_order', greatest(1, (SELECT last_value FROM hip_order),"
-           " (SELECT max(ord) FROM change_log WHERE seq IS NULL)");
+               "SELECT setval('hip_order', m) FROM (SELECT greatest((SELECT max(ord) FROM change_log"
+               " WHERE seq IS NULL)");
     for (int k = 0; k < R_COUNT && target >= SCHEMA_ORDER_SEQUENCE; k++)
         sqlcat(sql, sizeof sql, &n, ", (SELECT max(rid) FROM %s)", resource_get((enum rkind)k)->table);
-    sqlcat(sql, sizeof sql, &n, "))");
+    sqlcat(sql, sizeof sql, &n, ") AS m) x WHERE m > (SELECT last_value FROM hip_order)");
     if (target >= SCHEMA_ORDER_SEQUENCE && !ok(PQexec(pc, sql), PGRES_TUPLES_OK)) {
         snprintf(err, errlen, "could not set the row number sequence: %.200s", PQerrorMessage(pc));
         PQclear(PQexec(pc, "ROLLBACK"));
