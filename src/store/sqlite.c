@@ -703,10 +703,11 @@ static void run_batch(struct sqlite_store *s, struct write_item *first, unsigned
     }
 }
 
-/* WAL frames after a commit past which a checkpoint is started (16 MiB of 4 KiB pages; a page
- * written many times in between is copied once), and the frames a background pass may leave
- * for the writer to copy. */
-#define CHECKPOINT_FRAMES 4000
+/* WAL frames after a commit past which a checkpoint is started (256 MiB of 4 KiB pages; a page
+ * written many times in between is copied once, and the copying and the database file's sync
+ * come less often beside the commits' own syncs: docs/decisions.md), and the frames a
+ * background pass may leave for the writer to copy. */
+#define CHECKPOINT_FRAMES 64000
 #define CHECKPOINT_TAIL 256
 
 /* Called on the writer's thread after each commit, with the WAL's length in frames. */
