@@ -158,6 +158,28 @@ static const char *const MIGRATIONS[] = {
     "CREATE TABLE login_throttle (key TEXT PRIMARY KEY, window_start INTEGER NOT NULL,"
     "  failures INTEGER NOT NULL, pending INTEGER NOT NULL, prev_pending INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX login_throttle_age ON login_throttle(window_start);",
+    /* 11: a record's history is a chain: each change log entry names the entry before it of
+     * the same record (prev), each record its last entry (last_seq), so an entry costs the
+     * writer no page of an index keyed by record (issue 9: that index's random page was a
+     * quarter of a PATCH's WAL frames). The chain is built from the (b_id, resource, id,
+     * version) key while it is still there; the table is then rebuilt without it. */
+    "ALTER TABLE ekauser ADD COLUMN last_seq INTEGER;"
+    "ALTER TABLE doctor ADD COLUMN last_seq INTEGER;"
+    "ALTER TABLE clinic ADD COLUMN last_seq INTEGER;"
+    "UPDATE ekauser SET last_seq = (SELECT max(seq) FROM change_log c"
+    "  WHERE c.b_id = ekauser.b_id AND c.resource = 'ekauser' AND c.id = ekauser.id);"
+    "UPDATE doctor SET last_seq = (SELECT max(seq) FROM change_log c"
+    "  WHERE c.b_id = doctor.b_id AND c.resource = 'doctor' AND c.id = doctor.id);"
+    "UPDATE clinic SET last_seq = (SELECT max(seq) FROM change_log c"
+    "  WHERE c.b_id = clinic.b_id AND c.resource = 'clinic' AND c.id = clinic.id);"
+    "CREATE TABLE change_log_v11 (b_id TEXT NOT NULL, seq INTEGER NOT NULL, resource TEXT NOT NULL,"
+    "  id TEXT NOT NULL, version INTEGER NOT NULL, action TEXT NOT NULL, at TEXT NOT NULL,"
+    "  client_id TEXT, request_id TEXT, changes TEXT NOT NULL, prev INTEGER,"
+    "  PRIMARY KEY (b_id, seq)) WITHOUT ROWID;"
+    "INSERT INTO change_log_v11 SELECT b_id, seq, resource, id, version, action, at, client_id, request_id,"
+    "  changes, lag(seq) OVER (PARTITION BY b_id, resource, id ORDER BY version) FROM change_log;"
+    "DROP TABLE change_log;"
+    "ALTER TABLE change_log_v11 RENAME TO change_log;",
 };
 
 /* Migration 4's backfill: the same key the model computes for new writes. */
@@ -359,6 +381,12 @@ static const struct pg_migration PG_MIGRATIONS[] = {
     {.sql = "CREATE TABLE login_throttle (key text PRIMARY KEY, window_start bigint NOT NULL,"
             "  failures integer NOT NULL, pending integer NOT NULL, prev_pending integer NOT NULL);"
             "CREATE INDEX login_throttle_age ON login_throttle (window_start);"},
+    /* 11: SQLite's history chain columns, carried so `hipusers copy` finds every column it
+     * copies; PostgreSQL's history reads its (b_id, resource, id, version) key instead. */
+    {.sql = "ALTER TABLE ekauser ADD COLUMN last_seq bigint;"
+            "ALTER TABLE doctor ADD COLUMN last_seq bigint;"
+            "ALTER TABLE clinic ADD COLUMN last_seq bigint;"
+            "ALTER TABLE change_log ADD COLUMN prev bigint;"},
 };
 
 _Static_assert(sizeof PG_MIGRATIONS / sizeof PG_MIGRATIONS[0] == sizeof MIGRATIONS / sizeof MIGRATIONS[0],

@@ -1779,23 +1779,43 @@ static enum store_status next_seq(struct store_tx *tx, const char *tenant, int64
     return rc == SQLITE_DONE ? STORE_OK : sq_fail(tx, rc);
 }
 
+/* The INSERT of an entry: the record's next version and the entry before it (prev) come
+ * from the record's last entry (migration 11's chain), found by the INSERT itself. Migration
+ * 6's backfill runs before the chain's columns exist: it finds the version by the (b_id,
+ * resource, id, version) key of that schema, and migration 11 builds the chain after it. */
+static sqlite3_stmt *log_insert(struct store_tx *tx, const struct resource *r, bool chain)
+{
+    if (!chain)
+        return sq_prep(tx, "INSERT INTO change_log (b_id, seq, resource, id, version, action, at, client_id,"
+                           " request_id, changes) VALUES (?1, ?7, ?2, ?3, (SELECT coalesce(max(version), 0) + 1"
+                           " FROM change_log WHERE b_id = ?1 AND resource = ?2 AND id = ?3), ?4, ?5, ?6, ?9, ?10)"
+                           " RETURNING version");
+    char sql[640];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO change_log (b_id, seq, resource, id, version, action, at, client_id, request_id, changes,"
+             " prev) VALUES (?1, ?7, ?2, ?3, coalesce((SELECT c.version FROM %s t JOIN change_log c"
+             " ON c.b_id = ?1 AND c.seq = t.last_seq WHERE t.id = ?3 AND t.b_id = ?1), 0) + 1, ?4, ?5, ?6, ?9,"
+             " ?10, (SELECT last_seq FROM %s WHERE id = ?3 AND b_id = ?1)) RETURNING version",
+             r->table, r->table);
+    return sq_prep(tx, sql);
+}
+
 /* Appends with an explicit time (the backfill of migration 6 dates entries in the past). */
-static enum store_status log_append_at(struct store_tx *tx, const char *tenant, struct change_entry *e,
-                                       const char *at)
+static enum store_status log_append_at(struct store_tx *tx, const char *tenant, struct change_entry *e, const char *at,
+                                       bool chain)
 {
     enum store_status ss = next_seq(tx, tenant, &e->seq);
     if (ss != STORE_OK)
         return ss;
     e->at = arena_strdup(tx->a, at);
-    /* the record's next version found by the INSERT itself: one statement, not two */
-    sqlite3_stmt *st = sq_bind_texts(
-        tx,
-        "INSERT INTO change_log (b_id, seq, resource, id, version, action, at, client_id, request_id, changes)"
-        " VALUES (?1, ?7, ?2, ?3, (SELECT coalesce(max(version), 0) + 1 FROM change_log"
-        " WHERE b_id = ?1 AND resource = ?2 AND id = ?3), ?4, ?5, ?6, ?9, ?10) RETURNING version",
-        5, tenant, e->r->path, e->id, change_action_name(e->action), e->at);
+    sqlite3_stmt *st = log_insert(tx, e->r, chain);
     if (!st)
         return tx->failed;
+    sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, e->r->path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, e->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, change_action_name(e->action), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, e->at, -1, SQLITE_STATIC);
     if (e->client_id && *e->client_id)
         sqlite3_bind_text(st, 6, e->client_id, -1, SQLITE_STATIC);
     else
@@ -1814,12 +1834,31 @@ static enum store_status log_append_at(struct store_tx *tx, const char *tenant, 
     sqlite3_reset(st);
     if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
         return store_fail(tx, STORE_CONFLICT, NULL, 0);
-    return rc == SQLITE_DONE ? STORE_OK : sq_fail(tx, rc);
+    if (rc != SQLITE_DONE)
+        return sq_fail(tx, rc);
+    if (!chain)
+        return STORE_OK;
+    /* the record's row is written by the unit already: this changes no other page */
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE %s SET last_seq = ?1 WHERE id = ?2 AND b_id = ?3", e->r->table);
+    if (!(st = sq_prep(tx, sql)))
+        return tx->failed;
+    sqlite3_bind_int64(st, 1, e->seq);
+    sqlite3_bind_text(st, 2, e->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, tenant, -1, SQLITE_STATIC);
+    int changed = 0;
+    if ((ss = sq_run(tx, st, NULL, &changed)) != STORE_OK)
+        return ss;
+    if (changed != 1) { /* the record keeps its chain: an entry of no record has nowhere to go */
+        log_line("error", "change_log: an entry for a record that is not there", e->r->path, 0);
+        return store_fail(tx, STORE_ERROR, NULL, 0);
+    }
+    return STORE_OK;
 }
 
 static enum store_status sq_log_append(struct store_tx *tx, const char *tenant, struct change_entry *e)
 {
-    return log_append_at(tx, tenant, e, tx->now_text);
+    return log_append_at(tx, tenant, e, tx->now_text, true);
 }
 
 #define ENTRY_COLS "seq, resource, id, version, action, at, client_id, request_id, changes"
@@ -1849,36 +1888,66 @@ static bool read_entry(sqlite3_stmt *st, struct arena *a, struct change_entry *e
     return true;
 }
 
+/* The record's entries: the chain from its last entry back (migration 11), each entry
+ * found by its key, answered oldest first. */
 static enum store_status sq_history(struct store_tx *tx, const struct resource *r, const char *tenant,
                                     const char *id, struct change_entry **out, size_t *n)
 {
-    sqlite3_stmt *st = sq_bind_texts(tx,
-                                     "SELECT " ENTRY_COLS " FROM change_log"
-                                     " WHERE b_id = ? AND resource = ? AND id = ? ORDER BY version",
-                                     3, tenant, r->path, id);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT last_seq FROM %s WHERE id = ?1 AND b_id = ?2", r->table);
+    sqlite3_stmt *st = sq_bind_texts(tx, sql, 2, id, tenant);
+    if (!st)
+        return tx->failed;
+    int rc = sqlite3_step(st);
+    bool chained = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+    int64_t seq = chained ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sq_fail(tx, rc);
+    if (!chained)
+        return STORE_NOT_FOUND;
+    st = sq_bind_texts(tx, "SELECT " ENTRY_COLS ", prev FROM change_log WHERE b_id = ?1 AND seq = ?2", 1, tenant);
     if (!st)
         return tx->failed;
     size_t cap = 8, k = 0;
     struct change_entry *items = arena_alloc(tx->a, cap * sizeof *items);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    for (bool more = true; more;) {
+        sqlite3_bind_int64(st, 2, seq);
+        if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+            sqlite3_reset(st);
+            if (rc == SQLITE_DONE) { /* a chain that names a missing entry */
+                log_line("error", "change_log: a record's history names an entry that is not there", r->path,
+                         (long)seq);
+                return store_fail(tx, STORE_ERROR, NULL, 0);
+            }
+            return sq_fail(tx, rc);
+        }
         if (k == cap) {
             struct change_entry *bigger = arena_alloc(tx->a, 2 * cap * sizeof *items);
             memcpy(bigger, items, k * sizeof *items);
             items = bigger;
             cap *= 2;
         }
-        if (!read_entry(st, tx->a, &items[k++])) {
-            sqlite3_reset(st);
+        bool good = read_entry(st, tx->a, &items[k++]);
+        more = sqlite3_column_type(st, 9) != SQLITE_NULL;
+        int64_t prev = sqlite3_column_int64(st, 9);
+        sqlite3_reset(st);
+        if (!good)
+            return store_fail(tx, STORE_ERROR, NULL, 0);
+        if (more && prev >= seq) { /* entries name earlier ones only: never a loop */
+            log_line("error", "change_log: an entry names a later one as its previous", r->path, (long)seq);
             return store_fail(tx, STORE_ERROR, NULL, 0);
         }
+        seq = prev;
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return sq_fail(tx, rc);
+    for (size_t i = 0; i < k / 2; i++) { /* oldest first */
+        struct change_entry e = items[i];
+        items[i] = items[k - 1 - i];
+        items[k - 1 - i] = e;
+    }
     *out = items;
     *n = k;
-    return k ? STORE_OK : STORE_NOT_FOUND;
+    return STORE_OK;
 }
 
 static enum store_status sq_changes(struct store_tx *tx, const char *tenant, int64_t after, int limit,
@@ -1980,7 +2049,7 @@ bool sq_change_log_backfill(sqlite3 *db)
             free(txt);
             ok = e.changes != NULL;
         }
-        ok = ok && log_append_at(&tx, tenant, &e, at) == STORE_OK;
+        ok = ok && log_append_at(&tx, tenant, &e, at, false) == STORE_OK;
         if (++done % 256 == 0) { /* bounded memory, however many records */
             arena_release(&a);
             arena_init(&a);

@@ -223,7 +223,9 @@ struct change_entry {
  * assigned here; the other members are the caller's. The entry's place in the tenant's
  * feed (seq, numbered 1, 2, .. without gaps in commit order) is given by the backend when
  * it can without serialising the tenant's writers through their commits: SQLite's one
- * writer numbers it here (e->seq); PostgreSQL leaves it to store_feed_seal (e->seq 0). */
+ * writer numbers it here (e->seq); PostgreSQL leaves it to store_feed_seal (e->seq 0).
+ * The record (e->r, e->id) is the tenant's and exists, written earlier in the unit or
+ * before: SQLite keeps a record's history as a chain from its row (STORE_ERROR without). */
 enum store_status store_log_append(struct store_tx *tx, const char *tenant, struct change_entry *e);
 /* In a write unit: numbers the tenant's committed entries that have no seq yet, after the
  * tenant's last one, in the order they were appended. Entries committed later get later

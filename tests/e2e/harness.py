@@ -151,6 +151,22 @@ LINK_TABLES = (("user_doctor", "user_id", "doctor_id"), ("user_clinic", "user_id
                ("doctor_clinic", "doctor_id", "clinic_id"))
 
 
+def undo_migration_11():
+    """SQL that takes a database back from schema 11 to 10: the records lose last_seq and the
+    change log its prev (on SQLite it gets its (b_id, resource, id, version) key back)."""
+    drop = "".join("ALTER TABLE %s DROP COLUMN last_seq;" % t for t in ("ekauser", "doctor", "clinic"))
+    if BACKEND == "postgresql":
+        return drop + "ALTER TABLE change_log DROP COLUMN prev;"
+    return (drop +
+            "CREATE TABLE change_log_v10 (b_id TEXT NOT NULL, seq INTEGER NOT NULL, resource TEXT NOT NULL,"
+            "  id TEXT NOT NULL, version INTEGER NOT NULL, action TEXT NOT NULL, at TEXT NOT NULL,"
+            "  client_id TEXT, request_id TEXT, changes TEXT NOT NULL,"
+            "  PRIMARY KEY (b_id, seq), UNIQUE (b_id, resource, id, version)) WITHOUT ROWID;"
+            "INSERT INTO change_log_v10 SELECT b_id, seq, resource, id, version, action, at, client_id,"
+            "  request_id, changes FROM change_log;"
+            "DROP TABLE change_log; ALTER TABLE change_log_v10 RENAME TO change_log;")
+
+
 def undo_migration_9():
     """SQL that takes a database back from schema 9 to 8 (for tests of older databases):
     the link tables lose b_id and get their keys on (col0, col1) and (col1) back; on

@@ -20,7 +20,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DB, Server, ServerTestCase, make_token, undo_migration_9  # noqa: E402
+from harness import DB, Server, ServerTestCase, make_token, undo_migration_11, undo_migration_9  # noqa: E402
 
 PRECONDITION = {"status": "error", "message": "precondition failed: the record has changed"}
 KIND = {"ekauser": "user", "doctor": "doctor", "clinic": "clinic"}
@@ -1040,7 +1040,7 @@ class BackfillTests(unittest.TestCase):
         db = DB(srv)
         # migrations 10 (throttle counters), 9 (tenant keys), 7 (list indexes, idempotency keys), 6 (the log) undone
         db.executescript(
-            "DROP TABLE login_throttle;" +
+            undo_migration_11() + "DROP TABLE login_throttle;" +
             undo_migration_9() + "DROP TABLE idempotency_key; DROP INDEX ekauser_updated; DROP INDEX doctor_updated;"
             "DROP INDEX clinic_updated; DROP INDEX doctor_mobile; DROP INDEX doctor_email_key;"
             "ALTER TABLE doctor DROP COLUMN email_key;"
@@ -1077,6 +1077,53 @@ class BackfillTests(unittest.TestCase):
         # a second start does not fill it again
         srv.restart()
         self.assertEqual(len(rq("GET", "/cdr/v1/changes/").json["changes"]), 7)
+
+
+class ChainMigrationTests(unittest.TestCase):
+    """Migration 11 keeps each record's history as a chain from its row: a database written
+    before it answers the same histories, feed and tags after it, and new writes follow on."""
+
+    def test_histories_written_before_the_chain(self):
+        srv = Server().start()
+        self.addCleanup(srv.cleanup)
+        b_id, tok = new_tenant()
+        rq = lambda *a, **kw: srv.request(*a, token=tok, **kw)  # noqa: E731
+        c = rq("POST", "/cdr/v1/clinic/", {"name": "Chain", "address": "1 Road"}).json["ekaid"]
+        u = rq("POST", "/cdr/v1/ekauser/", {"firstname": "Chain", "lastname": "User", "gender": "F",
+                                           "dob": "1990-01-01", "mobile": "9000000002"}).json["ekaid"]
+        other = rq("POST", "/cdr/v1/ekauser/", {"firstname": "Other", "lastname": "User", "gender": "M",
+                                               "dob": "1990-01-01", "mobile": "9000000003"}).json["ekaid"]
+        for i, name in enumerate(("Two", "Three")):
+            self.assertEqual(rq("PATCH", "/cdr/v1/ekauser/%s/" % u, {"firstname": name}).status, 200)
+            self.assertEqual(rq("PATCH", "/cdr/v1/clinic/%s/" % c, {"city": "City%d" % i}).status, 200)
+        self.assertEqual(rq("DELETE", "/cdr/v1/ekauser/%s/" % other).status, 200)
+        paths = ["/cdr/v1/ekauser/%s/history" % u, "/cdr/v1/clinic/%s/history" % c,
+                 "/cdr/v1/ekauser/%s/history" % other, "/cdr/v1/changes/"]
+        before = [rq("GET", p).json for p in paths]
+        tag = rq("GET", "/cdr/v1/ekauser/%s/" % u).headers["etag"]
+        self.assertEqual([e["version"] for e in before[0]["history"]], [1, 2, 3])
+        srv.stop()
+        db = DB(srv)
+        db.executescript(undo_migration_11() + "PRAGMA user_version=10;")
+        db.close()
+        srv.start()
+        self.assertEqual([rq("GET", p).json for p in paths], before)
+        self.assertEqual(rq("GET", "/cdr/v1/ekauser/%s/" % u).headers["etag"], tag)
+        # new writes follow on from the migrated chain: versions 4 and 5, the feed numbers on
+        r = rq("PATCH", "/cdr/v1/ekauser/%s/" % u, {"lastname": "Four"})
+        self.assertEqual(r.status, 200, r)
+        self.assertNotEqual(r.headers["etag"], tag)
+        self.assertEqual(rq("POST", "/cdr/v1/ekauser/%s/restore" % other).status, 200)
+        h = rq("GET", paths[0]).json["history"]
+        self.assertEqual([e["version"] for e in h], [1, 2, 3, 4])
+        self.assertEqual(h[:3], before[0]["history"])
+        self.assertEqual(h[3]["changes"], {"lastname": {"from": "User", "to": "Four"}})
+        h = rq("GET", paths[2]).json["history"]
+        self.assertEqual([e["action"] for e in h], ["create", "delete", "restore"])
+        seqs = [e["seq"] for e in rq("GET", "/cdr/v1/changes/").json["changes"]]
+        self.assertEqual(seqs, list(range(1, len(before[3]["changes"]) + 3)))
+        srv.restart()  # and it stays so
+        self.assertEqual([e["version"] for e in rq("GET", paths[0]).json["history"]], [1, 2, 3, 4])
 
 
 if __name__ == "__main__":

@@ -1458,23 +1458,27 @@ static void test_change_log(void **state)
 {
     (void)state;
     const char *t = tenant(), *other = tenant();
+    /* entries are of records that exist (SQLite chains a record's entries from its row) */
+    const char *u1 = insert_ok(USER, t, user_json(1, NULL)), *u2 = insert_ok(USER, other, user_json(1, NULL));
+    const char *c1 = insert_ok(CLINIC, t, "{\"name\":\"Logged\",\"address\":\"x\"}");
+    const char *d1 = insert_ok(DOCTOR, t, "{\"firstname\":\"A\",\"lastname\":\"B\",\"gender\":\"M\"}");
     atomic_store(&clock_now, T0);
-    struct change_entry e = append(t, USER, "176000000000001", CHANGE_CREATE, "EC_1", "req-1", "{\"a\":1}");
+    struct change_entry e = append(t, USER, u1, CHANGE_CREATE, "EC_1", "req-1", "{\"a\":1}");
     assert_int_equal(e.version, 1);
     assert_string_equal(e.at, "2024-05-01T12:34:56.789Z");
     atomic_store(&clock_now, T0 + 1);
-    e = append(t, CLINIC, "c-0123456789abcdef01234567", CHANGE_CREATE, NULL, NULL, "{}");
+    e = append(t, CLINIC, c1, CHANGE_CREATE, NULL, NULL, "{}");
     assert_int_equal(e.version, 1);
-    e = append(t, USER, "176000000000001", CHANGE_UPDATE, "EC_2", "req-2", "{\"b\":{\"from\":null,\"to\":[]}}");
+    e = append(t, USER, u1, CHANGE_UPDATE, "EC_2", "req-2", "{\"b\":{\"from\":null,\"to\":[]}}");
     assert_int_equal(e.version, 2);
     /* another tenant numbers its own, and versions are per tenant too */
-    e = append(other, USER, "176000000000001", CHANGE_DELETE, NULL, NULL, "{}");
+    e = append(other, USER, u2, CHANGE_DELETE, NULL, NULL, "{}");
     assert_int_equal(e.version, 1);
-    /* the same id in another resource is another record */
-    e = append(t, DOCTOR, "176000000000001", CHANGE_RESTORE, NULL, NULL, "{}");
+    /* another resource's record numbers its own */
+    e = append(t, DOCTOR, d1, CHANGE_RESTORE, NULL, NULL, "{}");
     assert_int_equal(e.version, 1);
 
-    struct log_op h = {.tenant = t, .r = USER, .id = "176000000000001"};
+    struct log_op h = {.tenant = t, .r = USER, .id = u1};
     assert_int_equal(run(false, history_fn, &h), STORE_OK);
     assert_int_equal(h.n, 2);
     assert_int_equal(h.items[0].version, 1);
@@ -1487,14 +1491,14 @@ static void test_change_log(void **state)
     assert_int_equal(h.items[1].action, CHANGE_UPDATE);
     assert_string_equal(h.items[1].changes, "{\"b\":{\"from\":null,\"to\":[]}}");
     assert_string_equal(h.items[1].at, "2024-05-01T12:34:56.790Z");
-    h = (struct log_op){.tenant = t, .r = CLINIC, .id = "c-0123456789abcdef01234567"};
+    h = (struct log_op){.tenant = t, .r = CLINIC, .id = c1};
     assert_int_equal(run(false, history_fn, &h), STORE_OK);
     assert_null(h.items[0].client_id);
     assert_null(h.items[0].request_id);
     /* none: not found, also from another tenant or resource */
-    h = (struct log_op){.tenant = other, .r = CLINIC, .id = "c-0123456789abcdef01234567"};
+    h = (struct log_op){.tenant = other, .r = CLINIC, .id = c1};
     assert_int_equal(run(false, history_fn, &h), STORE_NOT_FOUND);
-    h = (struct log_op){.tenant = t, .r = CLINIC, .id = "176000000000001"};
+    h = (struct log_op){.tenant = t, .r = CLINIC, .id = u1};
     assert_int_equal(run(false, history_fn, &h), STORE_NOT_FOUND);
 
     int n;
@@ -1536,17 +1540,19 @@ static void test_change_log_rolls_back_with_the_unit(void **state)
 {
     (void)state;
     const char *t = tenant();
-    append(t, CLINIC, "c-000000000000000000000001", CHANGE_CREATE, NULL, "ok-1", "{}");
-    struct log_op o = {.tenant = t, .then_abort = true,
-                       .e = {.r = CLINIC, .id = "c-000000000000000000000001", .action = CHANGE_UPDATE, .changes = "{}"}};
+    const char *c = insert_ok(CLINIC, t, "{\"name\":\"Logged\",\"address\":\"x\"}");
+    const char *uid = insert_ok(USER, t, user_json(6, NULL));
+    append(t, CLINIC, c, CHANGE_CREATE, NULL, "ok-1", "{}");
+    struct log_op o = {
+        .tenant = t, .then_abort = true, .e = {.r = CLINIC, .id = c, .action = CHANGE_UPDATE, .changes = "{}"}};
     assert_int_equal(run(true, append_fn, &o), STORE_ABORT);
-    o = (struct log_op){.tenant = t, .second = STORE_CONFLICT,
-                        .e = {.r = CLINIC, .id = "c-000000000000000000000001", .action = CHANGE_UPDATE, .changes = "{}"}};
+    o = (struct log_op){
+        .tenant = t, .second = STORE_CONFLICT, .e = {.r = CLINIC, .id = c, .action = CHANGE_UPDATE, .changes = "{}"}};
     assert_int_equal(run(true, append_fn, &o), STORE_CONFLICT);
     /* a write refused later in the same unit (a unique value taken) takes the entry with it */
     insert_ok(USER, t, user_json(5, NULL));
     struct append_insert ai = {
-        .lo = {.tenant = t, .e = {.r = USER, .id = "176000000000002", .action = CHANGE_CREATE, .changes = "{}"}},
+        .lo = {.tenant = t, .e = {.r = USER, .id = uid, .action = CHANGE_CREATE, .changes = "{}"}},
         .ins = {.r = USER, .tenant = t, .vals = decode(USER, user_json(5, NULL), true)}};
     struct store_unit u = {.fn = append_then_insert_fn, .ctx = &ai, .arena = &A};
     assert_int_equal(store_write(S, &u), STORE_CONFLICT);
@@ -1555,7 +1561,7 @@ static void test_change_log_rolls_back_with_the_unit(void **state)
     struct change_entry *f = feed(t, 0, 10, &n);
     assert_int_equal(n, 1);
     assert_string_equal(f[0].request_id, "ok-1");
-    struct change_entry e = append(t, CLINIC, "c-000000000000000000000001", CHANGE_UPDATE, NULL, "ok-2", "{}");
+    struct change_entry e = append(t, CLINIC, c, CHANGE_UPDATE, NULL, "ok-2", "{}");
     assert_int_equal(e.version, 2); /* the versions of the rolled-back units were given back */
     f = feed(t, 0, 10, &n);
     assert_int_equal(n, 2);
@@ -1572,13 +1578,29 @@ struct appender_arg {
     int failures;
 };
 
+/* Each writer's record: a clinic of the tenant (entries are of records that exist). */
+static const char *writer_clinic[APPENDERS];
+
+static void make_writer_clinics(const char *t)
+{
+    for (int i = 0; i < APPENDERS; i++)
+        writer_clinic[i] = insert_ok(CLINIC, t, "{\"name\":\"Writer\",\"address\":\"x\"}");
+}
+
+static int which_writer(const char *id)
+{
+    for (int i = 0; i < APPENDERS; i++)
+        if (id && strcmp(id, writer_clinic[i]) == 0)
+            return i;
+    return -1;
+}
+
 static void *appender(void *p)
 {
     struct appender_arg *a = p;
     struct arena ar;
     arena_init(&ar);
-    char id[32];
-    snprintf(id, sizeof id, "c-%024d", a->w);
+    const char *id = writer_clinic[a->w];
     for (int i = 0; i < PER_APPENDER; i++) {
         struct log_op o = {.tenant = a->tenant,
                            .e = {.r = CLINIC, .id = id, .action = i ? CHANGE_UPDATE : CHANGE_CREATE, .changes = "{}"}};
@@ -1597,6 +1619,7 @@ static void test_change_log_concurrent_writers(void **state)
     const char *t = tenant();
     pthread_t th[APPENDERS];
     struct appender_arg args[APPENDERS];
+    make_writer_clinics(t);
     for (int i = 0; i < APPENDERS; i++) {
         args[i] = (struct appender_arg){.tenant = t, .w = i};
         assert_int_equal(pthread_create(&th[i], NULL, appender, &args[i]), 0);
@@ -1611,7 +1634,7 @@ static void test_change_log_concurrent_writers(void **state)
     int64_t last_version[APPENDERS] = {0};
     for (int i = 0; i < n; i++) {
         assert_int_equal(f[i].seq, i + 1);
-        int w = atoi(f[i].id + 2); /* c-0000..w */
+        int w = which_writer(f[i].id);
         assert_true(w >= 0 && w < APPENDERS);
         assert_int_equal(f[i].version, last_version[w] + 1); /* each writer's entries in its own order */
         last_version[w] = f[i].version;
@@ -1645,7 +1668,7 @@ static void *poller(void *p)
                 break;
             }
             for (int i = 0; i < o.count; i++) {
-                int w = atoi(o.items[i].id + 2);
+                int w = which_writer(o.items[i].id);
                 if (o.items[i].seq != after + 1 || w < 0 || w >= APPENDERS || o.items[i].version != a->versions[w] + 1)
                     a->failures++;
                 if (w >= 0 && w < APPENDERS)
@@ -1676,6 +1699,7 @@ static void test_change_log_read_while_written(void **state)
     atomic_init(&done, false);
     pthread_t th[APPENDERS], pt;
     struct appender_arg args[APPENDERS];
+    make_writer_clinics(t);
     struct poller_arg pa = {.tenant = t, .writers_done = &done};
     assert_int_equal(pthread_create(&pt, NULL, poller, &pa), 0);
     for (int i = 0; i < APPENDERS; i++) {
