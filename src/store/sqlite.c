@@ -1780,8 +1780,9 @@ static enum store_status next_seq(struct store_tx *tx, const char *tenant, int64
 }
 
 /* The INSERT of an entry: the record's next version and the entry before it (prev) come
- * from the record's last entry (migration 11's chain), found by the INSERT itself. Migration
- * 6's backfill runs before the chain's columns exist: it finds the version by the (b_id,
+ * from the record's last entry (migration 11's chain), found by the INSERT itself with one
+ * lookup of the record; it inserts nothing when the record is not there. Migration 6's
+ * backfill runs before the chain's columns exist: it finds the version by the (b_id,
  * resource, id, version) key of that schema, and migration 11 builds the chain after it. */
 static sqlite3_stmt *log_insert(struct store_tx *tx, const struct resource *r, bool chain)
 {
@@ -1793,10 +1794,10 @@ static sqlite3_stmt *log_insert(struct store_tx *tx, const struct resource *r, b
     char sql[640];
     snprintf(sql, sizeof sql,
              "INSERT INTO change_log (b_id, seq, resource, id, version, action, at, client_id, request_id, changes,"
-             " prev) VALUES (?1, ?7, ?2, ?3, coalesce((SELECT c.version FROM %s t JOIN change_log c"
-             " ON c.b_id = ?1 AND c.seq = t.last_seq WHERE t.id = ?3 AND t.b_id = ?1), 0) + 1, ?4, ?5, ?6, ?9,"
-             " ?10, (SELECT last_seq FROM %s WHERE id = ?3 AND b_id = ?1)) RETURNING version",
-             r->table, r->table);
+             " prev) SELECT ?1, ?7, ?2, ?3, coalesce(c.version, 0) + 1, ?4, ?5, ?6, ?9, ?10, t.last_seq FROM %s t"
+             " LEFT JOIN change_log c ON c.b_id = ?1 AND c.seq = t.last_seq WHERE t.id = ?3 AND t.b_id = ?1"
+             " RETURNING version",
+             r->table);
     return sq_prep(tx, sql);
 }
 
@@ -1827,7 +1828,8 @@ static enum store_status log_append_at(struct store_tx *tx, const char *tenant, 
         sqlite3_bind_null(st, 9);
     sqlite3_bind_text(st, 10, e->changes ? e->changes : "{}", -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    bool inserted = rc == SQLITE_ROW;
+    if (inserted) {
         e->version = sqlite3_column_int64(st, 0);
         rc = sqlite3_step(st);
     }
@@ -1836,6 +1838,10 @@ static enum store_status log_append_at(struct store_tx *tx, const char *tenant, 
         return store_fail(tx, STORE_CONFLICT, NULL, 0);
     if (rc != SQLITE_DONE)
         return sq_fail(tx, rc);
+    if (!inserted) { /* the record keeps its chain: an entry of no record has nowhere to go */
+        log_line("error", "change_log: an entry for a record that is not there", e->r->path, 0);
+        return store_fail(tx, STORE_ERROR, NULL, 0);
+    }
     if (!chain)
         return STORE_OK;
     /* the record's row is written by the unit already: this changes no other page */
@@ -1846,14 +1852,7 @@ static enum store_status log_append_at(struct store_tx *tx, const char *tenant, 
     sqlite3_bind_int64(st, 1, e->seq);
     sqlite3_bind_text(st, 2, e->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, tenant, -1, SQLITE_STATIC);
-    int changed = 0;
-    if ((ss = sq_run(tx, st, NULL, &changed)) != STORE_OK)
-        return ss;
-    if (changed != 1) { /* the record keeps its chain: an entry of no record has nowhere to go */
-        log_line("error", "change_log: an entry for a record that is not there", e->r->path, 0);
-        return store_fail(tx, STORE_ERROR, NULL, 0);
-    }
-    return STORE_OK;
+    return sq_run(tx, st, NULL, NULL);
 }
 
 static enum store_status sq_log_append(struct store_tx *tx, const char *tenant, struct change_entry *e)

@@ -1474,6 +1474,14 @@ static void test_change_log(void **state)
     /* another tenant numbers its own, and versions are per tenant too */
     e = append(other, USER, u2, CHANGE_DELETE, NULL, NULL, "{}");
     assert_int_equal(e.version, 1);
+    /* SQLite chains a record's entries from its row: an entry of no record is refused */
+    if (store_kind(S) == STORE_SQLITE) {
+        struct log_op none = {.tenant = t, .e = {.r = USER, .id = "176000000000009", .action = CHANGE_UPDATE,
+                                                 .changes = "{}"}};
+        assert_int_equal(run(true, append_fn, &none), STORE_ERROR);
+        none = (struct log_op){.tenant = other, .e = {.r = USER, .id = u1, .action = CHANGE_UPDATE, .changes = "{}"}};
+        assert_int_equal(run(true, append_fn, &none), STORE_ERROR); /* nor of another tenant's */
+    }
     /* another resource's record numbers its own */
     e = append(t, DOCTOR, d1, CHANGE_RESTORE, NULL, NULL, "{}");
     assert_int_equal(e.version, 1);
