@@ -17,6 +17,7 @@
 #include "model/ids.h"
 #include "store/migrations.h"
 #include "store/sqlite_int.h"
+#include "store/sqlite_walbuf.h"
 #include "util/fiber.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -228,7 +229,9 @@ struct sqlite_conn *sq_conn_open(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    /* WAL writes gathered until the commit's sync: right only with synchronous=FULL, below */
+    int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             sq_walbuf_vfs());
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(c->db, 5000);
         sqlite3_extended_result_codes(c->db, 1);

@@ -13,17 +13,16 @@
 #include <unistd.h>
 
 #include "store/sqlite_int.h"
+#include "tmpdb_fixture.h"
 
-static char dir[64], path[128];
+static struct tmpdb db;
 
 static int setup(void **state)
 {
-    snprintf(dir, sizeof dir, "/tmp/hipusers-cache-XXXXXX");
-    if (!mkdtemp(dir))
+    if (!tmpdb_make(&db, "cache"))
         return -1;
-    snprintf(path, sizeof path, "%s/c.db", dir);
     char err[256];
-    struct sqlite_conn *c = sq_conn_open(path, err, sizeof err);
+    struct sqlite_conn *c = sq_conn_open(db.path, err, sizeof err);
     if (!c)
         return -1;
     if (sqlite3_exec(c->db,
@@ -39,12 +38,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     sq_conn_close(*state);
-    char f[200];
-    for (int i = 0; i < 3; i++) {
-        snprintf(f, sizeof f, "%s%s", path, (const char *[]){"", "-wal", "-shm"}[i]);
-        unlink(f);
-    }
-    rmdir(dir);
+    tmpdb_remove(&db);
     return 0;
 }
 

@@ -15,15 +15,15 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "tmpdb_fixture.h"
 
-static char DIR_PATH[64], DB_PATH[128];
+static struct tmpdb tmp;
+#define DB_PATH tmp.path
 
 static int open_store(void **state)
 {
-    snprintf(DIR_PATH, sizeof DIR_PATH, "/tmp/hipusers-ready-XXXXXX");
-    if (!mkdtemp(DIR_PATH))
+    if (!tmpdb_make(&tmp, "ready"))
         return -1;
-    snprintf(DB_PATH, sizeof DB_PATH, "%s/ready.db", DIR_PATH);
     char err[512];
     struct store_options opt = {.threads = 2};
     struct store *s = store_open(DB_PATH, &opt, err, sizeof err);
@@ -38,13 +38,7 @@ static int open_store(void **state)
 static int close_store(void **state)
 {
     store_close(*state);
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        char f[160];
-        snprintf(f, sizeof f, "%s%s", DB_PATH, suffixes[i]);
-        unlink(f);
-    }
-    rmdir(DIR_PATH);
+    tmpdb_remove(&tmp);
     return 0;
 }
 
