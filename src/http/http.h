@@ -83,6 +83,7 @@ struct request {
      * suspended) while the write waits for its commit. */
     struct fiber *fiber;
     void *server;
+    struct request *woken_next; /* in the server's list of woken requests */
 };
 
 /* A request header, or NULL. */

@@ -42,6 +42,51 @@
 #endif
 #define FIBERS_SPARE 256
 
+/* Blocks kept for reuse, under a lock: one thread takes and gives them, or a few. */
+struct spares {
+    pthread_mutex_t mu;
+    unsigned n, cap;
+    void *item[FIBERS_SPARE];
+};
+
+static void spares_init(struct spares *sp, unsigned cap)
+{
+    pthread_mutex_init(&sp->mu, NULL);
+    sp->n = 0;
+    sp->cap = cap < FIBERS_SPARE ? cap : FIBERS_SPARE;
+}
+
+static void *spares_take(struct spares *sp)
+{
+    void *p = NULL;
+    pthread_mutex_lock(&sp->mu);
+    if (sp->n)
+        p = sp->item[--sp->n];
+    pthread_mutex_unlock(&sp->mu);
+    return p;
+}
+
+/* false when full: the caller frees p */
+static bool spares_give(struct spares *sp, void *p)
+{
+    pthread_mutex_lock(&sp->mu);
+    bool kept = sp->n < sp->cap;
+    if (kept)
+        sp->item[sp->n++] = p;
+    pthread_mutex_unlock(&sp->mu);
+    return kept;
+}
+
+/* Empties the list, freeing each block with release. */
+static void spares_free(struct spares *sp, void (*release)(void *))
+{
+    while (sp->n)
+        release(sp->item[--sp->n]);
+    pthread_mutex_destroy(&sp->mu);
+}
+
+#define REQUESTS_SPARE 64
+
 struct server {
     request_handler handle;
     request_check precheck;
@@ -56,10 +101,15 @@ struct server {
     atomic_uint_fast64_t rid_counter;
     /* Fibers for the handlers of requests that may write (every method but GET and HEAD):
      * a spare few are kept for reuse, and how many are in use is counted for the stop. */
-    pthread_mutex_t fibers_mu;
-    struct fiber *spare[FIBERS_SPARE];
-    unsigned nspare;
+    struct spares fibers;
     atomic_int fibers_in_use;
+    /* Requests' memory kept for reuse: malloc takes a block of this size from its bins
+     * after merging its fast ones, which was ~2% of the server's time under load. */
+    struct spares requests;
+    /* Parked requests whose wait is over, after the first of a burst (wake_request). */
+    pthread_mutex_t woken_mu;
+    struct request *woken;
+    bool woken_armed; /* a woken request's callback is due, and will resume the list */
 };
 
 /* Connections the admin address holds at most (metrics scrapers and probes). */
@@ -412,11 +462,7 @@ static bool append_body(struct server *srv, struct request *rq, const char *data
 
 static struct fiber *fiber_take(struct server *srv)
 {
-    struct fiber *f = NULL;
-    pthread_mutex_lock(&srv->fibers_mu);
-    if (srv->nspare)
-        f = srv->spare[--srv->nspare];
-    pthread_mutex_unlock(&srv->fibers_mu);
+    struct fiber *f = spares_take(&srv->fibers);
     if (!f)
         f = fiber_new(FIBER_STACK);
     if (f)
@@ -427,21 +473,11 @@ static struct fiber *fiber_take(struct server *srv)
 static void fiber_give(struct server *srv, struct fiber *f)
 {
     atomic_fetch_sub(&srv->fibers_in_use, 1);
-    pthread_mutex_lock(&srv->fibers_mu);
-    if (srv->nspare < FIBERS_SPARE) {
-        srv->spare[srv->nspare++] = f;
-        f = NULL;
-    }
-    pthread_mutex_unlock(&srv->fibers_mu);
-    fiber_free(f);
+    if (!spares_give(&srv->fibers, f))
+        fiber_free(f);
 }
 
-static void fibers_free(struct server *srv)
-{
-    while (srv->nspare)
-        fiber_free(srv->spare[--srv->nspare]);
-    pthread_mutex_destroy(&srv->fibers_mu);
-}
+static void release_fiber(void *f) { fiber_free(f); }
 
 static void handle_on_fiber(void *arg)
 {
@@ -452,11 +488,43 @@ static void handle_on_fiber(void *arg)
 
 /* A parked handler's wait is over (called from the thread that ended it, the store's
  * writer): libmicrohttpd calls on_request again on the connection's thread, which goes on
- * with the handler. */
+ * with the handler.
+ *
+ * A commit ends the waits of a whole batch, and each MHD_resume_connection is a lock and a
+ * write to wake the connections' thread, on the writer's time. So only the first request of
+ * a burst is resumed here; the others are listed, and the connections' thread resumes them
+ * when it takes the first (resume_woken), with no one to wake. */
 static void wake_request(void *arg)
 {
     struct request *rq = arg;
-    MHD_resume_connection(rq->conn);
+    struct server *srv = rq->server;
+    pthread_mutex_lock(&srv->woken_mu);
+    bool first = !srv->woken_armed;
+    if (first) {
+        srv->woken_armed = true;
+    } else {
+        rq->woken_next = srv->woken;
+        srv->woken = rq;
+    }
+    pthread_mutex_unlock(&srv->woken_mu);
+    if (first)
+        MHD_resume_connection(rq->conn);
+}
+
+/* On a connection's thread, in the callback of a woken request: resumes those listed since.
+ * Whenever the list is not empty a woken request's callback is still to come (the one that
+ * armed it), so none is left suspended. */
+static void resume_woken(struct server *srv)
+{
+    pthread_mutex_lock(&srv->woken_mu);
+    struct request *list = srv->woken;
+    srv->woken = NULL;
+    srv->woken_armed = false;
+    pthread_mutex_unlock(&srv->woken_mu);
+    for (struct request *next; list; list = next) {
+        next = list->woken_next;
+        MHD_resume_connection(list->conn);
+    }
 }
 
 /* Runs the request's fiber until its handler ends (the answer goes out) or parks (the
@@ -481,7 +549,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct request *rq = *con_cls;
     if (!rq) {
         /* One allocation per request: the request and the first chunk of its arena. */
-        struct request_mem *m = malloc(sizeof *m);
+        struct request_mem *m = spares_take(&srv->requests);
+        if (!m)
+            m = malloc(sizeof *m);
         if (!m)
             return MHD_NO;
         rq = &m->rq;
@@ -543,8 +613,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->discarded += n; /* read and dropped so the client gets its answer, up to a point */
         return rq->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
     }
-    if (rq->fiber) /* woken: the handler goes on */
+    if (rq->fiber) { /* woken: the handler goes on */
+        resume_woken(srv);
         return run_fiber(srv, rq);
+    }
     if (rq->deferred)
         return send_response(rq);
     if (rq->too_large)
@@ -603,6 +675,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         /* Never seen: a parked request's connection is suspended until its handler ends.
          * Its stack may still be referenced, so it is left alone. */
         log_line("error", "a request ended with its handler parked", NULL, 0);
+        resume_woken(srv);
         atomic_fetch_sub(&srv->fibers_in_use, 1);
     }
     if (rq->resp.stream_free) /* a stream never handed to libmicrohttpd */
@@ -610,7 +683,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&srv->buffered, rq->body_cap);
     free(rq->body);
     arena_release(&rq->arena);
-    free(rq);
+    if (!spares_give(&srv->requests, rq)) /* the request is its memory's start */
+        free(rq);
     *con_cls = NULL;
     atomic_fetch_sub(&srv->in_flight, 1);
 }
@@ -862,8 +936,12 @@ int server_run(request_check precheck, request_handler handle, void *ctx, const 
     signal(SIGPIPE, SIG_IGN);
 
     raise_fd_limit();
-    pthread_mutex_init(&srv.fibers_mu, NULL);
-    pthread_mutex_init(&adm.fibers_mu, NULL);
+    spares_init(&srv.fibers, FIBERS_SPARE);
+    spares_init(&adm.fibers, FIBERS_SPARE);
+    spares_init(&srv.requests, REQUESTS_SPARE);
+    spares_init(&adm.requests, REQUESTS_SPARE);
+    pthread_mutex_init(&srv.woken_mu, NULL);
+    pthread_mutex_init(&adm.woken_mu, NULL);
     /* The admin address first: once the main one answers, both do. */
     struct MHD_Daemon *ad = NULL;
     if (cfg->admin_listen) {
@@ -892,8 +970,12 @@ int server_run(request_check precheck, request_handler handle, void *ctx, const 
         usleep(10000);
     stop_daemon(&adm, ad, admin_listener);
     stop_daemon(&srv, d, listener);
-    fibers_free(&srv);
-    fibers_free(&adm);
+    spares_free(&srv.fibers, release_fiber);
+    spares_free(&adm.fibers, release_fiber);
+    spares_free(&srv.requests, free);
+    spares_free(&adm.requests, free);
+    pthread_mutex_destroy(&srv.woken_mu);
+    pthread_mutex_destroy(&adm.woken_mu);
     fprintf(stderr, "{\"level\":\"info\",\"msg\":\"stopped\",\"signal\":%d}\n", sig);
     return 0;
 }

@@ -307,7 +307,7 @@ static bool names_column(const char *msg, const char *table, const char *column)
 
 /* An operator can make the database read-only while serving (chmod a-w): writes then
  * answer STORE_UNAVAILABLE and reads go on. Open descriptors would keep writing, and root
- * ignores permission bits, so the mode is checked here; a stat costs nothing next to an fsync. */
+ * ignores permission bits, so the mode is checked here, once per batch by the writer. */
 static bool writable(struct sqlite_store *s)
 {
     struct stat st;
@@ -649,6 +649,10 @@ static void run_batch(struct sqlite_store *s, struct write_item *first, unsigned
     enum store_status doom = begin_rc == SQLITE_OK ? STORE_OK : rc_status(begin_rc, &doom_retry);
     if (doom == STORE_ERROR)
         log_line("error", "sqlite: cannot begin a write", sqlite3_errmsg(c->db), begin_rc);
+    if (doom == STORE_OK && !writable(s)) {
+        doom = STORE_UNAVAILABLE;
+        doom_retry = 30;
+    }
     if (doom == STORE_OK)
         seq_begin(s);
     for (struct write_item *it = first; it && doom == STORE_OK; it = it->next)
@@ -857,8 +861,6 @@ static void enqueue_parked(void *arg)
  * (its thread goes on with other work), any other blocks. A full queue answers at once. */
 static enum store_status write_unit(struct sqlite_store *s, struct store_tx *tx)
 {
-    if (!writable(s))
-        return store_fail(tx, STORE_UNAVAILABLE, NULL, 30);
     struct write_item it = {.tx = tx, .s = s, .fiber = fiber_current()};
     if (it.fiber) {
         fiber_park(it.fiber, enqueue_parked, &it);
