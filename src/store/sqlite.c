@@ -893,7 +893,7 @@ static void sq_write_stats(struct store *base, struct store_write_stats *out)
 /* ---- resources ---- */
 
 /* The operations whose statements are cached under a key (SQL_KEY's op). */
-enum { K_UPDATE = 1, K_INSERT, K_DELETE, K_RESOLVE };
+enum { K_UPDATE = 1, K_INSERT, K_DELETE, K_RESOLVE, K_LOG_INSERT, K_LAST_SEQ };
 
 /* A unique failure names the index (<table>_uq_<field>) or the columns; name the field. */
 static enum store_status unique_fail(struct store_tx *tx, const struct resource *r)
@@ -1796,6 +1796,10 @@ static sqlite3_stmt *log_insert(struct store_tx *tx, const struct resource *r, b
                            " request_id, changes) VALUES (?1, ?7, ?2, ?3, (SELECT coalesce(max(version), 0) + 1"
                            " FROM change_log WHERE b_id = ?1 AND resource = ?2 AND id = ?3), ?4, ?5, ?6, ?9, ?10)"
                            " RETURNING version");
+    uint64_t key = SQL_KEY(K_LOG_INSERT, r->kind, 0);
+    sqlite3_stmt *st = sq_cached(tx, key);
+    if (st)
+        return st;
     char sql[640];
     snprintf(sql, sizeof sql,
              "INSERT INTO change_log (b_id, seq, resource, id, version, action, at, client_id, request_id, changes,"
@@ -1803,7 +1807,7 @@ static sqlite3_stmt *log_insert(struct store_tx *tx, const struct resource *r, b
              " LEFT JOIN change_log c ON c.b_id = ?1 AND c.seq = t.last_seq WHERE t.id = ?3 AND t.b_id = ?1"
              " RETURNING version",
              r->table);
-    return sq_prep(tx, sql);
+    return sq_prep_keyed(tx, key, sql);
 }
 
 /* Appends with an explicit time (the backfill of migration 6 dates entries in the past). */
@@ -1850,10 +1854,13 @@ static enum store_status log_append_at(struct store_tx *tx, const char *tenant, 
     if (!chain)
         return STORE_OK;
     /* the record's row is written by the unit already: this changes no other page */
-    char sql[160];
-    snprintf(sql, sizeof sql, "UPDATE %s SET last_seq = ?1 WHERE id = ?2 AND b_id = ?3", e->r->table);
-    if (!(st = sq_prep(tx, sql)))
-        return tx->failed;
+    uint64_t key = SQL_KEY(K_LAST_SEQ, e->r->kind, 0);
+    if (!(st = sq_cached(tx, key))) {
+        char sql[160];
+        snprintf(sql, sizeof sql, "UPDATE %s SET last_seq = ?1 WHERE id = ?2 AND b_id = ?3", e->r->table);
+        if (!(st = sq_prep_keyed(tx, key, sql)))
+            return tx->failed;
+    }
     sqlite3_bind_int64(st, 1, e->seq);
     sqlite3_bind_text(st, 2, e->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, tenant, -1, SQLITE_STATIC);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "auth/throttle.h"
+#include "tmpdb_fixture.h"
 
 #define HERE "198.51.100.7"
 #define THERE "203.0.113.9"
@@ -34,7 +35,7 @@ static int64_t fake_clock(void *ctx)
 static void at_s(long secs) { atomic_store(&clock_now, T0 + (int64_t)secs * 1000); }
 
 struct fixture {
-    char dir[64], db[128];
+    struct tmpdb tmp;
     struct store *s;
     struct throttle t;
 };
@@ -56,11 +57,9 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/hipusers-throttle-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (!tmpdb_make(&f->tmp, "throttle"))
         return -1;
-    snprintf(f->db, sizeof f->db, "%s/t.db", f->dir);
-    if (!(f->s = open_store(f->db)))
+    if (!(f->s = open_store(f->tmp.path)))
         return -1;
     throttle_init(&f->t, (const unsigned char *)SECRET, strlen(SECRET));
     at_s(0);
@@ -72,13 +71,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     store_close(f->s);
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", f->db, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    tmpdb_remove(&f->tmp);
     free(f);
     return 0;
 }
@@ -131,7 +124,7 @@ static void succeed(const char *cid, const char *addr)
 static sqlite3 *raw(void)
 {
     sqlite3 *db;
-    assert_int_equal(sqlite3_open_v2(F->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_open_v2(F->tmp.path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
     return db;
 }
@@ -340,7 +333,7 @@ static void test_attempts_in_flight_count_for_the_address(void **state)
 static void test_two_servers_count_together(void **state)
 {
     (void)state;
-    struct store *second = open_store(F->db);
+    struct store *second = open_store(F->tmp.path);
     assert_non_null(second);
     struct throttle t2, stranger;
     throttle_init(&t2, (const unsigned char *)SECRET, strlen(SECRET));
@@ -368,7 +361,7 @@ static void test_two_servers_count_together(void **state)
     store_close(second);
     /* and the counts outlive the servers: a store opened again still locks */
     store_close(F->s);
-    F->s = open_store(F->db);
+    F->s = open_store(F->tmp.path);
     assert_non_null(F->s);
     assert_int_equal(begin("EC_a", HERE), THROTTLE_WINDOW - 5);
 }
