@@ -132,6 +132,7 @@ struct record_unit {
     bool pinned;
     char pin_id[ID_MAX];   /* "": the kind only (a create) */
     struct rc_ticket seen; /* what the pin saw */
+    char etag[ETAG_MAX];   /* after's, once unpin_unit has rendered it ("": not yet) */
 };
 
 /* The answer of GET for rec (wrap NULL: the resource's own member) and its ETag. */
@@ -170,9 +171,8 @@ static void unpin_unit(struct record_unit *u, bool ok)
     uint64_t foreign;
     if (ok && u->seen.ok && u->pin_id[0] && u->after.id && strcmp(u->after.id, u->pin_id) == 0 &&
         store_foreign_epoch(u->store, &foreign)) {
-        char etag[ETAG_MAX];
-        struct jbuf b = render_answer(&u->rq->arena, u->r, NULL, &u->after, etag);
-        rcache_unpin_keeping(u->rc, u->r->kind, u->tenant, u->pin_id, &u->seen, foreign, b.p, b.len, etag);
+        struct jbuf b = render_answer(&u->rq->arena, u->r, NULL, &u->after, u->etag);
+        rcache_unpin_keeping(u->rc, u->r->kind, u->tenant, u->pin_id, &u->seen, foreign, b.p, b.len, u->etag);
         return;
     }
     rcache_unpin(u->rc, u->r->kind, u->tenant, u->pin_id[0] ? u->pin_id : NULL);
@@ -376,11 +376,12 @@ static bool condition_field(struct request *rq, const char *name, const char **o
     return true;
 }
 
-static void set_etag(struct request *rq, const struct resource *r, const struct record *rec)
+/* The ETag of the record as written: rendered once, where the answer was kept. */
+static void set_etag(struct request *rq, struct record_unit *u)
 {
-    char etag[ETAG_MAX];
-    model_etag(r, rec, etag);
-    rq->resp.etag = arena_strdup(&rq->arena, etag);
+    if (!u->etag[0])
+        model_etag(u->r, &u->after, u->etag);
+    rq->resp.etag = arena_strdup(&rq->arena, u->etag);
 }
 
 /* Finds the record named in the path; its 404 is the resource's own. */
@@ -466,7 +467,7 @@ bool resource_create(struct app *app, struct request *rq, const struct resource 
         respond_json_text(rq, 201, u.answer);
     else
         respond_ekaid(rq, 201, u.id);
-    set_etag(rq, r, &u.after);
+    set_etag(rq, &u);
     return true;
 }
 
@@ -559,7 +560,7 @@ bool resource_patch(struct app *app, struct request *rq, const struct resource *
     if (!run_unit(app, &u, patch_fn, true, e))
         return false;
     respond_ekaid(rq, 200, u.rec.id);
-    set_etag(rq, r, &u.after);
+    set_etag(rq, &u);
     return true;
 }
 
@@ -613,7 +614,7 @@ bool resource_restore(struct app *app, struct request *rq, const struct resource
     if (!run_unit(app, &u, restore_fn, true, e))
         return false;
     respond_ekaid(rq, 200, u.after.id);
-    set_etag(rq, r, &u.after);
+    set_etag(rq, &u);
     return true;
 }
 

@@ -893,7 +893,7 @@ static void sq_write_stats(struct store *base, struct store_write_stats *out)
 /* ---- resources ---- */
 
 /* The operations whose statements are cached under a key (SQL_KEY's op). */
-enum { K_UPDATE = 1, K_INSERT, K_DELETE, K_RESOLVE, K_LOG_INSERT, K_LAST_SEQ };
+enum { K_UPDATE = 1, K_INSERT, K_DELETE, K_RESOLVE, K_LOG_INSERT, K_LAST_SEQ, K_LOG_FIND };
 
 /* A unique failure names the index (<table>_uq_<field>) or the columns; name the field. */
 static enum store_status unique_fail(struct store_tx *tx, const struct resource *r)
@@ -1784,43 +1784,10 @@ static enum store_status next_seq(struct store_tx *tx, const char *tenant, int64
     return rc == SQLITE_DONE ? STORE_OK : sq_fail(tx, rc);
 }
 
-/* The INSERT of an entry: the record's next version and the entry before it (prev) come
- * from the record's last entry (migration 11's chain), found by the INSERT itself with one
- * lookup of the record; it inserts nothing when the record is not there. Migration 6's
- * backfill runs before the chain's columns exist: it finds the version by the (b_id,
- * resource, id, version) key of that schema, and migration 11 builds the chain after it. */
-static sqlite3_stmt *log_insert(struct store_tx *tx, const struct resource *r, bool chain)
+/* The values every INSERT of an entry binds: ?1 tenant, ?2 resource, ?3 id, ?4 action,
+ * ?5 at, ?6 client, ?7 seq, ?9 request id, ?10 changes. */
+static void bind_entry(sqlite3_stmt *st, const char *tenant, const struct change_entry *e)
 {
-    if (!chain)
-        return sq_prep(tx, "INSERT INTO change_log (b_id, seq, resource, id, version, action, at, client_id,"
-                           " request_id, changes) VALUES (?1, ?7, ?2, ?3, (SELECT coalesce(max(version), 0) + 1"
-                           " FROM change_log WHERE b_id = ?1 AND resource = ?2 AND id = ?3), ?4, ?5, ?6, ?9, ?10)"
-                           " RETURNING version");
-    uint64_t key = SQL_KEY(K_LOG_INSERT, r->kind, 0);
-    sqlite3_stmt *st = sq_cached(tx, key);
-    if (st)
-        return st;
-    char sql[640];
-    snprintf(sql, sizeof sql,
-             "INSERT INTO change_log (b_id, seq, resource, id, version, action, at, client_id, request_id, changes,"
-             " prev) SELECT ?1, ?7, ?2, ?3, coalesce(c.version, 0) + 1, ?4, ?5, ?6, ?9, ?10, t.last_seq FROM %s t"
-             " LEFT JOIN change_log c ON c.b_id = ?1 AND c.seq = t.last_seq WHERE t.id = ?3 AND t.b_id = ?1"
-             " RETURNING version",
-             r->table);
-    return sq_prep_keyed(tx, key, sql);
-}
-
-/* Appends with an explicit time (the backfill of migration 6 dates entries in the past). */
-static enum store_status log_append_at(struct store_tx *tx, const char *tenant, struct change_entry *e, const char *at,
-                                       bool chain)
-{
-    enum store_status ss = next_seq(tx, tenant, &e->seq);
-    if (ss != STORE_OK)
-        return ss;
-    e->at = arena_strdup(tx->a, at);
-    sqlite3_stmt *st = log_insert(tx, e->r, chain);
-    if (!st)
-        return tx->failed;
     sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, e->r->path, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, e->id, -1, SQLITE_STATIC);
@@ -1836,33 +1803,103 @@ static enum store_status log_append_at(struct store_tx *tx, const char *tenant, 
     else
         sqlite3_bind_null(st, 9);
     sqlite3_bind_text(st, 10, e->changes ? e->changes : "{}", -1, SQLITE_STATIC);
+}
+
+/* Migration 6's backfill runs before the chain's columns exist: it finds an entry's version
+ * by the (b_id, resource, id, version) key of that schema; migration 11 builds the chain
+ * after it. */
+static enum store_status log_backfill_insert(struct store_tx *tx, const char *tenant, struct change_entry *e)
+{
+    sqlite3_stmt *st = sq_prep(tx, "INSERT INTO change_log (b_id, seq, resource, id, version, action, at, client_id,"
+                                   " request_id, changes) VALUES (?1, ?7, ?2, ?3, (SELECT coalesce(max(version), 0)"
+                                   " + 1 FROM change_log WHERE b_id = ?1 AND resource = ?2 AND id = ?3), ?4, ?5, ?6,"
+                                   " ?9, ?10) RETURNING version");
+    if (!st)
+        return tx->failed;
+    bind_entry(st, tenant, e);
     int rc = sqlite3_step(st);
-    bool inserted = rc == SQLITE_ROW;
-    if (inserted) {
+    if (rc == SQLITE_ROW) {
         e->version = sqlite3_column_int64(st, 0);
         rc = sqlite3_step(st);
     }
     sqlite3_reset(st);
     if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
         return store_fail(tx, STORE_CONFLICT, NULL, 0);
-    if (rc != SQLITE_DONE)
-        return sq_fail(tx, rc);
-    if (!inserted) { /* the record keeps its chain: an entry of no record has nowhere to go */
+    return rc == SQLITE_DONE ? STORE_OK : sq_fail(tx, rc);
+}
+
+/* A keyed statement of r's table, built from fmt (one %s: the table) at its first use. */
+static sqlite3_stmt *table_stmt(struct store_tx *tx, int op, const struct resource *r, const char *fmt)
+{
+    uint64_t key = SQL_KEY(op, r->kind, 0);
+    sqlite3_stmt *st = sq_cached(tx, key);
+    if (st)
+        return st;
+    char sql[320];
+    snprintf(sql, sizeof sql, fmt, r->table);
+    return sq_prep_keyed(tx, key, sql);
+}
+
+/* Appends with an explicit time (the backfill of migration 6 dates entries in the past).
+ *
+ * The chain (migration 11): the record's row names its last entry (last_seq), each entry
+ * the one before it (prev). Three statements, each its cheapest form: the record's row
+ * (one lookup by id) with its last entry's version (one by key); the entry, inserted with
+ * its values; the row's last_seq, written by its rowid. An INSERT ... SELECT ... RETURNING
+ * that found both itself, then an UPDATE that found the row again by id, cost the writer
+ * one more lookup by id and a table for RETURNING's rows (docs/performance.md). */
+static enum store_status log_append_at(struct store_tx *tx, const char *tenant, struct change_entry *e, const char *at,
+                                       bool chain)
+{
+    enum store_status ss = next_seq(tx, tenant, &e->seq);
+    if (ss != STORE_OK)
+        return ss;
+    e->at = arena_strdup(tx->a, at);
+    if (!chain)
+        return log_backfill_insert(tx, tenant, e);
+    sqlite3_stmt *st = table_stmt(tx, K_LOG_FIND, e->r,
+                                  "SELECT t.rowid, t.last_seq, c.version FROM %s t LEFT JOIN change_log c"
+                                  " ON c.b_id = ?1 AND c.seq = t.last_seq WHERE t.id = ?2 AND t.b_id = ?1");
+    if (!st)
+        return tx->failed;
+    sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, e->id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int64_t rowid = 0, prev = 0;
+    bool has_prev = false;
+    e->version = 1;
+    if (rc == SQLITE_ROW) {
+        rowid = sqlite3_column_int64(st, 0);
+        has_prev = sqlite3_column_type(st, 1) != SQLITE_NULL;
+        prev = sqlite3_column_int64(st, 1);
+        e->version = sqlite3_column_int64(st, 2) + 1; /* NULL (no entry yet) reads as 0 */
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) { /* the record keeps its chain: an entry of no record has nowhere to go */
         log_line("error", "change_log: an entry for a record that is not there", e->r->path, 0);
         return store_fail(tx, STORE_ERROR, NULL, 0);
     }
-    if (!chain)
-        return STORE_OK;
+    if (rc != SQLITE_ROW)
+        return sq_fail(tx, rc);
+    uint64_t key = SQL_KEY(K_LOG_INSERT, 0, 0);
+    if (!(st = sq_cached(tx, key)) &&
+        !(st = sq_prep_keyed(tx, key,
+                             "INSERT INTO change_log (b_id, seq, resource, id, version, action, at, client_id,"
+                             " request_id, changes, prev) VALUES (?1, ?7, ?2, ?3, ?8, ?4, ?5, ?6, ?9, ?10, ?11)")))
+        return tx->failed;
+    bind_entry(st, tenant, e);
+    sqlite3_bind_int64(st, 8, e->version);
+    if (has_prev)
+        sqlite3_bind_int64(st, 11, prev);
+    else
+        sqlite3_bind_null(st, 11);
+    if ((ss = sq_run(tx, st, NULL, NULL)) != STORE_OK)
+        return ss;
     /* the record's row is written by the unit already: this changes no other page */
-    uint64_t key = SQL_KEY(K_LAST_SEQ, e->r->kind, 0);
-    if (!(st = sq_cached(tx, key))) {
-        char sql[160];
-        snprintf(sql, sizeof sql, "UPDATE %s SET last_seq = ?1 WHERE id = ?2 AND b_id = ?3", e->r->table);
-        if (!(st = sq_prep_keyed(tx, key, sql)))
-            return tx->failed;
-    }
+    if (!(st = table_stmt(tx, K_LAST_SEQ, e->r, "UPDATE %s SET last_seq = ?1 WHERE rowid = ?2 AND b_id = ?3")))
+        return tx->failed;
     sqlite3_bind_int64(st, 1, e->seq);
-    sqlite3_bind_text(st, 2, e->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, rowid);
     sqlite3_bind_text(st, 3, tenant, -1, SQLITE_STATIC);
     return sq_run(tx, st, NULL, NULL);
 }
