@@ -895,6 +895,19 @@ static void sq_write_stats(struct store *base, struct store_write_stats *out)
 /* The operations whose statements are cached under a key (SQL_KEY's op). */
 enum { K_UPDATE = 1, K_INSERT, K_DELETE, K_RESOLVE, K_LOG_INSERT, K_LAST_SEQ, K_LOG_FIND };
 
+/* Operation op's statement on r's table, built from fmt (one %s: the table) at its first use. */
+static sqlite3_stmt *table_stmt(struct store_tx *tx, int op, const struct resource *r, const char *fmt)
+{
+    uint64_t key = SQL_KEY(op, r->kind, 0);
+    sqlite3_stmt *st = sq_cached(tx, key);
+    if (st)
+        return st;
+    char sql[SQL_MAX];
+    int n = 0;
+    sqlcat(sql, sizeof sql, &n, fmt, r->table);
+    return sq_prep_keyed(tx, key, sql);
+}
+
 /* A unique failure names the index (<table>_uq_<field>) or the columns; name the field. */
 static enum store_status unique_fail(struct store_tx *tx, const struct resource *r)
 {
@@ -1392,16 +1405,9 @@ static enum store_status sq_soft_delete(struct store_tx *tx, const struct resour
                                         const char *id)
 {
     int changes = 0;
-    uint64_t key = SQL_KEY(K_DELETE, r->kind, 0);
-    sqlite3_stmt *stmt = sq_cached(tx, key);
-    if (!stmt) {
-        char sql[SQL_MAX];
-        int n = 0;
-        sqlcat(sql, sizeof sql, &n,
-               "UPDATE %s SET deleted_at = ?3, updated_at = ?3 WHERE id = ?1 AND b_id = ?2 AND deleted_at IS NULL",
-               r->table);
-        stmt = sq_prep_keyed(tx, key, sql);
-    }
+    sqlite3_stmt *stmt =
+        table_stmt(tx, K_DELETE, r,
+                   "UPDATE %s SET deleted_at = ?3, updated_at = ?3 WHERE id = ?1 AND b_id = ?2 AND deleted_at IS NULL");
     const char *args[] = {id, tenant, tx->now_text};
     enum store_status st = sq_run(tx, bind_texts(stmt, 3, args), NULL, &changes);
     return st == STORE_OK && !changes ? STORE_NOT_FOUND : st;
@@ -1826,18 +1832,6 @@ static enum store_status log_backfill_insert(struct store_tx *tx, const char *te
     if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
         return store_fail(tx, STORE_CONFLICT, NULL, 0);
     return rc == SQLITE_DONE ? STORE_OK : sq_fail(tx, rc);
-}
-
-/* A keyed statement of r's table, built from fmt (one %s: the table) at its first use. */
-static sqlite3_stmt *table_stmt(struct store_tx *tx, int op, const struct resource *r, const char *fmt)
-{
-    uint64_t key = SQL_KEY(op, r->kind, 0);
-    sqlite3_stmt *st = sq_cached(tx, key);
-    if (st)
-        return st;
-    char sql[320];
-    snprintf(sql, sizeof sql, fmt, r->table);
-    return sq_prep_keyed(tx, key, sql);
 }
 
 /* Appends with an explicit time (the backfill of migration 6 dates entries in the past).
