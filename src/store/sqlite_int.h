@@ -38,6 +38,10 @@ struct sqlite_conn {
     int ncached;
     struct cached cache[STMT_CACHE];
     struct stmt_memo memo[SQ_MEMO_MAX];
+    /* A reader's transaction kept open after its unit (sqlite.c, read_unit): valid while the
+     * WAL's header is still held_hdr, the header read before the transaction began. */
+    bool held;
+    unsigned char held_hdr[SQ_WATCH_HDR];
 };
 
 struct write_item;

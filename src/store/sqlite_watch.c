@@ -139,6 +139,11 @@ void sq_watch_end(struct sq_watch *w)
     pthread_mutex_unlock(&w->mu);
 }
 
+bool sq_watch_header(const struct sq_watch *w, unsigned char out[SQ_WATCH_HDR])
+{
+    return w->map && read_header(w, out);
+}
+
 bool sq_watch_check(struct sq_watch *w, uint64_t *foreign)
 {
     if (!w->map)

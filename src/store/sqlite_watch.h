@@ -48,6 +48,11 @@ void sq_watch_committed(struct sq_watch *w, int frames);
 /* The writer's transaction has ended (committed or rolled back). */
 void sq_watch_end(struct sq_watch *w);
 
+/* The header as it is now, when both copies agree: whoever commits changes it (iChange counts
+ * every commit, the salts change when the WAL starts over). false: no watch, or a commit was
+ * rewriting it. */
+bool sq_watch_header(const struct sq_watch *w, unsigned char out[SQ_WATCH_HDR]);
+
 /* true with *foreign when the database is as published (see above). */
 bool sq_watch_check(struct sq_watch *w, uint64_t *foreign);
 

@@ -1,0 +1,186 @@
+/* The SQLite store's readers keep their read transaction between units while nobody commits
+ * (sqlite.c, read_unit). What a user sees must not change: a read that starts after a write
+ * was acknowledged sees it, whether this store's writer made it or another connection (another
+ * process: `hipusers import` into a running server's file); and a snapshot left idle does not
+ * keep the WAL from being checkpointed and started over. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "model/field.h"
+#include "model/ids.h"
+#include "store/store.h"
+#include "tmpdb_fixture.h"
+
+static const struct resource *USER;
+
+struct fixture {
+    struct tmpdb db;
+    struct store *s;
+    struct arena a;
+    const char *tenant;
+};
+
+struct op {
+    const char *tenant, *id;
+    struct fval *vals;
+    char out[ID_MAX];
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    if (!f || !tmpdb_make(&f->db, "snapshot"))
+        return -1;
+    struct store_options opt = {.threads = 2};
+    char err[512];
+    if (!(f->s = store_open(f->db.path, &opt, err, sizeof err))) {
+        fprintf(stderr, "cannot open %s: %s\n", f->db.path, err);
+        return -1;
+    }
+    arena_init(&f->a);
+    f->tenant = "7100000000000071";
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_close(f->s);
+    arena_release(&f->a);
+    tmpdb_remove(&f->db);
+    free(f);
+    return 0;
+}
+
+static enum store_status insert_fn(struct store_tx *tx, void *c)
+{
+    struct op *o = c;
+    return store_insert(tx, USER, o->tenant, o->vals, o->out, sizeof o->out);
+}
+
+static enum store_status find_fn(struct store_tx *tx, void *c)
+{
+    struct op *o = c;
+    struct record rec;
+    return store_find(tx, USER, o->tenant, o->id, &rec);
+}
+
+/* A user created through the store (its writer, one commit); its id into id. */
+static void create(struct fixture *f, int n, char id[ID_MAX])
+{
+    const char *json = arena_printf(&f->a,
+                                    "{\"firstname\":\"S\",\"lastname\":\"N\",\"gender\":\"F\","
+                                    "\"dob\":\"1990-01-01\",\"email\":\"snap%d@example.com\"}",
+                                    n);
+    json_error_t jerr;
+    json_t *body = json_loads(json, 0, &jerr);
+    assert_non_null(body);
+    struct op o = {.tenant = f->tenant, .vals = arena_calloc(&f->a, MAX_FIELDS, sizeof(struct fval))};
+    struct herr e = {0};
+    assert_true(model_decode(USER, body, true, "2024-06-01", &f->a, o.vals, &e));
+    json_decref(body);
+    struct store_unit u = {.fn = insert_fn, .ctx = &o, .arena = &f->a};
+    assert_int_equal(store_write(f->s, &u), STORE_OK);
+    memcpy(id, o.out, ID_MAX);
+}
+
+static enum store_status find(struct fixture *f, const char *id)
+{
+    struct op o = {.tenant = f->tenant, .id = id};
+    struct store_unit u = {.fn = find_fn, .ctx = &o, .arena = &f->a};
+    return store_read(f->s, &u);
+}
+
+/* One statement (or several) on a connection of the test's own: another writer of the file. */
+static void foreign(struct fixture *f, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->db.path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+static void test_a_read_sees_every_write_before_it(void **state)
+{
+    struct fixture *f = *state;
+    char id[ID_MAX];
+    create(f, 0, id);
+    assert_int_equal(find(f, id), STORE_OK);
+    /* reads that find nothing changed keep their snapshot; each write must end it */
+    for (int i = 1; i <= 20; i++) {
+        assert_int_equal(find(f, id), STORE_OK);
+        create(f, i, id);
+        assert_int_equal(find(f, id), STORE_OK);
+    }
+    /* another connection's commits: a soft delete, then the record back */
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE ekauser SET deleted_at = '2024-06-01T00:00:00.000Z' WHERE id = '%s'", id);
+    foreign(f, sql);
+    assert_int_equal(find(f, id), STORE_NOT_FOUND);
+    assert_int_equal(find(f, id), STORE_NOT_FOUND);
+    snprintf(sql, sizeof sql, "UPDATE ekauser SET deleted_at = NULL WHERE id = '%s'", id);
+    foreign(f, sql);
+    assert_int_equal(find(f, id), STORE_OK);
+}
+
+/* PRAGMA wal_checkpoint(TRUNCATE) from a connection of the test's own: true once every frame
+ * is in the database file and the WAL is empty, which no reader's snapshot may prevent. */
+static bool truncated(struct fixture *f)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->db.path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &st, NULL), SQLITE_OK);
+    bool done = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 0 && sqlite3_column_int(st, 1) == 0;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    char wal[200];
+    snprintf(wal, sizeof wal, "%s-wal", f->db.path);
+    struct stat sb;
+    return done && stat(wal, &sb) == 0 && sb.st_size == 0;
+}
+
+static void test_an_idle_snapshot_does_not_pin_the_wal(void **state)
+{
+    struct fixture *f = *state;
+    char id[ID_MAX];
+    create(f, 0, id);
+    assert_int_equal(find(f, id), STORE_OK); /* a snapshot of the WAL as it is */
+    for (int i = 1; i <= 5; i++)
+        create(f, i, id); /* frames past it */
+    /* The store's readers now sit idle: the WAL must be emptied within a few seconds (the
+     * bound only turns a hang into a failure). */
+    for (int i = 0; i < 3000 && !truncated(f); i++) {
+        struct timespec ms = {0, 10000000};
+        nanosleep(&ms, NULL);
+    }
+    assert_true(truncated(f));
+    assert_int_equal(find(f, id), STORE_OK); /* and the data is all there */
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    USER = resource_get(R_EKAUSER);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_a_read_sees_every_write_before_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_idle_snapshot_does_not_pin_the_wal, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
