@@ -86,9 +86,23 @@ void resource_not_found(struct request *rq, const struct resource *r, struct her
     }
 }
 
+/* {"status":"success","ekaid":...}, the answer of a write, written straight into the arena:
+ * the bytes jansson's compact dump of the same object gives, without its tree. */
+static const char *ekaid_text(struct arena *a, const char *id)
+{
+    struct jbuf b;
+    jbuf_init(&b, a, NULL, 0);
+    bool first = true;
+    jbuf_put(&b, "{", 1);
+    jbuf_member_str(&b, &first, "status", "success");
+    jbuf_member_str(&b, &first, "ekaid", id);
+    jbuf_put(&b, "}", 1);
+    return jbuf_finish(&b);
+}
+
 static void respond_ekaid(struct request *rq, int status, const char *id)
 {
-    respond_json(rq, status, json_pack("{s:s, s:s}", "status", "success", "ekaid", id));
+    respond_json_text(rq, status, ekaid_text(&rq->arena, id));
 }
 
 /* A record on the other side of a link a write sets, whose own view shows that link (a
@@ -97,19 +111,6 @@ struct neighbour {
     const struct resource *r;
     struct record before;
 };
-/* A create's answer as text, the bytes respond_ekaid sends: stored with an Idempotency-Key. */
-static const char *ekaid_text(struct arena *a, const char *id)
-{
-    json_t *o = json_pack("{s:s, s:s}", "status", "success", "ekaid", id);
-    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (!txt)
-        return NULL;
-    char *copy = arena_strdup(a, txt);
-    free(txt);
-    return copy;
-}
-
 /* One request's unit of work on one record: what it needs and what it found. */
 struct record_unit {
     struct request *rq;
@@ -410,11 +411,7 @@ static enum store_status create_fn(struct store_tx *tx, void *ctx)
     if (st == STORE_OK)
         st = journal_write(tx, u, u->id, NULL, CHANGE_CREATE);
     if (st == STORE_OK && u->idem) {
-        u->answer = ekaid_text(&u->rq->arena, u->id);
-        if (!u->answer) {
-            herr_set(u->e, 503, "The server is out of memory; retry shortly.");
-            return STORE_ABORT;
-        }
+        u->answer = ekaid_text(&u->rq->arena, u->id); /* the arena never answers NULL */
         st = idem_store_answer(tx, u->tenant, u->idem, 201, u->answer, u->e);
     }
     return st;

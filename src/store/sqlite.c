@@ -366,7 +366,7 @@ static void release_idle_snapshots(struct sqlite_store *s)
  * it while the WAL's header is still the one read before that transaction began: nobody has
  * committed since, so its snapshot is the database as it is now. That spares each read the
  * taking and giving back of a WAL read mark (a lock and an unlock of the -shm file) and
- * SQLite's size check of the database file, three of a GET's eight system calls at 1M users
+ * SQLite's size check of the database file, three of the seven system calls of a GET at 1M users
  * (docs/performance.md). A commit of this process's writer changes the header before its
  * answers leave, so a read that starts after an answer sees its write; another process's
  * commit changes it too. */
