@@ -784,7 +784,7 @@ static void *checkpointer_main(void *arg)
     for (;;) {
         while (!s->ckpt_wanted && !s->wq_stop) {
             struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
+            clock_gettime(CLOCK_MONOTONIC, &until); /* ckpt_cv waits on it: a step of the wall clock is no matter */
             until.tv_sec += 1;
             if (pthread_cond_timedwait(&s->ckpt_cv, &s->wq_mu, &until) == ETIMEDOUT) {
                 pthread_mutex_unlock(&s->wq_mu);
@@ -2308,7 +2308,11 @@ struct store *store_sqlite_open(const char *path, const struct store_options *op
     }
     pthread_mutex_init(&s->wq_mu, NULL);
     pthread_cond_init(&s->wq_cv, NULL);
-    pthread_cond_init(&s->ckpt_cv, NULL);
+    pthread_condattr_t mono;
+    pthread_condattr_init(&mono);
+    pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->ckpt_cv, &mono);
+    pthread_condattr_destroy(&mono);
     s->wq_cap = opt && opt->write_queue ? opt->write_queue : STORE_WRITE_QUEUE_DEFAULT;
     /* The first connection migrates the schema, then waits in the pool. */
     struct sqlite_conn *c = sq_conn_open(path, err, errlen);
