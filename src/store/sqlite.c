@@ -763,7 +763,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     struct sqlite_store *s = arg;
     s->wal_frames = frames;
     sq_watch_committed(&s->watch, frames);
-    if (frames >= CHECKPOINT_FRAMES) {
+    if (frames >= s->ckpt_frames) {
         pthread_mutex_lock(&s->wq_mu);
         if (!s->ckpt_busy && !s->ckpt_passes) {
             s->ckpt_wanted = true;
@@ -772,6 +772,22 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
         pthread_mutex_unlock(&s->wq_mu);
     }
     return SQLITE_OK;
+}
+
+/* SQLite syncs the database file at the end of a checkpoint only when it has copied the WAL
+ * to its last frame, which the background passes, with the writer appending meanwhile, never
+ * do: the pages they copy wait in the operating system's cache, and the writer's step (below)
+ * synced all of them, up to 256 MiB, while every queued write waited (30-260 ms measured with
+ * 1,000,000 users). The checkpointer syncs them itself, through the file SQLite has open, so
+ * the writer's step syncs only the tail it copies. */
+static void sync_copied_pages(struct sqlite_store *s)
+{
+    sqlite3_file *db = NULL;
+    if (sqlite3_file_control(s->cconn->db, "main", SQLITE_FCNTL_FILE_POINTER, &db) != SQLITE_OK || !db || !db->pMethods)
+        return;
+    int rc = db->pMethods->xSync(db, SQLITE_SYNC_NORMAL);
+    if (rc != SQLITE_OK)
+        log_line("warn", "sqlite: checkpoint: syncing the database file", sqlite3_errstr(rc), rc);
 }
 
 /* Copies committed pages from the WAL into the database file: PASSIVE, so it never waits
@@ -798,15 +814,23 @@ static void *checkpointer_main(void *arg)
         s->ckpt_busy = true;
         pthread_mutex_unlock(&s->wq_mu);
         release_idle_snapshots(s);
-        int log = 0, done = 0, rc;
-        for (int pass = 0; pass < 8; pass++) {
-            rc = sqlite3_wal_checkpoint_v2(s->cconn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-            if (rc != SQLITE_OK) {
-                if ((rc & 0xff) != SQLITE_BUSY)
-                    log_line("warn", "sqlite: checkpoint", sqlite3_errmsg(s->cconn->db), rc);
-                break;
+        /* Rounds of passes, each followed by the sync of what it copied: the frames written
+         * during a long sync are copied and synced by the next, shorter, round. */
+        int log = 0, done = 0, rc = SQLITE_OK;
+        for (int round = 0; round < 3 && rc == SQLITE_OK; round++) {
+            int before = done;
+            for (int pass = 0; pass < 8; pass++) {
+                rc = sqlite3_wal_checkpoint_v2(s->cconn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+                if (rc != SQLITE_OK) {
+                    if ((rc & 0xff) != SQLITE_BUSY)
+                        log_line("warn", "sqlite: checkpoint", sqlite3_errmsg(s->cconn->db), rc);
+                    break;
+                }
+                if (log - done <= CHECKPOINT_TAIL)
+                    break;
             }
-            if (log - done <= CHECKPOINT_TAIL)
+            sync_copied_pages(s);
+            if (done - before <= 4 * CHECKPOINT_TAIL)
                 break;
         }
         pthread_mutex_lock(&s->wq_mu);
@@ -823,7 +847,7 @@ static void *checkpointer_main(void *arg)
  * catch the writer up, and the WAL would grow for as long as writes come. */
 static void finish_checkpoint(struct sqlite_store *s)
 {
-    if (s->wal_frames < CHECKPOINT_FRAMES)
+    if (s->wal_frames < s->ckpt_frames)
         return;
     pthread_mutex_lock(&s->wq_mu);
     bool ready = s->ckpt_passes && !s->ckpt_busy;
@@ -2314,6 +2338,7 @@ struct store *store_sqlite_open(const char *path, const struct store_options *op
     pthread_cond_init(&s->ckpt_cv, &mono);
     pthread_condattr_destroy(&mono);
     s->wq_cap = opt && opt->write_queue ? opt->write_queue : STORE_WRITE_QUEUE_DEFAULT;
+    s->ckpt_frames = opt && opt->checkpoint_frames ? (int)opt->checkpoint_frames : CHECKPOINT_FRAMES;
     /* The first connection migrates the schema, then waits in the pool. */
     struct sqlite_conn *c = sq_conn_open(path, err, errlen);
     struct herr e = {0};

@@ -89,6 +89,7 @@ struct sqlite_store {
     bool ckpt_wanted, ckpt_busy; /* guarded by wq_mu */
     unsigned ckpt_passes;        /* passes done since the writer's last: guarded by wq_mu */
     int wal_frames;              /* the WAL's length after the last commit: the writer's own */
+    int ckpt_frames;             /* the length past which a checkpoint starts (CHECKPOINT_FRAMES) */
     /* Writes of other processes (store_foreign_epoch); set up once the store is open. */
     struct sq_watch watch;
     bool watching;

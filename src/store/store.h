@@ -67,6 +67,9 @@ struct store_options {
     /* Migrate no further than this schema version (0: store_schema_version()). For tests that
      * make a database as an older hipusers left it; such a store serves nothing else. */
     int schema_version;
+    /* SQLite: the WAL's length in frames past which its pages are copied into the database
+     * file (0: the default, 64,000). For tests that want checkpoints without 256 MiB of writes. */
+    unsigned checkpoint_frames;
 };
 
 #define STORE_WRITE_QUEUE_DEFAULT 1024
