@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -861,6 +862,24 @@ static void finish_checkpoint(struct sqlite_store *s)
     if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
         log_line("warn", "sqlite: checkpoint", sqlite3_errmsg(s->wconn->db), rc);
     s->wal_frames = 0;
+}
+
+/* Starts one of the store's own threads with the signals that are sent to the process blocked:
+ * SIGTERM, which the server takes with sigwait once it serves, must never be delivered to
+ * one of them, where its default action would end the process at once (the store is opened,
+ * and these threads started, before the server blocks it in its own threads). Signals a
+ * thread raises itself (a fault, abort) are left alone. */
+static bool start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    sigset_t block, old;
+    sigfillset(&block);
+    const int own[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        sigdelset(&block, own[i]);
+    pthread_sigmask(SIG_SETMASK, &block, &old);
+    bool ok = pthread_create(t, NULL, fn, arg) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return ok;
 }
 
 static void *writer_main(void *arg)
@@ -2371,9 +2390,8 @@ struct store *store_sqlite_open(const char *path, const struct store_options *op
      * operating system's cache. 16 MiB put the server at 35-41 MiB with 100,000 users under
      * load (issue 9 asks for 32 at most) and was not measurably faster (docs/performance.md). */
     sqlite3_exec(s->wconn->db, "PRAGMA cache_size = -4096", NULL, NULL, NULL);
-    if (pthread_create(&s->checkpointer, NULL, checkpointer_main, s) == 0)
-        s->checkpointer_running = true;
-    if (!s->checkpointer_running || pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+    s->checkpointer_running = start_thread(&s->checkpointer, checkpointer_main, s);
+    if (!s->checkpointer_running || !start_thread(&s->writer, writer_main, s)) {
         snprintf(err, errlen, "cannot start the writer threads");
         sq_close(&s->base);
         return NULL;
