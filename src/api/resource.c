@@ -88,7 +88,7 @@ void resource_not_found(struct request *rq, const struct resource *r, struct her
 
 /* {"status":"success","ekaid":...}, the answer of a write, written straight into the arena:
  * the bytes jansson's compact dump of the same object gives, without its tree. */
-static const char *ekaid_text(struct arena *a, const char *id)
+static char *ekaid_text(struct arena *a, const char *id)
 {
     struct jbuf b;
     jbuf_init(&b, a, NULL, 0);
@@ -102,7 +102,8 @@ static const char *ekaid_text(struct arena *a, const char *id)
 
 static void respond_ekaid(struct request *rq, int status, const char *id)
 {
-    respond_json_text(rq, status, ekaid_text(&rq->arena, id));
+    char *body = ekaid_text(&rq->arena, id); /* already in the arena: not copied again */
+    respond_bytes(rq, status, body, strlen(body));
 }
 
 /* A record on the other side of a link a write sets, whose own view shows that link (a

@@ -40,17 +40,22 @@ struct op {
     char out[ID_MAX];
 };
 
+/* The store on the fixture's file; checkpoint_frames 0: the default threshold. */
+static struct store *open_store(struct fixture *f, unsigned checkpoint_frames)
+{
+    struct store_options opt = {.threads = 2, .checkpoint_frames = checkpoint_frames};
+    char err[512];
+    struct store *s = store_open(f->db.path, &opt, err, sizeof err);
+    if (!s)
+        fprintf(stderr, "cannot open %s: %s\n", f->db.path, err);
+    return s;
+}
+
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    if (!f || !tmpdb_make(&f->db, "snapshot"))
+    if (!f || !tmpdb_make(&f->db, "snapshot") || !(f->s = open_store(f, 0)))
         return -1;
-    struct store_options opt = {.threads = 2};
-    char err[512];
-    if (!(f->s = store_open(f->db.path, &opt, err, sizeof err))) {
-        fprintf(stderr, "cannot open %s: %s\n", f->db.path, err);
-        return -1;
-    }
     arena_init(&f->a);
     f->tenant = "7100000000000071";
     *state = f;
@@ -141,6 +146,15 @@ static void test_a_read_sees_every_write_before_it(void **state)
     assert_int_equal(find(f, id), STORE_OK);
 }
 
+/* The size of the WAL's file in bytes, -1 when there is none. */
+static long long wal_size(struct fixture *f)
+{
+    char wal[200];
+    snprintf(wal, sizeof wal, "%s-wal", f->db.path);
+    struct stat sb;
+    return stat(wal, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
 /* PRAGMA wal_checkpoint(TRUNCATE) from a connection of the test's own: true once every frame
  * is in the database file and the WAL is empty, which no reader's snapshot may prevent. */
 static bool truncated(struct fixture *f)
@@ -152,10 +166,7 @@ static bool truncated(struct fixture *f)
     bool done = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 0 && sqlite3_column_int(st, 1) == 0;
     sqlite3_finalize(st);
     sqlite3_close(db);
-    char wal[200];
-    snprintf(wal, sizeof wal, "%s-wal", f->db.path);
-    struct stat sb;
-    return done && stat(wal, &sb) == 0 && sb.st_size == 0;
+    return done && wal_size(f) == 0;
 }
 
 static void test_an_idle_snapshot_does_not_pin_the_wal(void **state)
@@ -176,23 +187,19 @@ static void test_an_idle_snapshot_does_not_pin_the_wal(void **state)
     assert_int_equal(find(f, id), STORE_OK); /* and the data is all there */
 }
 
-/* The WAL's length in frames of 4 KiB pages, from its file's size. */
+/* The WAL's length in frames of 4 KiB pages (a 32-byte header, then a 24-byte header and a
+ * page each), from its file's size. */
 static long wal_frames(struct fixture *f)
 {
-    char wal[200];
-    snprintf(wal, sizeof wal, "%s-wal", f->db.path);
-    struct stat sb;
-    return stat(wal, &sb) == 0 ? (long)((sb.st_size - 32) / (4096 + 24)) : 0;
+    long long size = wal_size(f);
+    return size > 0 ? (long)((size - 32) / (4096 + 24)) : 0;
 }
 
 static void reopen(struct fixture *f, unsigned checkpoint_frames)
 {
     store_close(f->s);
-    struct store_options opt = {.threads = 2, .checkpoint_frames = checkpoint_frames};
-    char err[512];
-    f->s = store_open(f->db.path, &opt, err, sizeof err);
-    if (!f->s)
-        fail_msg("cannot open %s: %s", f->db.path, err);
+    f->s = open_store(f, checkpoint_frames);
+    assert_non_null(f->s);
 }
 
 /* Writes past the checkpoint threshold, one commit each, with reads taking snapshots between
