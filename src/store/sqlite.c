@@ -1927,12 +1927,14 @@ static enum store_status log_backfill_insert(struct store_tx *tx, const char *te
 
 /* Appends with an explicit time (the backfill of migration 6 dates entries in the past).
  *
- * The chain (migration 11): the record's row names its last entry (last_seq), each entry
- * the one before it (prev). Three statements, each its cheapest form: the record's row
- * (one lookup by id) with its last entry's version (one by key); the entry, inserted with
- * its values; the row's last_seq, written by its rowid. An INSERT ... SELECT ... RETURNING
- * that found both itself, then an UPDATE that found the row again by id, cost the writer
- * one more lookup by id and a table for RETURNING's rows (docs/performance.md). */
+ * The chain (migration 11): the record's row names its last entry (last_seq) and that
+ * entry's version (last_version, migration 12), each entry the one before it (prev). Three
+ * statements, each its cheapest form: the record's row (one lookup by id); the entry,
+ * inserted with its values; the row's last_seq and last_version, written by its rowid. An
+ * INSERT ... SELECT ... RETURNING that found the row itself, then an UPDATE that found it
+ * again by id, cost the writer one more lookup by id and a table for RETURNING's rows; the
+ * last entry's version read from the change log cost a random page of a table that only
+ * grows, most often not in the writer's cache (docs/performance.md). */
 static enum store_status log_append_at(struct store_tx *tx, const char *tenant, struct change_entry *e, const char *at,
                                        bool chain)
 {
@@ -1942,9 +1944,8 @@ static enum store_status log_append_at(struct store_tx *tx, const char *tenant, 
     e->at = arena_strdup(tx->a, at);
     if (!chain)
         return log_backfill_insert(tx, tenant, e);
-    sqlite3_stmt *st = table_stmt(tx, K_LOG_FIND, e->r,
-                                  "SELECT t.rowid, t.last_seq, c.version FROM %s t LEFT JOIN change_log c"
-                                  " ON c.b_id = ?1 AND c.seq = t.last_seq WHERE t.id = ?2 AND t.b_id = ?1");
+    sqlite3_stmt *st =
+        table_stmt(tx, K_LOG_FIND, e->r, "SELECT rowid, last_seq, last_version FROM %s WHERE id = ?2 AND b_id = ?1");
     if (!st)
         return tx->failed;
     sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
@@ -1981,11 +1982,13 @@ static enum store_status log_append_at(struct store_tx *tx, const char *tenant, 
     if ((ss = sq_run(tx, st, NULL, NULL)) != STORE_OK)
         return ss;
     /* the record's row is written by the unit already: this changes no other page */
-    if (!(st = table_stmt(tx, K_LAST_SEQ, e->r, "UPDATE %s SET last_seq = ?1 WHERE rowid = ?2 AND b_id = ?3")))
+    if (!(st = table_stmt(tx, K_LAST_SEQ, e->r,
+                          "UPDATE %s SET last_seq = ?1, last_version = ?4 WHERE rowid = ?2 AND b_id = ?3")))
         return tx->failed;
     sqlite3_bind_int64(st, 1, e->seq);
     sqlite3_bind_int64(st, 2, rowid);
     sqlite3_bind_text(st, 3, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, e->version);
     return sq_run(tx, st, NULL, NULL);
 }
 

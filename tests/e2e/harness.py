@@ -151,6 +151,11 @@ LINK_TABLES = (("user_doctor", "user_id", "doctor_id"), ("user_clinic", "user_id
                ("doctor_clinic", "doctor_id", "clinic_id"))
 
 
+def undo_migration_12():
+    """SQL that takes a database back from schema 12 to 11: the records lose last_version."""
+    return "".join("ALTER TABLE %s DROP COLUMN last_version;" % t for t in ("ekauser", "doctor", "clinic"))
+
+
 def undo_migration_11():
     """SQL that takes a database back from schema 11 to 10: the records lose last_seq and the
     change log its prev (on SQLite it gets its (b_id, resource, id, version) key back)."""

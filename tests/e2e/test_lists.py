@@ -19,7 +19,7 @@ import urllib.parse
 from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DB, ServerTestCase, make_token, undo_migration_11, undo_migration_9  # noqa: E402
+from harness import DB, ServerTestCase, make_token, undo_migration_11, undo_migration_12, undo_migration_9  # noqa: E402
 
 PATHS = {"clinic": "/cdr/v1/clinic/", "doctor": "/cdr/v1/doctor/", "ekauser": "/cdr/v1/ekauser/",
          "hipusers": "/cdr/v1/hipusers/"}
@@ -343,7 +343,7 @@ class MigrationTests(Lists):
         self.srv.stop()
         db = DB(self.srv)
         db.executescript(
-            undo_migration_11() + "DROP TABLE login_throttle;" +  # migration 10 (the login throttle's counters), then 9, 8, 7
+            undo_migration_12() + undo_migration_11() + "DROP TABLE login_throttle;" +  # migration 10 (the login throttle's counters), then 9, 8, 7
             undo_migration_9() + "DROP TABLE idempotency_key; DROP INDEX ekauser_updated; DROP INDEX doctor_updated;"
             "DROP INDEX clinic_updated; DROP INDEX doctor_mobile; DROP INDEX doctor_email_key;"
             "ALTER TABLE doctor DROP COLUMN email_key; PRAGMA user_version=6;")

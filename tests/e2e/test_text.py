@@ -21,7 +21,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import BACKEND, DB, Server, ServerTestCase, make_token, undo_migration_11, undo_migration_9  # noqa: E402
+from harness import BACKEND, DB, Server, ServerTestCase, make_token, undo_migration_11, undo_migration_12, undo_migration_9  # noqa: E402
 
 USERS, DOCTORS, CLINICS = "/cdr/v1/ekauser/", "/cdr/v1/doctor/", "/cdr/v1/clinic/"
 _seq = itertools.count(os.getpid() % 1000 * 100000)
@@ -207,7 +207,7 @@ class MigrationTests(unittest.TestCase):
         self.srv.stop()
         db = DB(self.srv)
         db.executescript(
-            undo_migration_11() + "DROP TABLE login_throttle;" +  # undo migration 10 (the login throttle's counters) ...
+            undo_migration_12() + undo_migration_11() + "DROP TABLE login_throttle;" +  # undo migration 10 (the login throttle's counters) ...
             undo_migration_9() +  # ... migration 9 (the tenant in every key) ...
             # ... migration 7 (list filter indexes, doctors' email keys, idempotency keys) ...
             "DROP TABLE idempotency_key; DROP INDEX ekauser_updated; DROP INDEX doctor_updated;"

@@ -20,7 +20,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DB, Server, ServerTestCase, make_token, undo_migration_11, undo_migration_9  # noqa: E402
+from harness import DB, Server, ServerTestCase, make_token, undo_migration_11, undo_migration_12, undo_migration_9  # noqa: E402
 
 PRECONDITION = {"status": "error", "message": "precondition failed: the record has changed"}
 KIND = {"ekauser": "user", "doctor": "doctor", "clinic": "clinic"}
@@ -1040,7 +1040,7 @@ class BackfillTests(unittest.TestCase):
         db = DB(srv)
         # migrations 10 (throttle counters), 9 (tenant keys), 7 (list indexes, idempotency keys), 6 (the log) undone
         db.executescript(
-            undo_migration_11() + "DROP TABLE login_throttle;" +
+            undo_migration_12() + undo_migration_11() + "DROP TABLE login_throttle;" +
             undo_migration_9() + "DROP TABLE idempotency_key; DROP INDEX ekauser_updated; DROP INDEX doctor_updated;"
             "DROP INDEX clinic_updated; DROP INDEX doctor_mobile; DROP INDEX doctor_email_key;"
             "ALTER TABLE doctor DROP COLUMN email_key;"
@@ -1080,10 +1080,18 @@ class BackfillTests(unittest.TestCase):
 
 
 class ChainMigrationTests(unittest.TestCase):
-    """Migration 11 keeps each record's history as a chain from its row: a database written
-    before it answers the same histories, feed and tags after it, and new writes follow on."""
+    """Migrations 11 and 12 keep each record's history as a chain from its row: a database written
+    before them answers the same histories, feed and tags after, and new writes follow on."""
 
     def test_histories_written_before_the_chain(self):
+        """Schema 10 (versions only in the change log's key) migrated to the latest."""
+        self.histories_across_migration(undo_migration_12() + undo_migration_11(), 10)
+
+    def test_versions_kept_before_the_record_held_them(self):
+        """Schema 11 (the chain, the last version only in the change log) migrated to 12."""
+        self.histories_across_migration(undo_migration_12(), 11)
+
+    def histories_across_migration(self, undo, version):
         srv = Server().start()
         self.addCleanup(srv.cleanup)
         b_id, tok = new_tenant()
@@ -1104,7 +1112,7 @@ class ChainMigrationTests(unittest.TestCase):
         self.assertEqual([e["version"] for e in before[0]["history"]], [1, 2, 3])
         srv.stop()
         db = DB(srv)
-        db.executescript(undo_migration_11() + "PRAGMA user_version=10;")
+        db.executescript(undo + "PRAGMA user_version=%d;" % version)
         db.close()
         srv.start()
         self.assertEqual([rq("GET", p).json for p in paths], before)
