@@ -12,16 +12,9 @@
 #include "auth/cursor.h"
 #include "http/etag.h"
 #include "model/ids.h"
+#include "util/utc.h"
 
 #define LIST_BATCH 64
-
-static const char *today(struct arena *a)
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    return arena_printf(a, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-}
 
 static int side_of(const struct resource *r, enum rel rel) { return relation_get(rel)->kind[0] == r->kind ? 0 : 1; }
 
@@ -443,7 +436,7 @@ bool resource_create(struct app *app, struct request *rq, const struct resource 
     if (!body)
         return false;
     struct fval vals[MAX_FIELDS];
-    if (!model_decode(r, body, true, today(&rq->arena), &rq->arena, vals, e))
+    if (!model_decode(r, body, true, utc_today(&rq->arena), &rq->arena, vals, e))
         return false;
     struct record_unit u = {.rq = rq, .r = r, .tenant = tenant, .vals = vals};
     if (idem.key) {
@@ -550,7 +543,7 @@ bool resource_patch(struct app *app, struct request *rq, const struct resource *
     if (!body)
         return false;
     struct fval vals[MAX_FIELDS];
-    if (!model_decode(r, body, false, today(&rq->arena), &rq->arena, vals, e))
+    if (!model_decode(r, body, false, utc_today(&rq->arena), &rq->arena, vals, e))
         return false;
     struct record_unit u = {.rq = rq, .r = r, .tenant = tenant, .key = key, .vals = vals};
     if (!condition_field(rq, "If-Match", &u.if_match, e))

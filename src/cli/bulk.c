@@ -27,6 +27,7 @@
 #include "model/ids.h"
 #include "model/tabular.h"
 #include "store/store.h"
+#include "util/utc.h"
 
 #define BATCH_DEFAULT 5000
 #define BATCH_MAX 10000
@@ -556,14 +557,6 @@ static bool flush(struct importer *im)
     return true;
 }
 
-static const char *today(struct arena *a)
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    return arena_printf(a, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-}
-
 static void import_usage(FILE *out)
 {
     fprintf(out, "usage: hipusers import --b-id B --kind ekauser|doctor|clinic --file F [--format jsonl|csv]\n"
@@ -690,7 +683,7 @@ int cmd_import(const char *db, int argc, char **argv)
     csv_set_space_func(&im.csv, no_space);
     arena_init(&im.a);
     arena_init(&im.keep);
-    im.today = today(&im.keep);
+    im.today = utc_today(&im.keep);
     im.s = open_store(db);
     int rc = 1;
     if (im.s) {

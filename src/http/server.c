@@ -204,9 +204,13 @@ static enum method parse_method(const char *m)
 /* What a GET needs from its arena fits the first chunk (about 3 KiB are used). */
 #define ARENA_FIRST (8 * 1024)
 
+/* A body this small (a PATCH's is ~100 bytes) is read into the request's own memory. */
+#define BODY_INLINE 1024
+
 struct request_mem {
     struct request rq; /* first: freeing the request frees the whole */
     max_align_t first[ARENA_FIRST / sizeof(max_align_t)];
+    char body[BODY_INLINE];
 };
 
 /* What hipusers keeps per connection (libmicrohttpd's socket context). */
@@ -422,13 +426,16 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
  * get 503 rather than the server growing without bound. */
 #define BODIES_MAX ((size_t)128 * 1024 * 1024)
 
-/* Makes room for need bytes of body (plus a NUL), with realloc: one buffer, sized from
- * Content-Length when it is known. The process-wide budget is charged for what is held. */
+static char *inline_body(struct request *rq) { return ((struct request_mem *)rq)->body; }
+
+/* Makes room for need bytes of body (plus a NUL): the request's own BODY_INLINE bytes, then
+ * one buffer of the heap, sized from Content-Length when it is known. The process-wide budget
+ * is charged for what is held. */
 static bool reserve_body(struct server *srv, struct request *rq, size_t need)
 {
     if (need + 1 <= rq->body_cap)
         return true;
-    size_t cap = rq->body_cap ? rq->body_cap : 4096;
+    size_t cap = rq->body_cap ? rq->body_cap : need + 1 <= BODY_INLINE ? BODY_INLINE : 4096;
     while (cap < need + 1)
         cap *= 2;
     if (cap > BODY_MAX + 1)
@@ -438,11 +445,15 @@ static bool reserve_body(struct server *srv, struct request *rq, size_t need)
         atomic_fetch_sub(&srv->buffered, more);
         return false;
     }
-    char *nb = realloc(rq->body, cap);
+    char *nb = cap == BODY_INLINE            ? inline_body(rq)
+               : rq->body == inline_body(rq) ? malloc(cap)
+                                             : realloc(rq->body, cap);
     if (!nb) {
         atomic_fetch_sub(&srv->buffered, more);
         return false;
     }
+    if (rq->body == inline_body(rq) && nb != rq->body)
+        memcpy(nb, rq->body, rq->body_len + 1);
     rq->body = nb;
     rq->body_cap = cap;
     return true;
@@ -681,7 +692,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (rq->resp.stream_free) /* a stream never handed to libmicrohttpd */
         rq->resp.stream_free(rq->resp.stream_ctx);
     atomic_fetch_sub(&srv->buffered, rq->body_cap);
-    free(rq->body);
+    if (rq->body != inline_body(rq))
+        free(rq->body);
     arena_release(&rq->arena);
     if (!spares_give(&srv->requests, rq)) /* the request is its memory's start */
         free(rq);

@@ -12,6 +12,7 @@
 #include "store/migrations.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/utc.h"
 
 const char *store_status_name(enum store_status st)
 {
@@ -134,16 +135,7 @@ static int64_t system_clock_ms(void *ctx)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void store_format_time(int64_t ms, char out[32])
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    /* the ranges keep the compiler's truncation check satisfied; gmtime's fields are in them */
-    snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)(tm.tm_year + 1900) % 10000u,
-             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u,
-             (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u, (unsigned)(ms % 1000) % 1000u);
-}
+void store_format_time(int64_t ms, char out[32]) { utc_format_ms(ms, out); }
 
 bool store_base_init(struct store *s, const struct store_backend *be, enum store_kind kind,
                      const struct store_options *opt)

@@ -1094,6 +1094,15 @@ class HttpFramingTests(Hostile):
         self.assertEqual(parse_stream(out)[0][0], 200, out[:300])
         self.assertEqual(self.req("GET", DOCTORS + FIX["doctor"] + "/").json["doctor"]["about"], "chunked patch")
 
+    def test_chunked_body_growing_past_the_request_memory(self):
+        # the first KiB of a body is read into the request's own memory, the rest moves it to
+        # a buffer of its own: every byte arrives, in order, whichever side of the move
+        text = "".join("%04d," % i for i in range(390))  # 1,950 characters
+        raw = one("about", jv(text))
+        out, _ = exchange([head("PATCH", DOCTORS + FIX["doctor"] + "/", chunked=True) + chunks(raw, 7)], want=1)
+        self.assertEqual(parse_stream(out)[0][0], 200, out[:300])
+        self.assertEqual(self.req("GET", DOCTORS + FIX["doctor"] + "/").json["doctor"]["about"], text)
+
     def test_chunked_and_content_length_together_is_400_and_close(self):
         before = snapshot()
         raw = self.body()

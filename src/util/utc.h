@@ -1,0 +1,18 @@
+/* Dates and times in UTC as the API writes them, without the C library's gmtime_r (which
+ * takes glibc's process-wide time zone lock) or printf: every write formats its time, and
+ * every create and PATCH today's date. */
+#ifndef HIP_UTC_H
+#define HIP_UTC_H
+
+#include <stdint.h>
+
+#include "util/arena.h"
+
+/* ms since the epoch as YYYY-MM-DDTHH:MM:SS.mmmZ (24 characters and a NUL). */
+void utc_format_ms(int64_t ms, char out[32]);
+/* The day of secs (since the epoch) as YYYY-MM-DD (10 characters and a NUL). */
+void utc_format_date(int64_t secs, char out[11]);
+/* Today's date (the system clock's) as YYYY-MM-DD, in a (NULL without memory). */
+const char *utc_today(struct arena *a);
+
+#endif
