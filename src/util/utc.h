@@ -8,6 +8,9 @@
 
 #include "util/arena.h"
 
+/* The last millisecond of 9999, the latest time the four digits of a year can show. */
+#define UTC_MS_MAX INT64_C(253402300799999)
+
 /* ms since the epoch as YYYY-MM-DDTHH:MM:SS.mmmZ (24 characters and a NUL). */
 void utc_format_ms(int64_t ms, char out[32]);
 /* The day of secs (since the epoch) as YYYY-MM-DD (10 characters and a NUL). */

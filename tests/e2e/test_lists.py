@@ -310,6 +310,10 @@ class FilterTests(Lists):
         self.check("clinic", qs(updated_since=t_a), [a, b], tok=tok)
         self.check("clinic", qs(updated_since=t_b), [b] if t_b > t_a else [a, b], tok=tok)
         self.check("clinic", qs(updated_since=iso(t_b, 1)), [], tok=tok)
+        # instants past the last millisecond of 9999 (a fraction rounded up, an offset west of
+        # UTC) are after every record, not before them
+        for late in ("9999-12-31T23:59:59.9999Z", "9999-12-31T20:00:00-05:00"):
+            self.check("clinic", qs(updated_since=late), [], tok=tok)
         # the same instant with an offset (the '+' encoded)
         ist = datetime.strptime(t_a, "%Y-%m-%dT%H:%M:%S.%fZ") + timedelta(hours=5, minutes=30)
         self.check("clinic", qs(updated_since=ist.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+05:30"), [a, b], tok=tok)

@@ -53,6 +53,8 @@ static void test_known_instants(void **state)
     assert_string_equal(out, "2000-02-29T01:02:03.004Z");
     utc_format_ms(-1, out);
     assert_string_equal(out, "1969-12-31T23:59:59.999Z");
+    utc_format_ms(UTC_MS_MAX, out);
+    assert_string_equal(out, "9999-12-31T23:59:59.999Z");
     utc_format_date(4107542400, out); /* 2100-03-01: 2100 has no February 29 */
     assert_string_equal(out, "2100-03-01");
     utc_format_date(4107542399, out);
