@@ -6,7 +6,6 @@
 #include "auth/cursor.h"
 #include "model/ids.h"
 #include "model/validate.h"
-#include "util/utc.h"
 
 /* A parameter's name as an error may show it: JSON keys must be text, and long junk is
  * not worth echoing. */
@@ -173,9 +172,7 @@ bool list_query_parse(const struct resource *r, const char *list, const char *te
                           a));
         } else {
             char t[32];
-            /* an instant past 9999 (a fraction rounded up, an offset west of UTC) is after
-             * every record, as the last millisecond of 9999 is: four digits hold the year */
-            store_format_time(ms < 0 ? 0 : ms > UTC_MS_MAX ? UTC_MS_MAX : ms, t);
+            store_format_time(ms < 0 ? 0 : ms, t); /* past 9999: written as its last ms, after every record */
             f->updated_since = arena_strdup(a, t);
         }
     }

@@ -34,21 +34,27 @@ static char *date_at(char *p, int64_t days)
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    p = digits(p, (unsigned)(((y % 10000) + 10000) % 10000), 4); /* years past 9999 wrap, as %04u did */
+    p = digits(p, (unsigned)y, 4); /* [0, 9999]: the callers hold the time to that range */
     *p++ = '-';
     p = digits(p, m, 2);
     *p++ = '-';
     return digits(p, d, 2);
 }
 
+/* ms held to the years four digits show: a time outside them is written as the nearest that
+ * is not, so the texts still sort as the times do. */
+static int64_t held(int64_t ms) { return ms < UTC_MS_MIN ? UTC_MS_MIN : ms > UTC_MS_MAX ? UTC_MS_MAX : ms; }
+
 void utc_format_date(int64_t secs, char out[11])
 {
+    secs = secs < UTC_MS_MIN / 1000 ? UTC_MS_MIN / 1000 : secs > UTC_MS_MAX / 1000 ? UTC_MS_MAX / 1000 : secs;
     char *p = date_at(out, floor_div(secs, 86400));
     *p = '\0';
 }
 
 void utc_format_ms(int64_t ms, char out[32])
 {
+    ms = held(ms);
     int64_t secs = floor_div(ms, 1000);
     unsigned milli = (unsigned)(ms - secs * 1000);
     int64_t days = floor_div(secs, 86400);

@@ -55,6 +55,23 @@ static void test_known_instants(void **state)
     assert_string_equal(out, "1969-12-31T23:59:59.999Z");
     utc_format_ms(UTC_MS_MAX, out);
     assert_string_equal(out, "9999-12-31T23:59:59.999Z");
+    utc_format_ms(UTC_MS_MIN, out);
+    assert_string_equal(out, "0000-01-01T00:00:00.000Z");
+    /* outside the years four digits show: the nearest time they can, never a wrapped year */
+    const int64_t past[] = {UTC_MS_MAX + 1, INT64_C(253402300800000) * 10, INT64_MAX};
+    for (size_t i = 0; i < sizeof past / sizeof past[0]; i++) {
+        utc_format_ms(past[i], out);
+        assert_string_equal(out, "9999-12-31T23:59:59.999Z");
+        utc_format_date(past[i] / 1000, out);
+        assert_string_equal(out, "9999-12-31");
+    }
+    const int64_t before[] = {UTC_MS_MIN - 1, INT64_MIN};
+    for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
+        utc_format_ms(before[i], out);
+        assert_string_equal(out, "0000-01-01T00:00:00.000Z");
+        utc_format_date(before[i] / 1000, out);
+        assert_string_equal(out, "0000-01-01");
+    }
     utc_format_date(4107542400, out); /* 2100-03-01: 2100 has no February 29 */
     assert_string_equal(out, "2100-03-01");
     utc_format_date(4107542399, out);
