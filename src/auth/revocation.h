@@ -19,9 +19,11 @@
 #define REVOCATION_REFRESH_MS 2000
 /* From this age one request reloads while the others use the snapshot. */
 #define REVOCATION_PRELOAD_MS 1000
-/* After a failed load, no other before this (doubling per failure, up to the maximum). */
+/* After a failed load, no other before this (doubling per failure, up to the maximum).
+ * The maximum is also how long a process can go on refusing requests after its database
+ * is back: one load a second per process while it is away costs the database nothing. */
 #define REVOCATION_BACKOFF_MIN_MS 100
-#define REVOCATION_BACKOFF_MAX_MS 5000
+#define REVOCATION_BACKOFF_MAX_MS 1000
 
 struct rev_snapshot;
 

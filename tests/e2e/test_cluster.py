@@ -622,7 +622,7 @@ class PgRestartTests(ClusterCase):
         tok = make_token(tenant())
         stop = threading.Event()
         lock = threading.Lock()
-        seen = {"ok": 0, "503": 0, "bad": [], "created": [], "after": 0}
+        seen = {"ok": 0, "503": 0, "bad": [], "created": [], "after": [0, 0]}
         restarted = threading.Event()
 
         def worker(i):
@@ -643,7 +643,7 @@ class PgRestartTests(ClusterCase):
                     if 200 <= r.status < 300:
                         seen["ok"] += 1
                         if restarted.is_set():
-                            seen["after"] += 1
+                            seen["after"][i % 2] += 1
                         if r.method == "POST":
                             seen["created"].append((r.json["ekaid"], "R%d-%d" % (i, k)))
                     elif (r.status == 503 and r.headers.get("retry-after", "").isdigit()
@@ -661,7 +661,9 @@ class PgRestartTests(ClusterCase):
             self.pg("restart")
             note("pg_ctl restart -m fast took %.2f s under load" % (time.monotonic() - t0))
             restarted.set()
-            poll("2xx again after the restart", lambda: seen["after"] >= 40, 60)
+            # each node on its own: one may still be backing off its revocation load (up to
+            # REVOCATION_BACKOFF_MAX_MS) while the other already serves
+            poll("2xx again from both nodes after the restart", lambda: min(seen["after"]) >= 20, 60)
         finally:
             stop.set()
             for t in threads:
@@ -671,7 +673,8 @@ class PgRestartTests(ClusterCase):
 
         # the same with PostgreSQL down for longer: 503 on every node until it is back
         for n in nodes:
-            self.assertEqual(call(n.port, "GET", "/cdr/v1/clinic/?limit=1", token=tok).status, 200)
+            r = call(n.port, "GET", "/cdr/v1/clinic/?limit=1", token=tok)
+            self.assertEqual(r.status, 200, r.raw)
         self.pg_stop_start(nodes, tok)
 
         # every acknowledged create is there, on both nodes, and nothing half-written
