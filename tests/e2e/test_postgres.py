@@ -194,7 +194,15 @@ class ConnectionTests(unittest.TestCase):
         self.assertEqual(r.json["code"], 503)
         self.assertEqual(self.srv.proc.poll(), None)  # still serving
         psql(pg_url("postgres"), 'ALTER DATABASE "%s" ALLOW_CONNECTIONS true' % self.srv.dbname)
-        r = self.srv.request("GET", "/cdr/v1/clinic/", token=TOKEN)
+        # served again without a restart; until then (the revocation reload's back-off, at
+        # most 1 s, when the outage outlived the revocation snapshot) 503 with Retry-After
+        deadline = time.monotonic() + 30
+        while True:
+            r = self.srv.request("GET", "/cdr/v1/clinic/", token=TOKEN)
+            if r.status != 503 or time.monotonic() > deadline:
+                break
+            self.assertIn("retry-after", r.headers)
+            time.sleep(0.02)
         self.assertEqual(r.status, 200, r)
         self.assertEqual([c["name"] for c in r.json["clinics"]], ["kept"])  # nothing half-written
         self.assertEqual(self.create("again").status, 201)
