@@ -79,11 +79,11 @@ static enum store_status claim_fn(struct store_tx *tx, void *ctx)
     enum store_status st = store_idem_purge(tx, u->tenant, now - IDEM_TTL_MS, IDEM_PURGE_BATCH, NULL);
     if (st != STORE_OK)
         return st;
-    const char *replaces = NULL;
+    const struct idem_record *replaces = NULL;
     st = store_idem_get(tx, u->tenant, u->id->key, &u->found);
     if (st == STORE_OK) {
         if (u->found.created_ms <= now - IDEM_TTL_MS) {
-            replaces = u->found.holder; /* expired, not purged yet: a new key */
+            replaces = &u->found; /* expired, not purged yet: a new key */
         } else if (strcmp(u->found.request_hash, u->id->hash) != 0) {
             u->verdict = OTHER_REQUEST;
             return STORE_OK; /* the purge commits; nothing else was written */
@@ -94,7 +94,7 @@ static enum store_status claim_fn(struct store_tx *tx, void *ctx)
             u->verdict = RUNNING;
             return STORE_OK;
         } else {
-            replaces = u->found.holder; /* its holder stopped before answering: take it over */
+            replaces = &u->found; /* its holder stopped before answering: take it over */
         }
     } else if (st != STORE_NOT_FOUND) {
         return st;

@@ -52,8 +52,8 @@ struct store_ops {
                                     const struct list_filter *f, int64_t after, int limit, struct record *out,
                                     int *count, int64_t *next, bool *more);
     enum store_status (*idem_get)(struct store_tx *tx, const char *tenant, const char *key, struct idem_record *out);
-    enum store_status (*idem_claim)(struct store_tx *tx, const char *tenant, const char *key, const char *replaces,
-                                    const struct idem_record *rec);
+    enum store_status (*idem_claim)(struct store_tx *tx, const char *tenant, const char *key,
+                                    const struct idem_record *replaces, const struct idem_record *rec);
     enum store_status (*idem_finish)(struct store_tx *tx, const char *tenant, const char *key, const char *holder,
                                      int status, const char *body);
     enum store_status (*idem_release)(struct store_tx *tx, const char *tenant, const char *key, const char *holder);

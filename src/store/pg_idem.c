@@ -44,8 +44,8 @@ enum store_status pg_idem_get(struct store_tx *tx, const char *tenant, const cha
     return STORE_OK;
 }
 
-enum store_status pg_idem_claim(struct store_tx *tx, const char *tenant, const char *key, const char *replaces,
-                                const struct idem_record *rec)
+enum store_status pg_idem_claim(struct store_tx *tx, const char *tenant, const char *key,
+                                const struct idem_record *replaces, const struct idem_record *rec)
 {
     const char *args[] = {tenant,
                           key,
@@ -53,14 +53,18 @@ enum store_status pg_idem_claim(struct store_tx *tx, const char *tenant, const c
                           rec->holder,
                           pg_num(tx, rec->created_ms),
                           pg_num(tx, rec->lease_until_ms),
-                          replaces};
+                          replaces ? replaces->holder : NULL,
+                          replaces && replaces->done ? "done" : "running"};
     enum store_status st;
     if (replaces) {
+        /* Read Committed re-checks the WHERE on the row a concurrent finish committed: the
+         * state must still be the one read, or a claim answered meanwhile would be taken
+         * over and its create run twice */
         st = one(tx,
                  "UPDATE idempotency_key SET request_hash = $3, holder = $4, state = 'running', status = NULL,"
                  " body = NULL, created_ms = $5::bigint, lease_until_ms = $6::bigint"
-                 " WHERE b_id = $1 AND key = $2 AND holder = $7",
-                 7, args);
+                 " WHERE b_id = $1 AND key = $2 AND holder = $7 AND state = $8",
+                 8, args);
     } else {
         /* a key claimed meanwhile by another request (on any server) is a conflict, not an error */
         st = one(tx,

@@ -40,8 +40,8 @@ enum store_status pg_revocations(struct store_tx *tx, int64_t since, const char 
 
 /* Idempotency-Keys (pg_idem.c). */
 enum store_status pg_idem_get(struct store_tx *tx, const char *tenant, const char *key, struct idem_record *out);
-enum store_status pg_idem_claim(struct store_tx *tx, const char *tenant, const char *key, const char *replaces,
-                                const struct idem_record *rec);
+enum store_status pg_idem_claim(struct store_tx *tx, const char *tenant, const char *key,
+                                const struct idem_record *replaces, const struct idem_record *rec);
 enum store_status pg_idem_finish(struct store_tx *tx, const char *tenant, const char *key, const char *holder,
                                  int status, const char *body);
 enum store_status pg_idem_release(struct store_tx *tx, const char *tenant, const char *key, const char *holder);

@@ -33,12 +33,13 @@ enum store_status sq_idem_get(struct store_tx *tx, const char *tenant, const cha
     return rc == SQLITE_DONE ? STORE_NOT_FOUND : sq_fail(tx, rc);
 }
 
-enum store_status sq_idem_claim(struct store_tx *tx, const char *tenant, const char *key, const char *replaces,
-                                const struct idem_record *rec)
+enum store_status sq_idem_claim(struct store_tx *tx, const char *tenant, const char *key,
+                                const struct idem_record *replaces, const struct idem_record *rec)
 {
     const char *sql =
         replaces ? "UPDATE idempotency_key SET request_hash = ?3, holder = ?4, state = 'running', status = NULL,"
-                   " body = NULL, created_ms = ?5, lease_until_ms = ?6 WHERE b_id = ?1 AND key = ?2 AND holder = ?7"
+                   " body = NULL, created_ms = ?5, lease_until_ms = ?6"
+                   " WHERE b_id = ?1 AND key = ?2 AND holder = ?7 AND state = ?8"
                  : "INSERT INTO idempotency_key (b_id, key, request_hash, holder, state, created_ms, lease_until_ms)"
                    " VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6)";
     sqlite3_stmt *st = sq_bind_texts(tx, sql, 4, tenant, key, rec->request_hash, rec->holder);
@@ -46,8 +47,10 @@ enum store_status sq_idem_claim(struct store_tx *tx, const char *tenant, const c
         return tx->failed;
     sqlite3_bind_int64(st, 5, rec->created_ms);
     sqlite3_bind_int64(st, 6, rec->lease_until_ms);
-    if (replaces)
-        sqlite3_bind_text(st, 7, replaces, -1, SQLITE_STATIC);
+    if (replaces) {
+        sqlite3_bind_text(st, 7, replaces->holder, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, replaces->done ? "done" : "running", -1, SQLITE_STATIC);
+    }
     int n = 0;
     enum store_status s = sq_run(tx, st, IDEM_KEY_NAME, &n);
     if (s == STORE_OK && !n) /* someone else changed it since it was read */

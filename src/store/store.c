@@ -418,8 +418,8 @@ enum store_status store_idem_get(struct store_tx *tx, const char *tenant, const 
     NEW_OP(false, idem_get, tenant, key, out);
 }
 
-enum store_status store_idem_claim(struct store_tx *tx, const char *tenant, const char *key, const char *replaces,
-                                   const struct idem_record *rec)
+enum store_status store_idem_claim(struct store_tx *tx, const char *tenant, const char *key,
+                                   const struct idem_record *replaces, const struct idem_record *rec)
 {
     NEW_OP(true, idem_claim, tenant, key, replaces, rec);
 }

@@ -281,11 +281,12 @@ struct idem_record {
 };
 
 enum store_status store_idem_get(struct store_tx *tx, const char *tenant, const char *key, struct idem_record *out);
-/* Claims the key: inserts a running record (replaces NULL), or replaces the record whose
- * holder is `replaces` (an expired key, or a claim whose holder stopped). STORE_CONFLICT
- * (field "Idempotency-Key") when the key exists and is not that record any more. */
-enum store_status store_idem_claim(struct store_tx *tx, const char *tenant, const char *key, const char *replaces,
-                                   const struct idem_record *rec);
+/* Claims the key: inserts a running record (replaces NULL), or replaces the record as it was
+ * read (an expired key, or a claim whose holder stopped): its holder and its state, so a claim
+ * whose answer was stored since it was read is not taken over. STORE_CONFLICT (field
+ * "Idempotency-Key") when the key exists and is not that record any more. */
+enum store_status store_idem_claim(struct store_tx *tx, const char *tenant, const char *key,
+                                   const struct idem_record *replaces, const struct idem_record *rec);
 /* Stores the answer of a running claim held by holder; STORE_NOT_FOUND when the claim is
  * no longer held by it (taken over after its lease). */
 enum store_status store_idem_finish(struct store_tx *tx, const char *tenant, const char *key, const char *holder,

@@ -15,13 +15,14 @@ import itertools
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DB, Server, ServerTestCase, make_token  # noqa: E402
+from harness import BACKEND, DB, Server, ServerTestCase, _psql_bin, make_token, psql  # noqa: E402
 
 MISMATCH = {"status": "error", "message": "Idempotency-Key reused with a different request"}
 MALFORMED = "Idempotency-Key must be 1 to 255 visible ASCII characters"
@@ -401,6 +402,75 @@ class RaceTests(Base):
                     self.assertReplay(r, first)
         finally:
             other.stop()
+
+
+@unittest.skipUnless(BACKEND == "postgresql", "PostgreSQL's Read Committed re-check of a locked row")
+class LeaseRaceTests(Base):
+    """A create that outlives its lease (a slow database) answers while a retry takes its key
+    over: the retry must not run the create a second time. Locks held by psql sessions order
+    the steps; each step waits for the server's statement to be waiting on its lock."""
+
+    def session(self, name):
+        p = subprocess.Popen([_psql_bin(), "-X", "-q", "-d", self.srv.db], stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+                             env=dict(os.environ, PGAPPNAME=name))
+        self.addCleanup(lambda: (p.stdin.close(), p.wait(30)))
+        return p
+
+    def send(self, p, sql):
+        p.stdin.write(sql + "\n")
+        p.stdin.flush()
+
+    def wait_for(self, what, sql):
+        deadline = time.monotonic() + 60
+        while psql(self.srv.db, sql) != [("1",)]:
+            self.assertLess(time.monotonic(), deadline, what)
+            time.sleep(0.02)
+
+    def waiting(self, what, query_start):
+        self.wait_for(what, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hipusers'"
+                            " AND wait_event_type = 'Lock' AND query LIKE '%s%%'" % query_start)
+
+    def test_a_claim_answered_meanwhile_is_not_taken_over(self):
+        b_id, key = "51%014d" % next(_tenants), "lease-race"
+        tok = make_token(b_id)
+        body = body_for("clinic")
+        before = self.ids("clinic", tok)
+        out = {}
+
+        def post(name):
+            out[name] = self.post("clinic", body, key, tok)
+
+        # the first create claims its key, then waits for the clinic table
+        tables = self.session("e2e-lock-table")
+        self.send(tables, "BEGIN; LOCK TABLE clinic IN SHARE ROW EXCLUSIVE MODE;")
+        self.wait_for("the table locked", "SELECT count(*) FROM pg_stat_activity"
+                                          " WHERE application_name = 'e2e-lock-table' AND state = 'idle in transaction'")
+        first = threading.Thread(target=post, args=("first",))
+        first.start()
+        self.waiting("the create waits for the table", "INSERT INTO clinic")
+        # its lease runs out meanwhile, and its key's row is held when it comes to answer
+        psql(self.srv.db, "UPDATE idempotency_key SET lease_until_ms = 0 WHERE b_id = '%s' AND key = '%s'" % (b_id, key))
+        row = self.session("e2e-lock-row")
+        self.send(row, "BEGIN; SELECT 1 FROM idempotency_key WHERE b_id = '%s' AND key = '%s' FOR UPDATE;" % (b_id, key))
+        self.wait_for("the row locked", "SELECT count(*) FROM pg_stat_activity"
+                                        " WHERE application_name = 'e2e-lock-row' AND state = 'idle in transaction'")
+        self.send(tables, "COMMIT;")
+        self.waiting("the create's answer waits for the key", "UPDATE idempotency_key SET state")
+        # the client gives up on it and retries: the retry takes the expired claim over
+        retry = threading.Thread(target=post, args=("retry",))
+        retry.start()
+        self.waiting("the retry's take-over waits for the key", "UPDATE idempotency_key SET request_hash")
+        self.send(row, "COMMIT;")
+        first.join(60)
+        retry.join(60)
+        ekaid = self.assertFresh(out["first"])
+        r = out["retry"]
+        self.assertEqual(r.status, 409, r)
+        self.assertIn(BUSY, r.json["message"], r)
+        self.assertEqual(r.headers.get("retry-after"), "1", r)
+        self.assertReplay(self.post("clinic", body, key, tok), out["first"])
+        self.assertEqual(self.ids("clinic", tok), before + [ekaid])
 
 
 class CrashTests(unittest.TestCase):

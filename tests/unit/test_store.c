@@ -1036,7 +1036,8 @@ static void test_list_filters_over_many_records(void **state)
 /* ---- idempotency keys ---- */
 
 struct idem_op {
-    const char *tenant, *key, *replaces, *holder;
+    const char *tenant, *key, *holder;
+    const struct idem_record *replaces;
     struct idem_record rec;
     int status, max, purged;
     const char *body;
@@ -1061,17 +1062,28 @@ static enum store_status idem_fn(struct store_tx *tx, void *c)
     }
 }
 
-static enum store_status idem_claim(const char *t, const char *key, const char *replaces, const char *hash,
-                                    const char *holder, int64_t created)
+/* replaces: the holder of the record read (NULL: none), read as done or running */
+static enum store_status idem_claim_over(const char *t, const char *key, const char *replaces, bool done,
+                                         const char *hash, const char *holder, int64_t created)
 {
-    struct idem_op o = {.what = I_CLAIM, .tenant = t, .key = key, .replaces = replaces,
-                        .rec = {.request_hash = hash, .holder = holder, .created_ms = created,
-                                .lease_until_ms = created + 10000}};
+    struct idem_record old = {.holder = replaces, .done = done};
+    struct idem_op o = {
+        .what = I_CLAIM,
+        .tenant = t,
+        .key = key,
+        .replaces = replaces ? &old : NULL,
+        .rec = {.request_hash = hash, .holder = holder, .created_ms = created, .lease_until_ms = created + 10000}};
     struct store_unit u = {.fn = idem_fn, .ctx = &o, .arena = &A};
     enum store_status st = store_write(S, &u);
     if (st == STORE_CONFLICT)
         assert_string_equal(u.conflict, "Idempotency-Key");
     return st;
+}
+
+static enum store_status idem_claim(const char *t, const char *key, const char *replaces, const char *hash,
+                                    const char *holder, int64_t created)
+{
+    return idem_claim_over(t, key, replaces, false, hash, holder, created);
 }
 
 static struct idem_record idem_get(const char *t, const char *key, enum store_status want)
@@ -1118,8 +1130,11 @@ static void test_idempotency_records(void **state)
     assert_int_equal(idem_simple(I_RELEASE, t, "k1", "holderA"), STORE_NOT_FOUND);
     assert_true(idem_get(t, "k1", STORE_OK).done);
     assert_false(idem_get(other, "k1", STORE_OK).done);
-    /* taking over: replace the record read (by its holder) */
-    assert_int_equal(idem_claim(t, "k1", "holderA", "h2", "holderC", T0 + 5), STORE_OK);
+    /* taking over: replace the record read (its holder and its state); one read while it
+     * was running is not taken over once its answer is stored (its create ran already) */
+    assert_int_equal(idem_claim(t, "k1", "holderA", "h2", "holderC", T0 + 5), STORE_CONFLICT);
+    assert_true(idem_get(t, "k1", STORE_OK).done);
+    assert_int_equal(idem_claim_over(t, "k1", "holderA", true, "h2", "holderC", T0 + 5), STORE_OK);
     r = idem_get(t, "k1", STORE_OK);
     assert_false(r.done);
     assert_string_equal(r.request_hash, "h2");
