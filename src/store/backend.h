@@ -138,6 +138,9 @@ struct store_tx {
 /* For backends: runs the unit's function (on whichever thread runs units); the first
  * operation failure wins over its answer. */
 enum store_status store_run_fn(struct store_tx *tx);
+/* For backends: the store's clock when called, for a stamp that must not predate the
+ * statement writing it (tx->now_ms is the unit's start, before any wait for the database). */
+int64_t store_clock_now(const struct store_tx *tx);
 /* For backends: a failure with its details (conflict: the field; retry_after: seconds). */
 enum store_status store_fail(struct store_tx *tx, enum store_status st, const char *conflict, int retry_after);
 

@@ -199,9 +199,12 @@ enum store_status pg_refresh_take(struct store_tx *tx, const char *token_hash, s
     PQclear(res);
     if (out->used)
         return STORE_OK;
+    /* the first use is dated when it is written: a unit that waited for the database (a stall,
+     * a lock) must not date it earlier, or a retry within the reuse grace of the answer the
+     * client lost would count as a reuse and end the session */
     return run(tx,
                EXEC(tx, "UPDATE refresh_token SET used_at = $2::bigint WHERE token_hash = $1 AND used_at IS NULL",
-                    token_hash, now_secs(tx)),
+                    token_hash, pg_num(tx, store_clock_now(tx) / 1000)),
                NULL);
 }
 

@@ -203,9 +203,12 @@ enum store_status sq_refresh_take(struct store_tx *tx, const char *token_hash, s
     sqlite3_reset(st);
     if (out->used)
         return STORE_OK;
-    fr = update_one(tx, "UPDATE refresh_token SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL", token_hash,
-                    true);
-    return fr == STORE_NOT_FOUND ? STORE_OK : fr;
+    /* dated when written, not at the unit's start (pg_refresh_take) */
+    st = sq_bind_texts(tx, "UPDATE refresh_token SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL", 1,
+                       token_hash);
+    if (st)
+        sqlite3_bind_int64(st, 2, store_clock_now(tx) / 1000);
+    return sq_run(tx, st, NULL, NULL);
 }
 
 enum store_status sq_session_revoke(struct store_tx *tx, const char *family)

@@ -188,6 +188,8 @@ int store_schema_version(void) { return migrations_latest(); }
 
 int64_t store_now(const struct store_tx *tx) { return tx->now_ms; }
 
+int64_t store_clock_now(const struct store_tx *tx) { return tx->s->clock_ms(tx->s->clock_ctx); }
+
 bool store_foreign_epoch(struct store *s, uint64_t *epoch)
 {
     return s->be->foreign_epoch && s->be->foreign_epoch(s, epoch);

@@ -25,7 +25,8 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, DB, SECRET, Server, ServerTestCase, b64url, free_port, make_token  # noqa: E402
+from harness import (BACKEND, BIN, DB, SECRET, Server, ServerTestCase, _psql_bin, b64url, free_port,  # noqa: E402
+                     make_token, psql)
 
 LOGIN = "/connect-auth/v1/account/login"
 REFRESH = "/connect-auth/v1/account/refresh-token"
@@ -733,6 +734,46 @@ class RefreshGraceWindowTests(AuthCase):
         # the client's other login lives on
         self.assertTrue(self.works(other["access_token"]))
         self.assertTokenPair(refresh(self.srv, other["refresh_token"], other["access_token"], cid))
+
+    @unittest.skipUnless(BACKEND == "postgresql", "a psql session's lock stalls the refresh")
+    def test_first_use_is_dated_when_written_not_when_the_refresh_began(self):
+        """A refresh that waited for the database longer than the window (a stall, a lock) and
+        whose answer was lost: the retry right after it gets a pair, and the session lives."""
+        _, cid, sec = self.client()
+        p1 = self.login_ok(cid, sec)
+        lock = subprocess.Popen([_psql_bin(), "-X", "-q", "-d", self.srv.db], stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+                                env=dict(os.environ, PGAPPNAME="e2e-lock-refresh"))
+        self.addCleanup(lambda: (lock.stdin.close(), lock.wait(30)))
+
+        def until(what, sql):
+            deadline = time.monotonic() + 60
+            while psql(self.srv.db, sql) != [("1",)]:
+                self.assertLess(time.monotonic(), deadline, what)
+                time.sleep(0.02)
+
+        lock.stdin.write("BEGIN; LOCK TABLE refresh_token IN EXCLUSIVE MODE;\n")
+        lock.stdin.flush()
+        until("the table locked", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'e2e-lock-refresh'"
+                                  " AND state = 'idle in transaction'")
+        out = {}
+        first = threading.Thread(target=lambda: out.update(r=refresh(self.srv, p1["refresh_token"],
+                                                                      p1["access_token"], cid)))
+        first.start()
+        until("the refresh waits for the token", "SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                                                 " 'hipusers' AND wait_event_type = 'Lock' AND query LIKE 'SELECT s.family%'")
+        stalled = time.monotonic() + 5  # longer than the window (3 s) in whole seconds
+        while time.monotonic() < stalled:
+            time.sleep(0.05)
+        lock.stdin.write("COMMIT;\n")
+        lock.stdin.flush()
+        first.join(60)
+        self.assertTokenPair(out["r"])
+        # its answer was lost: the client retries at once
+        r2 = refresh(self.srv, p1["refresh_token"], p1["access_token"], cid)
+        self.assertTokenPair(r2)
+        for at in (out["r"].json["access_token"], r2.json["access_token"], p1["access_token"]):
+            self.assertTrue(self.works(at))
 
 
 # =========================================================================== revocation
