@@ -70,6 +70,46 @@ def psql(url, sql):
             for line in p.stdout.split("\n") if line]
 
 
+def pg_until(url, what, sql, deadline_s=60):
+    """Runs sql (one count) until it answers 1; fails after deadline_s."""
+    deadline = time.monotonic() + deadline_s
+    while psql(url, sql) != [("1",)]:
+        if time.monotonic() > deadline:
+            raise AssertionError("%s: not within %d s" % (what, deadline_s))
+        time.sleep(0.02)
+
+
+def pg_until_server_waits(url, what, query_start):
+    """Until one of the server's statements that starts with query_start waits for a lock."""
+    pg_until(url, what, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hipusers'"
+                        " AND wait_event_type = 'Lock' AND query LIKE '%s%%'" % query_start)
+
+
+class PsqlSession:
+    """A psql session of its own (application_name `name`) fed statements one at a time, for
+    tests that hold a lock while the server waits on it. hold() returns once the session has
+    run its statements and sits in its transaction."""
+
+    def __init__(self, url, name):
+        self.url, self.name = url, name
+        self.proc = subprocess.Popen([_psql_bin(), "-X", "-q", "-d", url], stdin=subprocess.PIPE,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+                                     env=dict(os.environ, PGAPPNAME=name))
+
+    def send(self, sql):
+        self.proc.stdin.write(sql + "\n")
+        self.proc.stdin.flush()
+
+    def hold(self, sql, what):
+        self.send(sql)
+        pg_until(self.url, what, "SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s'"
+                                 " AND state = 'idle in transaction'" % self.name)
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(30)
+
+
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 

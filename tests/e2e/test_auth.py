@@ -25,8 +25,8 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BACKEND, BIN, DB, SECRET, Server, ServerTestCase, _psql_bin, b64url, free_port,  # noqa: E402
-                     make_token, psql)
+from harness import (BACKEND, BIN, DB, SECRET, PsqlSession, Server, ServerTestCase, b64url, free_port,  # noqa: E402
+                     make_token, pg_until_server_waits)
 
 LOGIN = "/connect-auth/v1/account/login"
 REFRESH = "/connect-auth/v1/account/refresh-token"
@@ -741,32 +741,18 @@ class RefreshGraceWindowTests(AuthCase):
         whose answer was lost: the retry right after it gets a pair, and the session lives."""
         _, cid, sec = self.client()
         p1 = self.login_ok(cid, sec)
-        lock = subprocess.Popen([_psql_bin(), "-X", "-q", "-d", self.srv.db], stdin=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
-                                env=dict(os.environ, PGAPPNAME="e2e-lock-refresh"))
-        self.addCleanup(lambda: (lock.stdin.close(), lock.wait(30)))
-
-        def until(what, sql):
-            deadline = time.monotonic() + 60
-            while psql(self.srv.db, sql) != [("1",)]:
-                self.assertLess(time.monotonic(), deadline, what)
-                time.sleep(0.02)
-
-        lock.stdin.write("BEGIN; LOCK TABLE refresh_token IN EXCLUSIVE MODE;\n")
-        lock.stdin.flush()
-        until("the table locked", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'e2e-lock-refresh'"
-                                  " AND state = 'idle in transaction'")
+        lock = PsqlSession(self.srv.db, "e2e-lock-refresh")
+        self.addCleanup(lock.close)
+        lock.hold("BEGIN; LOCK TABLE refresh_token IN EXCLUSIVE MODE;", "the table locked")
         out = {}
         first = threading.Thread(target=lambda: out.update(r=refresh(self.srv, p1["refresh_token"],
                                                                       p1["access_token"], cid)))
         first.start()
-        until("the refresh waits for the token", "SELECT count(*) FROM pg_stat_activity WHERE application_name ="
-                                                 " 'hipusers' AND wait_event_type = 'Lock' AND query LIKE 'SELECT s.family%'")
+        pg_until_server_waits(self.srv.db, "the refresh waits for the token", "SELECT s.family")
         stalled = time.monotonic() + 5  # longer than the window (3 s) in whole seconds
         while time.monotonic() < stalled:
             time.sleep(0.05)
-        lock.stdin.write("COMMIT;\n")
-        lock.stdin.flush()
+        lock.send("COMMIT;")
         first.join(60)
         self.assertTokenPair(out["r"])
         # its answer was lost: the client retries at once

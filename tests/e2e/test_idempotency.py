@@ -15,14 +15,14 @@ import itertools
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BACKEND, DB, Server, ServerTestCase, _psql_bin, make_token, psql  # noqa: E402
+from harness import (BACKEND, DB, PsqlSession, Server, ServerTestCase, make_token, pg_until_server_waits,  # noqa: E402
+                     psql)
 
 MISMATCH = {"status": "error", "message": "Idempotency-Key reused with a different request"}
 MALFORMED = "Idempotency-Key must be 1 to 255 visible ASCII characters"
@@ -411,25 +411,9 @@ class LeaseRaceTests(Base):
     the steps; each step waits for the server's statement to be waiting on its lock."""
 
     def session(self, name):
-        p = subprocess.Popen([_psql_bin(), "-X", "-q", "-d", self.srv.db], stdin=subprocess.PIPE,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
-                             env=dict(os.environ, PGAPPNAME=name))
-        self.addCleanup(lambda: (p.stdin.close(), p.wait(30)))
+        p = PsqlSession(self.srv.db, name)
+        self.addCleanup(p.close)
         return p
-
-    def send(self, p, sql):
-        p.stdin.write(sql + "\n")
-        p.stdin.flush()
-
-    def wait_for(self, what, sql):
-        deadline = time.monotonic() + 60
-        while psql(self.srv.db, sql) != [("1",)]:
-            self.assertLess(time.monotonic(), deadline, what)
-            time.sleep(0.02)
-
-    def waiting(self, what, query_start):
-        self.wait_for(what, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hipusers'"
-                            " AND wait_event_type = 'Lock' AND query LIKE '%s%%'" % query_start)
 
     def test_a_claim_answered_meanwhile_is_not_taken_over(self):
         b_id, key = "51%014d" % next(_tenants), "lease-race"
@@ -443,25 +427,23 @@ class LeaseRaceTests(Base):
 
         # the first create claims its key, then waits for the clinic table
         tables = self.session("e2e-lock-table")
-        self.send(tables, "BEGIN; LOCK TABLE clinic IN SHARE ROW EXCLUSIVE MODE;")
-        self.wait_for("the table locked", "SELECT count(*) FROM pg_stat_activity"
-                                          " WHERE application_name = 'e2e-lock-table' AND state = 'idle in transaction'")
+        tables.hold("BEGIN; LOCK TABLE clinic IN SHARE ROW EXCLUSIVE MODE;", "the table locked")
         first = threading.Thread(target=post, args=("first",))
         first.start()
-        self.waiting("the create waits for the table", "INSERT INTO clinic")
+        pg_until_server_waits(self.srv.db, "the create waits for the table", "INSERT INTO clinic")
         # its lease runs out meanwhile, and its key's row is held when it comes to answer
         psql(self.srv.db, "UPDATE idempotency_key SET lease_until_ms = 0 WHERE b_id = '%s' AND key = '%s'" % (b_id, key))
         row = self.session("e2e-lock-row")
-        self.send(row, "BEGIN; SELECT 1 FROM idempotency_key WHERE b_id = '%s' AND key = '%s' FOR UPDATE;" % (b_id, key))
-        self.wait_for("the row locked", "SELECT count(*) FROM pg_stat_activity"
-                                        " WHERE application_name = 'e2e-lock-row' AND state = 'idle in transaction'")
-        self.send(tables, "COMMIT;")
-        self.waiting("the create's answer waits for the key", "UPDATE idempotency_key SET state")
+        row.hold("BEGIN; SELECT 1 FROM idempotency_key WHERE b_id = '%s' AND key = '%s' FOR UPDATE;" % (b_id, key),
+                 "the row locked")
+        tables.send("COMMIT;")
+        pg_until_server_waits(self.srv.db, "the create's answer waits for the key", "UPDATE idempotency_key SET state")
         # the client gives up on it and retries: the retry takes the expired claim over
         retry = threading.Thread(target=post, args=("retry",))
         retry.start()
-        self.waiting("the retry's take-over waits for the key", "UPDATE idempotency_key SET request_hash")
-        self.send(row, "COMMIT;")
+        pg_until_server_waits(self.srv.db, "the retry's take-over waits for the key",
+                              "UPDATE idempotency_key SET request_hash")
+        row.send("COMMIT;")
         first.join(60)
         retry.join(60)
         ekaid = self.assertFresh(out["first"])
